@@ -1,0 +1,30 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "quarry",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "quarry", targets: ["quarry"]),
+        .library(name: "QuarryIngest", targets: ["QuarryIngest"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Thin C shims: one per system library family, nothing else lives in them.
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0",
+                       providers: [.apt(["libxml2-dev"])]),
+        .systemLibrary(name: "CCompression",
+                       providers: [.apt(["libbz2-dev", "zlib1g-dev"])]),
+        // Stage 1: raw dumps → clean documents.
+        .target(name: "QuarryIngest", dependencies: ["CLibXML2", "CCompression"]),
+        // The executable only parses arguments and calls the libraries.
+        .executableTarget(name: "quarry", dependencies: [
+            "QuarryIngest",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "QuarryIngestTests", dependencies: ["QuarryIngest"],
+                    resources: [.copy("Fixtures")]),
+    ]
+)

@@ -1,0 +1,73 @@
+/// A clean document: what every reader produces and every later stage consumes.
+/// Its JSON form is described by `schemas/document.schema.json`.
+public struct Document: Sendable, Equatable {
+    /// Stable identifier: the input's own id where it has one (a JSONL `id`), otherwise a hash of `source`.
+    public var id: String
+    /// The input file's path, plus the record inside it for dumps and archives (`dump.xml.bz2#page=12`).
+    public var source: String
+    public var title: String?
+    public var url: String?
+    public var text: String
+
+    public init(id: String, source: String, title: String? = nil, url: String? = nil, text: String) {
+        self.id = id
+        self.source = source
+        self.title = title
+        self.url = url
+        self.text = text
+    }
+}
+
+/// A record as a reader found it, before conversion to text. Conversion (wikitext or HTML to
+/// text, then cleaning) is the expensive part and runs on worker threads.
+public struct RawRecord: Sendable {
+    public enum Payload: Sendable {
+        /// MediaWiki markup, already XML-unescaped, with what its wiki's siteinfo says about links.
+        case wikitext(String, WikiSiteInfo)
+        /// An HTML page's bytes with the charset declared outside it (an HTTP header), if any.
+        case html([UInt8], declaredCharset: String?)
+        /// Text that needs cleaning only.
+        case plain([UInt8])
+        /// Text from a JSON string: already valid Unicode.
+        case decoded(String)
+    }
+
+    public var source: String
+    public var id: String?
+    public var title: String?
+    public var url: String?
+    public var payload: Payload
+    /// Input bytes this record stands for, for the summary.
+    public var byteCount: Int
+
+    public init(source: String, id: String? = nil, title: String? = nil, url: String? = nil, payload: Payload, byteCount: Int) {
+        self.source = source
+        self.id = id
+        self.title = title
+        self.url = url
+        self.payload = payload
+        self.byteCount = byteCount
+    }
+}
+
+/// Why a record did not become a document; the names appear in the summary.
+public enum DropReason: String, Sendable, CaseIterable {
+    case empty = "empty"
+    case invalidUTF8 = "invalid_utf8"
+    case notMainNamespace = "not_main_namespace"
+    case redirect = "redirect"
+    case notHTML = "not_html"
+    case httpStatus = "http_status_not_2xx"
+    case badRecord = "bad_record"
+}
+
+/// A 64-bit FNV-1a hash as 16 hex digits: a stable, dependency-free document id.
+public func stableID(_ s: String) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in s.utf8 {
+        h ^= UInt64(b)
+        h = h &* 0x100_0000_01b3
+    }
+    let hex = String(h, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
+}

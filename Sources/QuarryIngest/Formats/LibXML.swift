@@ -1,0 +1,40 @@
+import CLibXML2
+import Foundation
+
+/// One-time libxml2 setup, done before any thread parses: initialise the library and install an
+/// external-entity loader that refuses everything, so no document can make quarry open a file
+/// or a URL (XXE), whatever parser options a caller passes.
+enum LibXML {
+    static let ready: Void = {
+        xmlInitParser()
+        xmlSetExternalEntityLoader { _, _, _ in nil }
+    }()
+
+    static func ensureReady() { _ = ready }
+
+    /// Parser options as libxml2's enums import them (structs): combine the raw values.
+    static func options(_ list: [xmlParserOption]) -> Int32 {
+        Int32(list.reduce(0) { $0 | $1.rawValue })
+    }
+
+    static func htmlOptions(_ list: [htmlParserOption]) -> Int32 {
+        Int32(list.reduce(0) { $0 | $1.rawValue })
+    }
+}
+
+/// Compares a NUL-terminated libxml2 name with an ASCII literal.
+@inline(__always)
+func xmlNameEquals(_ name: UnsafePointer<xmlChar>?, _ literal: StaticString) -> Bool {
+    guard let name else { return false }
+    return literal.withUTF8Buffer { lit in
+        for i in 0..<lit.count where name[i] != lit[i] { return false }
+        return name[lit.count] == 0
+    }
+}
+
+/// Takes ownership of a string libxml2 allocated and frees it (libxml2's default allocator is malloc).
+func consumeXMLString(_ pointer: UnsafeMutablePointer<xmlChar>?) -> String? {
+    guard let pointer else { return nil }
+    defer { free(pointer) }
+    return String(cString: pointer)
+}

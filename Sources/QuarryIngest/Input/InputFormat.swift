@@ -1,0 +1,93 @@
+import Foundation
+
+/// What a file holds, judged from its first bytes (after decompression), not its name.
+public enum InputFormat: String, Sendable, CaseIterable {
+    case mediawiki, html, warc, arc, jsonl, text
+}
+
+public enum Compression: String, Sendable {
+    case none, gzip, bzip2
+}
+
+/// An opened input: the decompressed byte stream with its sniffed format.
+public struct OpenedInput {
+    public let source: ByteSource
+    public let format: InputFormat
+    public let compression: Compression
+}
+
+public enum FormatSniffer {
+    /// Enough bytes to see past an XML declaration, a BOM, a DOCTYPE and comments.
+    static let sniffLength = 4096
+
+    public static func compression(of head: [UInt8]) -> Compression {
+        if head.count >= 2 && head[0] == 0x1F && head[1] == 0x8B { return .gzip }
+        if head.count >= 4 && head[0] == 0x42 && head[1] == 0x5A && head[2] == 0x68
+            && (0x31...0x39).contains(head[3]) { return .bzip2 }
+        return .none
+    }
+
+    /// Decides the format of decompressed content from its first bytes.
+    public static func format(of head: [UInt8]) -> InputFormat {
+        if head.starts(with: Array("WARC/".utf8)) { return .warc }
+        if head.starts(with: Array("filedesc://".utf8)) { return .arc }
+        // UTF-16 with a byte-order mark: decode the head to look inside.
+        if head.count >= 2 && ((head[0] == 0xFF && head[1] == 0xFE) || (head[0] == 0xFE && head[1] == 0xFF)) {
+            let bigEndian = head[0] == 0xFE
+            var ascii: [UInt8] = []
+            var i = 2
+            while i + 1 < head.count {
+                let unit = bigEndian ? (UInt16(head[i]) << 8 | UInt16(head[i + 1])) : (UInt16(head[i + 1]) << 8 | UInt16(head[i]))
+                ascii.append(unit < 128 ? UInt8(unit) : 0x3F)
+                i += 2
+            }
+            return markupFormat(ascii) ?? .text
+        }
+        var body = head[...]
+        if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }
+        let first = body.firstIndex { !isASCIISpace($0) }
+        guard let start = first else { return .text }
+        if body[start] == UInt8(ascii: "{") { return .jsonl }
+        return markupFormat(Array(body[start...])) ?? .text
+    }
+
+    /// Markup starts with `<`; a MediaWiki export's root is `<mediawiki`, anything else with an
+    /// `<html`, `<!doctype html`, `<head`, `<body` or common block tag is a web page.
+    static func markupFormat(_ bytes: [UInt8]) -> InputFormat? {
+        guard let start = bytes.firstIndex(where: { !isASCIISpace($0) }), bytes[start] == UInt8(ascii: "<") else {
+            return nil
+        }
+        let lower = String(decoding: bytes[start...].prefix(sniffLength).map { asciiLower($0) }, as: UTF8.self)
+        if lower.contains("<mediawiki") { return .mediawiki }
+        for marker in ["<html", "<!doctype html", "<head", "<body", "<meta", "<title", "<div", "<p>", "<p ", "<table", "<article"] where lower.contains(marker) {
+            return .html
+        }
+        if lower.hasPrefix("<?xml") || lower.hasPrefix("<!--") || lower.hasPrefix("<!doctype") { return .html }
+        return nil
+    }
+
+    /// Opens `path` ("-" for standard input), undoes gzip/bzip2 as the content says, and sniffs
+    /// the format of what is inside.
+    public static func open(path: String) throws -> OpenedInput {
+        let file = try FileSource(path: path)
+        let rawHead = try file.readUpTo(8)
+        let compression = compression(of: rawHead)
+        var source: ByteSource = PrefixedSource(prefix: rawHead, rest: file)
+        switch compression {
+        case .gzip: source = try GzipSource(source)
+        case .bzip2: source = try Bzip2Source(source)
+        case .none: break
+        }
+        let head = try source.readUpTo(sniffLength)
+        let format = format(of: head)
+        return OpenedInput(source: PrefixedSource(prefix: head, rest: source), format: format, compression: compression)
+    }
+}
+
+@inline(__always) func isASCIISpace(_ b: UInt8) -> Bool {
+    b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 || b == 0x0C
+}
+
+@inline(__always) func asciiLower(_ b: UInt8) -> UInt8 {
+    (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b
+}

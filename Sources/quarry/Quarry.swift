@@ -1,0 +1,18 @@
+import ArgumentParser
+
+@main
+struct Quarry: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quarry",
+        abstract: "From raw text dumps to a trained language model, in one binary.",
+        discussion: """
+        Stages: extract clean documents from Wikipedia dumps, web pages and WARC archives; \
+        (next) tokenize into shards, tag a fine-tuning set, train.
+
+        Example:
+          quarry extract samples/ --out docs.jsonl
+        """,
+        version: "0.1.0",
+        subcommands: [Extract.self]
+    )
+}
