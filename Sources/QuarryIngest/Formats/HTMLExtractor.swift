@@ -22,7 +22,7 @@ public enum HTMLExtractor {
         guard !bytes.isEmpty, bytes.count < Int(Int32.max) else { return nil }
         let charset = CharsetSniffer.charset(of: bytes, declared: declaredCharset)
         let options = LibXML.htmlOptions([HTML_PARSE_RECOVER, HTML_PARSE_NONET, HTML_PARSE_NOERROR,
-                                          HTML_PARSE_NOWARNING, HTML_PARSE_NOIMPLIED, HTML_PARSE_COMPACT])
+                                          HTML_PARSE_NOWARNING, HTML_PARSE_COMPACT])
         var document = bytes.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) {
                 htmlReadMemory($0.baseAddress, Int32($0.count), nil, charset, options)
@@ -65,24 +65,64 @@ struct PageAnalysis {
     var firstHeading: String?
     var markedContent: [xmlNodePtr] = []
 
+    /// Nodes pruned because of their tag or class/id name, decided once the raw sizes are known.
+    var prunedByName: Set<UnsafeMutableRawPointer> = []
+
     init(root: xmlNodePtr) {
         self.root = root
-        _ = measure(root, insideLink: false, insideParagraph: false)
+        // Raw sizes first: a wrapper named "l-outer--nav" or a page-wide <form> must not be pruned
+        // just for its name, so name-based pruning only applies to elements that do not hold
+        // most of the page's prose.
+        measure(root, insideLink: false, insideParagraph: false)
+        let pageProse = statsOf(findBody() ?? root).paragraphText
+        markPrunedByName(root, pageProse: pageProse)
+        stats = [ElementStats()]
+        markedContent = []
+        measure(root, insideLink: false, insideParagraph: false)
         title = title ?? firstHeading
     }
 
-    /// Post-order measurement; returns the element's stats index.
+    mutating func markPrunedByName(_ node: xmlNodePtr, pageProse: Int) {
+        var child = node.pointee.children
+        while let c = child {
+            if c.pointee.type == XML_ELEMENT_NODE {
+                let tag = TagName(c)
+                let named = Self.conditionallyPrunedTags.contains(tag.name) || hasBoilerplateName(c, tag: tag)
+                let prose = statsOf(c).paragraphText
+                if named && (prose * 10 < pageProse * 4 || isCommentSection(c)) && !containsContentMarker(c) {
+                    prunedByName.insert(UnsafeMutableRawPointer(c))
+                } else {
+                    markPrunedByName(c, pageProse: pageProse)
+                }
+            }
+            child = c.pointee.next
+        }
+    }
+
+    func isCommentSection(_ node: xmlNodePtr) -> Bool {
+        for name in [attribute(node, "class"), attribute(node, "id")] {
+            guard let name else { continue }
+            if Self.words(of: name).contains(where: { $0.hasPrefix("comment") || $0 == "disqus" || $0 == "respond" }) { return true }
+        }
+        return false
+    }
+
+    func containsContentMarker(_ node: xmlNodePtr) -> Bool {
+        markedContent.contains { isAncestor(node, of: $0) }
+    }
+
+    /// Post-order measurement; returns the element's stats.
     @discardableResult
     mutating func measure(_ node: xmlNodePtr, insideLink: Bool, insideParagraph: Bool) -> ElementStats {
         var own = ElementStats()
         let tag = TagName(node)
-        if tag == "title" && title == nil {
-            title = normalisedText(node)
+        if tag == "title" {
+            if title == nil { title = normalisedText(node) }
             own.pruned = true
             return store(own, in: node)
         }
         if tag == "h1" && firstHeading == nil { firstHeading = normalisedText(node) }
-        if Self.prunedTags.contains(tag.name) || isHidden(node) || hasBoilerplateName(node, tag: tag) {
+        if Self.prunedTags.contains(tag.name) || isHidden(node) || prunedByName.contains(UnsafeMutableRawPointer(node)) {
             own.pruned = true
             return store(own, in: node)
         }
@@ -96,7 +136,9 @@ struct PageAnalysis {
                 own.text += chars
                 own.commas += commas
                 if isLink { own.linkText += chars }
-                if isParagraph { own.paragraphText += chars }
+                // Prose: text in paragraph-like blocks, or a run long enough to be a sentence
+                // (pages that set their text in <div>s with <br>s have no <p> at all).
+                else if isParagraph || chars >= Self.sentenceLength { own.paragraphText += chars }
             case XML_ELEMENT_NODE:
                 let s = measure(c, insideLink: isLink, insideParagraph: isParagraph)
                 if !s.pruned {
@@ -130,9 +172,13 @@ struct PageAnalysis {
     /// Elements that never hold main content.
     static let prunedTags: Set<String> = [
         "script", "style", "noscript", "template", "svg", "iframe", "object", "embed", "canvas", "video", "audio",
-        "nav", "aside", "footer", "header", "form", "button", "select", "input", "textarea", "label", "option",
-        "head", "menu", "dialog", "map", "figure", "picture", "img",
+        "button", "select", "input", "textarea", "label", "option", "head", "dialog", "map", "picture", "img",
     ]
+
+    /// Elements that hold page furniture, unless they wrap most of the page's prose.
+    static let conditionallyPrunedTags: Set<String> = ["nav", "aside", "footer", "header", "form", "menu", "figure"]
+
+    static let sentenceLength = 40
 
     /// Blocks whose text counts as prose.
     static let proseTags: Set<String> = ["p", "pre", "blockquote", "dd", "td", "li", "h2", "h3", "h4"]
@@ -171,6 +217,7 @@ struct PageAnalysis {
     /// management systems give the body of a post.
     func isContentMarker(_ node: xmlNodePtr, tag: TagName) -> Bool {
         if tag == "article" || tag == "main" { return true }
+        guard Self.containerTags.contains(tag.name) else { return false }
         if attribute(node, "role") == "main" { return true }
         if let itemprop = attribute(node, "itemprop"), itemprop.lowercased().contains("articlebody") { return true }
         for name in [attribute(node, "class"), attribute(node, "id")] {
@@ -179,6 +226,8 @@ struct PageAnalysis {
         }
         return false
     }
+
+    static let containerTags: Set<String> = ["div", "section", "td", "article", "main", "span", "font", "center"]
 
     static let contentClassMarkers = [
         "article-body", "articlebody", "article__body", "article-content", "articlecontent", "post-body", "postbody",
@@ -197,7 +246,11 @@ struct PageAnalysis {
         let body = findBody() ?? root
         let total = max(1, statsOf(body).paragraphText)
         // Explicit markers, innermost preferred when it still holds most of the prose.
-        let marked = markedContent.filter { !statsOf($0).pruned && statsOf($0).paragraphText * 2 >= total / 2 }
+        let marked = markedContent.filter {
+            let prose = statsOf($0).paragraphText
+            return !statsOf($0).pruned && prose > 0 && prose * 4 >= total
+        }
+        if ProcessInfo.processInfo.environment["QUARRY_HTML_WHOLE"] != nil { return body }
         if let best = marked.max(by: { statsOf($0).paragraphText < statsOf($1).paragraphText }) {
             var chosen = best
             for candidate in marked where candidate != best && isAncestor(best, of: candidate)
@@ -280,6 +333,10 @@ struct PageAnalysis {
 
     mutating func mainText() -> String {
         let main = mainElement()
+        if ProcessInfo.processInfo.environment["QUARRY_HTML_DEBUG"] != nil {
+            let st = statsOf(main)
+            FileHandle.standardError.write(Data("main: <\(TagName(main).name) class=\(attribute(main, "class") ?? "") id=\(attribute(main, "id") ?? "")> text=\(st.text) p=\(st.paragraphText) marked=\(markedContent.count) body.p=\(statsOf(findBody() ?? root).paragraphText)\n".utf8))
+        }
         var emitter = BlockEmitter(analysis: self)
         emitter.walk(main, insideLink: false)
         emitter.flush()
