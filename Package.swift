@@ -24,7 +24,6 @@ let package = Package(
             "QuarryIngest",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "QuarryIngestTests", dependencies: ["QuarryIngest"],
-                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "QuarryIngestTests", dependencies: ["QuarryIngest"]),
     ]
 )

@@ -116,8 +116,8 @@ struct PageAnalysis {
     mutating func measure(_ node: xmlNodePtr, insideLink: Bool, insideParagraph: Bool) -> ElementStats {
         var own = ElementStats()
         let tag = TagName(node)
-        if tag == "title" {
-            if title == nil { title = normalisedText(node) }
+        if tag == "title" || tag == "head" {
+            if title == nil { title = tag == "title" ? normalisedText(node) : Self.titleElement(in: node).flatMap(normalisedText) }
             own.pruned = true
             return store(own, in: node)
         }
@@ -156,6 +156,15 @@ struct PageAnalysis {
         if tag == "p" && own.text > 0 { own.paragraphs += 1 }
         if isContentMarker(node, tag: tag) { markedContent.append(node) }
         return store(own, in: node)
+    }
+
+    static func titleElement(in head: xmlNodePtr) -> xmlNodePtr? {
+        var child = head.pointee.children
+        while let c = child {
+            if c.pointee.type == XML_ELEMENT_NODE && TagName(c) == "title" { return c }
+            child = c.pointee.next
+        }
+        return nil
     }
 
     private mutating func store(_ s: ElementStats, in node: xmlNodePtr) -> ElementStats {

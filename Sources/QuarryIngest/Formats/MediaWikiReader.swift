@@ -104,6 +104,9 @@ public final class MediaWikiReader: RecordReader {
             } else if type == XML_READER_TYPE_END_ELEMENT.rawValue && depth == 1, let finished = page,
                       xmlNameEquals(name, "page") {
                 page = nil
+                // libxml2 closes open elements when it meets an error; a page ending after
+                // one may be cut short, so it is not kept.
+                if parseError != nil || ioError != nil { throw failure() }
                 if let record = keep(finished) { return record }
             }
         }

@@ -46,7 +46,7 @@ public final class BufferedReader {
             if found != nil {
                 start += 1
                 offset += 1
-                if line.last == 0x0D { line.removeLast() }
+                while line.last == 0x0D { line.removeLast() }
                 return line
             }
         }

@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+@testable import QuarryIngest
+
+@Suite struct HTMLExtractorTests {
+    @Test func samplePageKeepsArticleDropsBoilerplate() throws {
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: TestPaths.sample("web/quarrying-news.html"))))
+        let page = try #require(HTMLExtractor.extract(bytes))
+        #expect(page.title == "New slate quarry opens in the valley | Stone Weekly")
+        for kept in ["A new slate quarry opened on Monday", "Concerns about traffic", "Some residents worry about lorries",
+                     "Visitor centre planned for next year"] {
+            #expect(page.text.contains(kept), "missing: \(kept)")
+        }
+        for dropped in ["window.tracker", "font-family", "About us", "We use cookies", "Related stories",
+                        "Granite prices", "Great news for the valley", "All rights reserved", "Share on social"] {
+            #expect(!page.text.contains(dropped), "boilerplate kept: \(dropped)")
+        }
+        // Blocks are lines: the heading stands alone.
+        #expect(page.text.split(separator: "\n").contains("Concerns about traffic"))
+    }
+
+    @Test func declaredCharsetIsHonoured() throws {
+        let body = "<p>Caf\u{E9} cr\u{E8}me br\u{FB}l\u{E9}e, na\u{EF}ve fa\u{E7}ade and \u{201C}quotes\u{201D} in a paragraph long enough to count as prose.</p>"
+        let expected = "Caf\u{E9} cr\u{E8}me br\u{FB}l\u{E9}e, na\u{EF}ve fa\u{E7}ade and \u{201C}quotes\u{201D} in a paragraph long enough to count as prose."
+        // windows-1252 via <meta>
+        let cp1252 = try #require(("<html><head><meta charset=\"windows-1252\"><title>T</title></head><body>" + body + "</body></html>")
+            .data(using: .windowsCP1252))
+        #expect(HTMLExtractor.extract(Array(cp1252))?.text == expected)
+        // ISO-8859-1 declared only in the HTTP header (read as windows-1252, as browsers do)
+        let latin1 = try #require(("<html><body>" + body.replacingOccurrences(of: "\u{201C}", with: "\"").replacingOccurrences(of: "\u{201D}", with: "\"") + "</body></html>").data(using: .isoLatin1))
+        #expect(HTMLExtractor.extract(Array(latin1), declaredCharset: "ISO-8859-1")?.text.hasPrefix("Caf\u{E9} cr\u{E8}me") == true)
+        // UTF-16 with a BOM
+        var utf16: [UInt8] = [0xFF, 0xFE]
+        for unit in ("<html><body>" + body + "</body></html>").utf16 { utf16 += [UInt8(unit & 0xFF), UInt8(unit >> 8)] }
+        #expect(HTMLExtractor.extract(utf16)?.text == expected)
+    }
+
+    @Test func brokenHTMLIsRecovered() {
+        let broken = "<html><body><div><p>Unclosed paragraph with enough words to be the main content of this page<p>Second <b>bold <i>nested</b> text</div></span></body>"
+        let page = HTMLExtractor.extract(Array(broken.utf8))
+        #expect(page?.text.contains("Unclosed paragraph with enough words") == true)
+        #expect(page?.text.contains("Second bold nested text") == true)
+    }
+
+    @Test func charsetSniffing() {
+        #expect(CharsetSniffer.charset(of: Array("<meta http-equiv=\"Content-Type\" content=\"text/html; charset=ISO-8859-15\">".utf8), declared: nil) == "ISO-8859-15")
+        #expect(CharsetSniffer.charset(of: Array("plain".utf8), declared: "utf8") == "UTF-8")
+        #expect(CharsetSniffer.charset(of: [0x61, 0xE9, 0x62], declared: nil) == "windows-1252")
+        #expect(CharsetSniffer.charsetParameter(ofContentType: "text/html; charset=\"UTF-8\"") == "utf-8")
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import QuarryIngest
-
-@Test func placeholder() { #expect(stableID("a").count == 16) }

@@ -1,0 +1,74 @@
+import Foundation
+@testable import QuarryIngest
+
+/// Paths the tests use: the repository (for samples/ and the built binary) and ../shared/data.
+enum TestPaths {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static func sample(_ relative: String) -> String { repository.appendingPathComponent("samples/" + relative).path }
+    static let sharedData = repository.deletingLastPathComponent().appendingPathComponent("shared/data").path
+    static var hasSharedData: Bool { FileManager.default.fileExists(atPath: sharedData) }
+    static func shared(_ relative: String) -> String { sharedData + "/" + relative }
+}
+
+/// A scratch directory removed when the value is dropped.
+final class ScratchDirectory {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "quarry-test-" + UUID().uuidString
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func write(_ name: String, _ bytes: [UInt8]) -> String {
+        let file = path + "/" + name
+        FileManager.default.createFile(atPath: file, contents: Data(bytes))
+        return file
+    }
+    func write(_ name: String, _ text: String) -> String { write(name, Array(text.utf8)) }
+}
+
+/// Runs a command-line tool and returns its exit status and output.
+@discardableResult
+func runTool(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    let input = Pipe()
+    process.standardInput = input
+    try process.run()
+    if let stdin { input.fileHandleForWriting.write(Data(stdin)) }
+    try input.fileHandleForWriting.close()
+    let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+    let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdoutData, as: UTF8.self), String(decoding: stderrData, as: UTF8.self))
+}
+
+/// Compresses with the system's gzip or bzip2 (independent of the code under test).
+func compress(_ bytes: [UInt8], with tool: String) throws -> [UInt8] {
+    let scratch = ScratchDirectory()
+    let file = scratch.write("data", bytes)
+    try runTool("/bin/sh", ["-c", "\(tool) -c '\(file)' > '\(file).z'"])
+    return Array(try Data(contentsOf: URL(fileURLWithPath: file + ".z")))
+}
+
+/// All records of a reader, and the error that stopped it, if any.
+func drain(_ reader: RecordReader) -> (records: [RawRecord], error: Error?) {
+    var records: [RawRecord] = []
+    do {
+        while let r = try reader.next() { records.append(r) }
+        return (records, nil)
+    } catch {
+        return (records, error)
+    }
+}
+
+func documents(from records: [RawRecord]) -> [Document] {
+    records.compactMap {
+        if case .document(let d, _) = Conversion.convert($0) { return d }
+        return nil
+    }
+}
