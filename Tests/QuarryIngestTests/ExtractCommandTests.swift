@@ -95,6 +95,13 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).isEmpty)
     }
 
+    @Test func writingToADeviceWritesThroughIt() throws {
+        let result = try runTool(Self.binary, ["extract", TestPaths.sample("text"), "--out", "/dev/null", "-q"])
+        #expect(result.status == 0)
+        var info = stat()
+        #expect(stat("/dev/null", &info) == 0 && (info.st_mode & S_IFMT) == S_IFCHR, "/dev/null must stay a device")
+    }
+
     @Test func badFlagsAreRejected() throws {
         #expect(try runTool(Self.binary, ["extract", "--jobs", "0", "x"]).status != 0)
         #expect(try runTool(Self.binary, ["extract"]).status != 0)

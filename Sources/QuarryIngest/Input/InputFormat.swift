@@ -74,8 +74,8 @@ public enum FormatSniffer {
         let compression = compression(of: rawHead)
         var source: ByteSource = PrefixedSource(prefix: rawHead, rest: file)
         switch compression {
-        case .gzip: source = try GzipSource(source)
-        case .bzip2: source = try Bzip2Source(source)
+        case .gzip: source = ReadAheadSource(try GzipSource(source))
+        case .bzip2: source = ReadAheadSource(try Bzip2Source(source))
         case .none: break
         }
         let head = try source.readUpTo(sniffLength)

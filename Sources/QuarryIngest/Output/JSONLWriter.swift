@@ -65,9 +65,10 @@ public final class OutputFile {
     private static let flushThreshold = 1 << 20
     public private(set) var bytesWritten = 0
 
-    /// `path` nil or "-" means standard output.
+    /// `path` nil or "-" means standard output. A path that exists and is not a regular file
+    /// (`/dev/null`, a FIFO) is written directly: renaming over it would replace the device.
     public init(path: String?) throws {
-        if let path, path != "-" {
+        if let path, path != "-", !Self.isSpecialFile(path) {
             let directory = (path as NSString).deletingLastPathComponent
             let name = (path as NSString).lastPathComponent
             let tmp = (directory.isEmpty ? "" : directory + "/") + ".\(name).tmp-\(getpid())"
@@ -78,11 +79,24 @@ public final class OutputFile {
             finalPath = path
             temporaryPath = tmp
             fd = opened
+        } else if let path, path != "-" {
+            let opened = open(path, O_WRONLY | O_CLOEXEC)
+            guard opened >= 0 else {
+                throw InputError("cannot write \(path): \(FileSource.describeErrno(errno))")
+            }
+            finalPath = nil
+            temporaryPath = nil
+            fd = opened
         } else {
             finalPath = nil
             temporaryPath = nil
             fd = 1
         }
+    }
+
+    static func isSpecialFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG
     }
 
     public func write(_ bytes: [UInt8]) throws {
