@@ -44,6 +44,11 @@ import Testing
         #expect(text("Body.\n\n== References ==\n{{reflist}}\n\n== External links ==\n* [http://x.org]") == "Body.")
     }
 
+    @Test func emptiedParenthesesAreTidied() {
+        #expect(text("Achilles ({{IPAc-en|ə|k}}; {{lang-grc|Ἀχιλλεύς}}, ''Akhilleus'', {{IPA|x}}) was a hero.") == "Achilles (Akhilleus) was a hero.")
+        #expect(text("Albedo ({{IPAc-en|æ}}) or reflection (kept, really) here") == "Albedo or reflection (kept, really) here")
+    }
+
     @Test func externalLinksKeepLabels() {
         #expect(text("Visit [https://example.org the museum] or [http://x.org].") == "Visit the museum or .")
     }

@@ -286,6 +286,7 @@ public struct WikitextConverter: Sendable {
                     while a < z && (s[a] == 0x2A || s[a] == 0x23 || s[a] == 0x3A || s[a] == 0x3B) { a += 1 }
                     var line: [UInt8] = []
                     appendInline(s, a..<z, to: &line)
+                    tidyParentheses(&line)
                     if !line.allSatisfy(isASCIISpace) {
                         if let heading = pendingHeading {
                             out.append(0x0A)
@@ -301,6 +302,35 @@ public struct WikitextConverter: Sendable {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Removed templates (pronunciations, language tags) leave `(; , Akhilleus, )` or `()`
+    /// behind: separators at the edges of a parenthesis go, and an empty one goes with the
+    /// space before it.
+    static func tidyParentheses(_ line: inout [UInt8]) {
+        guard line.contains(0x28) else { return }
+        var out: [UInt8] = []
+        out.reserveCapacity(line.count)
+        var i = 0
+        while i < line.count {
+            if line[i] == 0x28, let close = line[(i + 1)...].firstIndex(where: { $0 == 0x29 || $0 == 0x28 }), line[close] == 0x29 {
+                var a = i + 1, z = close
+                while a < z && (line[a] == 0x20 || line[a] == 0x3B || line[a] == 0x2C) { a += 1 }
+                while z > a && (line[z - 1] == 0x20 || line[z - 1] == 0x3B || line[z - 1] == 0x2C) { z -= 1 }
+                if a == z {
+                    if out.last == 0x20 { out.removeLast() }
+                } else {
+                    out.append(0x28)
+                    out.append(contentsOf: line[a..<z])
+                    out.append(0x29)
+                }
+                i = close + 1
+                continue
+            }
+            out.append(line[i])
+            i += 1
+        }
+        line = out
     }
 
     /// One line's inline markup: bold/italic quotes, magic words, entities.
