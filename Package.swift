@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "quarry", targets: ["quarry"]),
         .library(name: "QuarryIngest", targets: ["QuarryIngest"]),
+        .library(name: "QuarryTokenizer", targets: ["QuarryTokenizer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -17,13 +18,18 @@ let package = Package(
                        providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CCompression",
                        providers: [.apt(["libbz2-dev", "zlib1g-dev"])]),
+        // What every stage shares: JSON text, atomic output files, progress, errors.
+        .target(name: "QuarryCore"),
         // Stage 1: raw dumps → clean documents.
-        .target(name: "QuarryIngest", dependencies: ["CLibXML2", "CCompression"]),
+        .target(name: "QuarryIngest", dependencies: ["QuarryCore", "CLibXML2", "CCompression"]),
+        // Stage 1b: byte-level BPE (Hugging Face tokenizer.json compatible).
+        .target(name: "QuarryTokenizer", dependencies: ["QuarryCore"]),
         // The executable only parses arguments and calls the libraries.
         .executableTarget(name: "quarry", dependencies: [
-            "QuarryIngest",
+            "QuarryCore", "QuarryIngest", "QuarryTokenizer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "QuarryIngestTests", dependencies: ["QuarryIngest"]),
+        .testTarget(name: "QuarryIngestTests", dependencies: ["QuarryIngest", "QuarryCore"]),
+        .testTarget(name: "QuarryTokenizerTests", dependencies: ["QuarryTokenizer", "QuarryCore"]),
     ]
 )

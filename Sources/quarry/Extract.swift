@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuarryCore
 import QuarryIngest
 
 struct Extract: ParsableCommand {

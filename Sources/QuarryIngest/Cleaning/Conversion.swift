@@ -1,3 +1,4 @@
+import QuarryCore
 /// Raw record → clean document: the per-record work that runs on worker threads.
 public enum Conversion {
     public enum Result: Sendable {

@@ -1,5 +1,6 @@
 import CCompression
 import Foundation
+import QuarryCore
 
 /// A pull-based stream of bytes: a file, standard input, or a decompressor over another stream.
 /// Used from one thread at a time.
@@ -32,10 +33,10 @@ public final class FileSource: ByteSource {
             return
         }
         var info = stat()
-        guard stat(path, &info) == 0 else { throw InputError(Self.describeErrno(errno)) }
+        guard stat(path, &info) == 0 else { throw InputError(describeErrno(errno)) }
         if (info.st_mode & S_IFMT) == S_IFDIR { throw InputError("is a directory") }
         let opened = open(path, O_RDONLY | O_CLOEXEC)
-        guard opened >= 0 else { throw InputError(Self.describeErrno(errno)) }
+        guard opened >= 0 else { throw InputError(describeErrno(errno)) }
         fd = opened
         ownsDescriptor = true
     }
@@ -50,16 +51,7 @@ public final class FileSource: ByteSource {
                 return n
             }
             if errno == EINTR { continue }
-            throw InputError("read failed: \(Self.describeErrno(errno))")
-        }
-    }
-
-    static func describeErrno(_ code: Int32) -> String {
-        switch code {
-        case ENOENT: return "no such file or directory"
-        case EACCES: return "permission denied"
-        case EISDIR: return "is a directory"
-        default: return String(cString: strerror(code))
+            throw InputError("read failed: \(describeErrno(errno))")
         }
     }
 }

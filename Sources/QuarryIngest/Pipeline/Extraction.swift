@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import QuarryCore
 
 public struct ExtractionOptions: Sendable {
     /// Worker threads converting records; 1 runs everything on the calling thread.

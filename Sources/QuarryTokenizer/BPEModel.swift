@@ -1,0 +1,98 @@
+import Foundation
+
+/// A byte-level BPE vocabulary: tokens, merge ranks and special (added) tokens. The model
+/// encodes with GPT-2 pre-tokenization and decodes back to the exact bytes.
+public struct BPEModel: Sendable {
+    /// Token id → bytes.
+    public let tokenBytes: [[UInt8]]
+    /// Merges in priority order, as pairs of token ids, with the id each produces.
+    public let merges: [(left: Int32, right: Int32, result: Int32)]
+    /// Added tokens (`<|endoftext|>`), matched in the raw text before pre-tokenization.
+    public let addedTokens: [(content: String, id: Int32, special: Bool)]
+    /// The vocabulary's token strings (byte-level characters), kept to write them back exactly.
+    public let tokenStrings: [String]
+    public let addPrefixSpace: Bool
+    public let ignoreMerges: Bool
+
+    /// pair (left << 32 | right) → (rank << 32 | result)
+    let mergeTable: [UInt64: UInt64]
+    /// byte value → id of its single-byte token
+    let byteTokens: [Int32]
+    /// bytes → id, used when `ignoreMerges` is set (HF then looks a whole word up first).
+    let wholeTokens: [[UInt8]: Int32]
+
+    public var vocabularySize: Int { tokenBytes.count }
+
+    public init(tokenStrings: [String], merges: [(String, String)], addedTokens: [(content: String, id: Int32, special: Bool)],
+                addPrefixSpace: Bool = false, ignoreMerges: Bool = false) throws {
+        var ids: [String: Int32] = [:]
+        var bytes: [[UInt8]] = []
+        for (id, token) in tokenStrings.enumerated() {
+            ids[token] = Int32(id)
+            if let raw = ByteLevelAlphabet.decode(token) {
+                bytes.append(raw)
+            } else if let added = addedTokens.first(where: { $0.id == Int32(id) }) {
+                bytes.append(Array(added.content.utf8))
+            } else {
+                throw TokenizerError("token \(id) (\(token.debugDescription)) is not made of byte-level characters: not a byte-level BPE vocabulary")
+            }
+        }
+        var byteTokens = [Int32](repeating: -1, count: 256)
+        for b in 0..<256 {
+            guard let id = ids[String(ByteLevelAlphabet.characters[b])] else {
+                throw TokenizerError("the vocabulary has no token for byte 0x\(String(b, radix: 16)): not a byte-level BPE vocabulary")
+            }
+            byteTokens[b] = id
+        }
+        var table: [UInt64: UInt64] = [:]
+        var mergeList: [(Int32, Int32, Int32)] = []
+        table.reserveCapacity(merges.count)
+        for (rank, (a, b)) in merges.enumerated() {
+            guard let left = ids[a], let right = ids[b], let result = ids[a + b] else {
+                throw TokenizerError("merge \(rank) (\(a) \(b)) uses a token missing from the vocabulary")
+            }
+            let key = UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))
+            if table[key] == nil { table[key] = UInt64(rank) << 32 | UInt64(UInt32(result)) }
+            mergeList.append((left, right, result))
+        }
+        var whole: [[UInt8]: Int32] = [:]
+        if ignoreMerges { for (id, b) in bytes.enumerated() { whole[b] = Int32(id) } }
+        self.tokenBytes = bytes
+        self.tokenStrings = tokenStrings
+        self.merges = mergeList
+        self.addedTokens = addedTokens
+        self.addPrefixSpace = addPrefixSpace
+        self.ignoreMerges = ignoreMerges
+        self.mergeTable = table
+        self.byteTokens = byteTokens
+        self.wholeTokens = whole
+    }
+
+    public func id(of token: String) -> Int32? {
+        tokenStrings.firstIndex(of: token).map(Int32.init)
+    }
+
+    // MARK: - Decoding
+
+    /// Ids → bytes. Unknown ids are an error (they cannot come from this vocabulary).
+    public func decodeBytes(_ ids: [Int32]) throws -> [UInt8] {
+        var out: [UInt8] = []
+        for id in ids {
+            guard id >= 0 && Int(id) < tokenBytes.count else {
+                throw TokenizerError("token id \(id) is outside the vocabulary (size \(tokenBytes.count))")
+            }
+            out.append(contentsOf: tokenBytes[Int(id)])
+        }
+        return out
+    }
+
+    public func decode(_ ids: [Int32]) throws -> String {
+        String(decoding: try decodeBytes(ids), as: UTF8.self)
+    }
+}
+
+public struct TokenizerError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
