@@ -14,8 +14,12 @@ public struct HTMLExtraction: Sendable, Equatable {
 ///    and those whose class/id say comments, share bars, menus, cookie banners…) are pruned;
 /// 2. choose: the element that holds the article — an explicit marker (`<article>`, `<main>`,
 ///    `itemprop=articleBody`, well-known content classes) when it holds most of the prose,
-///    otherwise the element with the best paragraph score (text, commas, low link density);
-/// 3. emit: walk the chosen element, one line per block, dropping link-dense blocks.
+///    otherwise the element with the best paragraph score (text, commas, low link density),
+///    plus the prose blocks beside it (readability's sibling merge);
+/// 3. emit: walk the chosen element, one line per block, dropping link-dense blocks (paragraphs
+///    and short editorial link lists are judged leniently, as in trafilatura), then trim the
+///    edges: link blocks with their captions at head and tail, bylines and dates before the
+///    first paragraph; comment posts follow the main text.
 public enum HTMLExtractor {
     public static func extract(_ bytes: [UInt8], declaredCharset: String? = nil) -> HTMLExtraction? {
         LibXML.ensureReady()
@@ -67,6 +71,9 @@ struct PageAnalysis {
 
     /// Nodes pruned because of their tag or class/id name, decided once the raw sizes are known.
     var prunedByName: Set<UnsafeMutableRawPointer> = []
+    /// Of those, the comment sections, in document order (outermost only).
+    var commentSections: Set<UnsafeMutableRawPointer> = []
+    var commentSectionOrder: [xmlNodePtr] = []
 
     init(root: xmlNodePtr) {
         self.root = root
@@ -83,20 +90,70 @@ struct PageAnalysis {
     }
 
     mutating func markPrunedByName(_ node: xmlNodePtr, pageProse: Int) {
+        // Candidates among the children: pruned for their tag or class/id name.
+        var candidates: [(node: xmlNodePtr, named: Bool, prose: Int, group: String)] = []
+        var groupProse: [String: Int] = [:]
         var child = node.pointee.children
         while let c = child {
             if c.pointee.type == XML_ELEMENT_NODE {
                 let tag = TagName(c)
-                let named = Self.conditionallyPrunedTags.contains(tag.name) || hasBoilerplateName(c, tag: tag)
                 let prose = statsOf(c).paragraphText
-                if named && (prose * 10 < pageProse * 4 || isCommentSection(c)) && !containsContentMarker(c) {
+                // Inline elements carrying a sentence are text, whatever their class says.
+                let named = Self.conditionallyPrunedTags.contains(tag.name)
+                    || (hasBoilerplateName(c, tag: tag) && !(Self.inlineTags.contains(tag.name) && prose >= Self.sentenceLength))
+                let group = tag.name
+                if named { groupProse[group, default: 0] += prose }
+                candidates.append((c, named, prose, group))
+            }
+            child = c.pointee.next
+        }
+        for candidate in candidates {
+            let c = candidate.node
+            // An article split into sibling sections that share a misleading class ("section--ads")
+            // is judged as a whole: together they must not hold most of the page's prose.
+            let prose = max(candidate.prose, groupProse[candidate.group] ?? 0)
+            if candidate.named && (prose * 10 < pageProse * 4 || isCommentSection(c)) && !containsContentMarker(c) {
+                prunedByName.insert(UnsafeMutableRawPointer(c))
+                if isCommentSection(c) {
+                    commentSections.insert(UnsafeMutableRawPointer(c))
+                    commentSectionOrder.append(c)
+                    markPrunedInsideComments(c)
+                }
+            } else {
+                markPrunedByName(c, pageProse: pageProse)
+            }
+        }
+    }
+
+    /// Inside a comment section: forms, headers, footers and names other than "comment…"
+    /// (author, meta, reply, share) are furniture.
+    mutating func markPrunedInsideComments(_ node: xmlNodePtr) {
+        var child = node.pointee.children
+        while let c = child {
+            if c.pointee.type == XML_ELEMENT_NODE {
+                let tag = TagName(c)
+                if Self.conditionallyPrunedTags.contains(tag.name) || Self.commentFurnitureName(c) {
                     prunedByName.insert(UnsafeMutableRawPointer(c))
                 } else {
-                    markPrunedByName(c, pageProse: pageProse)
+                    markPrunedInsideComments(c)
                 }
             }
             child = c.pointee.next
         }
+    }
+
+    static let commentFurnitureWords: Set<String> = [
+        "author", "meta", "metadata", "reply", "respond", "avatar", "vcard", "date", "time", "permalink", "share",
+        "social", "navigation", "nav", "pagination", "form", "moderation", "awaiting", "says", "edit", "login",
+        "like", "likes", "rating", "vote", "votes", "actions", "footer", "header", "hidden", "title", "count",
+    ]
+
+    static func commentFurnitureName(_ node: xmlNodePtr) -> Bool {
+        for name in [attribute(node, "class"), attribute(node, "id")] {
+            guard let name, !name.isEmpty else { continue }
+            if words(of: name).contains(where: { commentFurnitureWords.contains($0) }) { return true }
+        }
+        return false
     }
 
     func isCommentSection(_ node: xmlNodePtr) -> Bool {
@@ -113,16 +170,19 @@ struct PageAnalysis {
 
     /// Post-order measurement; returns the element's stats.
     @discardableResult
-    mutating func measure(_ node: xmlNodePtr, insideLink: Bool, insideParagraph: Bool) -> ElementStats {
+    mutating func measure(_ node: xmlNodePtr, insideLink: Bool, insideParagraph: Bool, inComments: Bool = false) -> ElementStats {
         var own = ElementStats()
         let tag = TagName(node)
         if tag == "title" || tag == "head" {
+            // <head> is pruned, so its <title> is read here rather than by descending into it.
             if title == nil { title = tag == "title" ? normalisedText(node) : Self.titleElement(in: node).flatMap(normalisedText) }
             own.pruned = true
             return store(own, in: node)
         }
         if tag == "h1" && firstHeading == nil { firstHeading = normalisedText(node) }
-        if Self.prunedTags.contains(tag.name) || isHidden(node) || prunedByName.contains(UnsafeMutableRawPointer(node)) {
+        let namePruned = prunedByName.contains(UnsafeMutableRawPointer(node))
+        let commentRoot = namePruned && commentSections.contains(UnsafeMutableRawPointer(node))
+        if Self.prunedTags.contains(tag.name) || isHidden(node) || (namePruned && !commentRoot) {
             own.pruned = true
             return store(own, in: node)
         }
@@ -140,7 +200,7 @@ struct PageAnalysis {
                 // (pages that set their text in <div>s with <br>s have no <p> at all).
                 else if isParagraph || chars >= Self.sentenceLength { own.paragraphText += chars }
             case XML_ELEMENT_NODE:
-                let s = measure(c, insideLink: isLink, insideParagraph: isParagraph)
+                let s = measure(c, insideLink: isLink, insideParagraph: isParagraph, inComments: inComments || commentRoot)
                 if !s.pruned {
                     own.text += s.text
                     own.linkText += s.linkText
@@ -154,7 +214,9 @@ struct PageAnalysis {
             child = c.pointee.next
         }
         if tag == "p" && own.text > 0 { own.paragraphs += 1 }
-        if isContentMarker(node, tag: tag) { markedContent.append(node) }
+        if !inComments && !commentRoot && isContentMarker(node, tag: tag) { markedContent.append(node) }
+        // A comment section is measured inside (its posts follow the main text) but is no part of it.
+        if commentRoot { own.pruned = true }
         return store(own, in: node)
     }
 
@@ -189,6 +251,10 @@ struct PageAnalysis {
 
     static let sentenceLength = 40
 
+    static let inlineTags: Set<String> = [
+        "span", "a", "em", "strong", "b", "i", "u", "font", "small", "big", "mark", "abbr", "cite", "q", "sub", "sup",
+    ]
+
     /// Blocks whose text counts as prose.
     static let proseTags: Set<String> = ["p", "pre", "blockquote", "dd", "td", "li", "h2", "h3", "h4"]
 
@@ -198,20 +264,35 @@ struct PageAnalysis {
         "footer", "nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs", "cookie", "cookies", "banner",
         "advert", "advertisement", "ads", "ad", "promo", "newsletter", "subscribe", "subscription", "popup", "modal",
         "pagination", "pager", "tags", "tagcloud", "login", "signup", "disqus", "recommended", "recommendations",
-        "outbrain", "taboola", "sponsored", "skip", "toolbar", "masthead", "copyright", "byline", "author", "meta",
-        "postmeta", "metadata", "rating", "print", "relatedposts", "more", "teaser", "overlay", "consent", "gdpr",
-        "sidebar-widget", "site-footer", "site-header", "header", "hidden", "screen-reader-text", "sr-only",
+        "outbrain", "taboola", "sponsored", "toolbar", "masthead", "copyright", "byline", "author",
+        "postmeta", "metadata", "rating", "relatedposts", "teaser", "overlay", "consent", "gdpr",
+        "header",
+    ]
+
+    /// Class tokens that mark boilerplate only as a whole ("hidden", not "label-hidden").
+    static let boilerplateTokens: Set<String> = [
+        "hidden", "sr-only", "screen-reader-text", "visually-hidden", "visuallyhidden", "more", "print", "meta", "skip",
+        "invisible", "d-none", "hide",
     ]
 
     func hasBoilerplateName(_ node: xmlNodePtr, tag: TagName) -> Bool {
-        if tag == "body" || tag == "html" || tag == "article" || tag == "main" { return false }
+        boilerplateWord(node, tag: tag) != nil
+    }
+
+    /// The boilerplate word a class, id or role carries, if any.
+    func boilerplateWord(_ node: xmlNodePtr, tag: TagName) -> String? {
+        if tag == "body" || tag == "html" || tag == "article" || tag == "main" { return nil }
         for name in [attribute(node, "class"), attribute(node, "id"), attribute(node, "role")] {
             guard let name, !name.isEmpty else { continue }
             for word in Self.words(of: name) where Self.boilerplateWords.contains(word) {
-                return true
+                return word
+            }
+            for token in name.lowercased().split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+            where Self.boilerplateTokens.contains(String(token)) {
+                return String(token)
             }
         }
-        return false
+        return nil
     }
 
     func isHidden(_ node: xmlNodePtr) -> Bool {
@@ -245,8 +326,28 @@ struct PageAnalysis {
         "blog-post", "single-post", "post_content", "entry_content", "article_body", "news-text", "text-content",
     ]
 
+    /// Lowercase words of a class or id: split at punctuation and at camelCase humps
+    /// ("TestReport__AuthorBox" → test, report, author, box).
     static func words(of name: String) -> [String] {
-        name.lowercased().split { !($0.isLetter || $0.isNumber) }.map(String.init)
+        var words: [String] = []
+        var current = ""
+        var previousWasLower = false
+        for ch in name {
+            if ch.isLetter || ch.isNumber {
+                if ch.isUppercase && previousWasLower && !current.isEmpty {
+                    words.append(current)
+                    current = ""
+                }
+                current.append(contentsOf: ch.lowercased())
+                previousWasLower = ch.isLowercase || ch.isNumber
+            } else {
+                if !current.isEmpty { words.append(current) }
+                current = ""
+                previousWasLower = false
+            }
+        }
+        if !current.isEmpty { words.append(current) }
+        return words
     }
 
     // MARK: - Choosing the main element
@@ -259,7 +360,6 @@ struct PageAnalysis {
             let prose = statsOf($0).paragraphText
             return !statsOf($0).pruned && prose > 0 && prose * 4 >= total
         }
-        if ProcessInfo.processInfo.environment["QUARRY_HTML_WHOLE"] != nil { return body }
         if let best = marked.max(by: { statsOf($0).paragraphText < statsOf($1).paragraphText }) {
             var chosen = best
             for candidate in marked where candidate != best && isAncestor(best, of: candidate)
@@ -269,6 +369,41 @@ struct PageAnalysis {
             return chosen
         }
         return bestScoredElement(in: body) ?? body
+    }
+
+    /// Readability's sibling merge: blocks next to the main element (or next to its wrappers, two
+    /// levels up) that are prose themselves — a lead paragraph set apart, a second section.
+    func proseSiblings(of main: xmlNodePtr) -> (before: [xmlNodePtr], after: [xmlNodePtr]) {
+        let mainProse = statsOf(main).paragraphText
+        var before: [[xmlNodePtr]] = [], after: [xmlNodePtr] = []
+        var node = main
+        for _ in 0..<3 {
+            guard let parent = node.pointee.parent, parent.pointee.type == XML_ELEMENT_NODE,
+                  TagName(parent).name != "html" else { break }
+            var levelBefore: [xmlNodePtr] = [], levelAfter: [xmlNodePtr] = []
+            var seenNode = false
+            var child = parent.pointee.children
+            while let c = child {
+                if c == node {
+                    seenNode = true
+                } else if c.pointee.type == XML_ELEMENT_NODE && isProseBlock(c, comparedTo: mainProse) {
+                    if seenNode { levelAfter.append(c) } else { levelBefore.append(c) }
+                }
+                child = c.pointee.next
+            }
+            before.append(levelBefore)
+            after.append(contentsOf: levelAfter)
+            if TagName(parent).name == "body" { break }
+            node = parent
+        }
+        return (before.reversed().flatMap { $0 }, after)
+    }
+
+    func isProseBlock(_ node: xmlNodePtr, comparedTo mainProse: Int) -> Bool {
+        let s = statsOf(node)
+        guard !s.pruned, s.text > 0 else { return false }
+        return s.paragraphText >= 2 * Self.sentenceLength && s.paragraphText * 10 >= mainProse
+            && s.linkText * 4 < s.text && s.paragraphText * 10 >= s.text * 7
     }
 
     func findBody() -> xmlNodePtr? {
@@ -296,7 +431,7 @@ struct PageAnalysis {
         return false
     }
 
-    /// Readability's idea: paragraphs vote for their parent (fully) and grandparent (half);
+    /// Readability's idea: paragraphs vote for their ancestors (parent fully, grandparent half…);
     /// a vote is 1 + commas + text/100, scaled down by link density.
     func bestScoredElement(in body: xmlNodePtr) -> xmlNodePtr? {
         var scores: [UnsafeMutableRawPointer: (node: xmlNodePtr, score: Double)] = [:]
@@ -304,14 +439,19 @@ struct PageAnalysis {
             let s = statsOf(node)
             if s.pruned { return }
             let tag = TagName(node)
-            if (tag == "p" || tag == "pre" || tag == "td" || tag == "blockquote") && s.text >= 25 {
+            // Readability's rule: a <div> without block children is a paragraph too.
+            let isParagraph = tag == "p" || tag == "pre" || tag == "td" || tag == "blockquote"
+                || (tag == "div" && !hasBlockChildren(node))
+            if isParagraph && s.text >= 25 {
                 let vote = 1.0 + Double(s.commas) + min(3.0, Double(s.text) / 100.0)
-                if let parent = node.pointee.parent, parent.pointee.type == XML_ELEMENT_NODE {
-                    let key = UnsafeMutableRawPointer(parent)
-                    scores[key, default: (parent, 0)].score += vote
-                    if let grand = parent.pointee.parent, grand.pointee.type == XML_ELEMENT_NODE {
-                        scores[UnsafeMutableRawPointer(grand), default: (grand, 0)].score += vote / 2
-                    }
+                // The vote goes up five levels: parent fully, grandparent half, then a third per level.
+                var ancestor = node.pointee.parent
+                var level = 0
+                while let a = ancestor, a.pointee.type == XML_ELEMENT_NODE, level < 5 {
+                    let divider = level == 0 ? 1.0 : level == 1 ? 2.0 : Double(level * 3)
+                    scores[UnsafeMutableRawPointer(a), default: (a, 0)].score += vote / divider
+                    ancestor = a.pointee.parent
+                    level += 1
                 }
             }
             var child = node.pointee.children
@@ -326,7 +466,7 @@ struct PageAnalysis {
             let s = statsOf(entry.node)
             let linkDensity = s.text > 0 ? Double(s.linkText) / Double(s.text) : 1
             let score = entry.score * (1 - linkDensity)
-            if best == nil || score > best!.score { best = (entry.node, score) }
+            if score > best?.score ?? -Double.infinity { best = (entry.node, score) }
         }
         guard var chosen = best?.node else { return nil }
         // Climb while the parent adds substantial prose (content split across sibling blocks).
@@ -338,6 +478,17 @@ struct PageAnalysis {
         return chosen
     }
 
+    func hasBlockChildren(_ node: xmlNodePtr) -> Bool {
+        var child = node.pointee.children
+        while let c = child {
+            if c.pointee.type == XML_ELEMENT_NODE, BlockEmitter.blockTags.contains(TagName(c).name), TagName(c).name != "br" {
+                return true
+            }
+            child = c.pointee.next
+        }
+        return false
+    }
+
     // MARK: - Emitting
 
     mutating func mainText() -> String {
@@ -347,20 +498,53 @@ struct PageAnalysis {
             FileHandle.standardError.write(Data("main: <\(TagName(main).name) class=\(attribute(main, "class") ?? "") id=\(attribute(main, "id") ?? "")> text=\(st.text) p=\(st.paragraphText) marked=\(markedContent.count) body.p=\(statsOf(findBody() ?? root).paragraphText)\n".utf8))
         }
         var emitter = BlockEmitter(analysis: self)
-        emitter.walk(main, insideLink: false)
-        emitter.flush()
-        return emitter.lines.joined(separator: "\n")
+        let (before, after) = proseSiblings(of: main)
+        for node in before + [main] + after {
+            emitter.walk(node, insideLink: false)
+            emitter.flush()
+        }
+        emitter.trimEdges()
+        var text = emitter.lines.map(\.text).joined(separator: "\n")
+        // Comments follow the article (as trafilatura does): their paragraphs only.
+        var comments = BlockEmitter(analysis: self)
+        comments.onlyParagraphs = true
+        for section in commentSectionOrder where !isAncestor(section, of: main) {
+            if commentSectionOrder.contains(where: { $0 != section && isAncestor($0, of: section) }) { continue }
+            comments.walk(section, insideLink: false)
+            comments.flush()
+        }
+        comments.lines.removeAll { $0.dropped }
+        if !comments.lines.isEmpty {
+            text += (text.isEmpty ? "" : "\n") + comments.lines.map(\.text).joined(separator: "\n")
+        }
+        return text
     }
 }
 
 /// Walks the chosen element and writes one line per block, dropping link-dense lines.
 struct BlockEmitter {
     let analysis: PageAnalysis
-    var lines: [String] = []
+    struct Line {
+        var text: String
+        var chars: Int
+        var linkChars: Int
+        var block: String
+        var keepAtEdge: Bool  // a link line that continues a paragraph, or an item of an editorial link list
+        var dropped = false
+        var linkHeavy: Bool { linkChars * 2 > chars }
+        var isHeading: Bool { BlockEmitter.headingTags.contains(block) }
+    }
+    var lines: [Line] = []
     var current: [UInt8] = []
     var currentLinkBytes = 0
     var currentTextBytes = 0
     var currentIsListOrCell = false
+    var currentBlock = "div"
+    var currentAfterBreak = false
+    /// Inside a list of a few long links (sources, further reading), not a link farm.
+    var listKeepsLinks = false
+    /// Keep only lines from paragraph blocks (for comment sections).
+    var onlyParagraphs = false
 
     static let blockTags: Set<String> = [
         "p", "div", "section", "article", "main", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "dl", "dt",
@@ -370,7 +554,7 @@ struct BlockEmitter {
 
     init(analysis: PageAnalysis) { self.analysis = analysis }
 
-    mutating func walk(_ node: xmlNodePtr, insideLink: Bool) {
+    mutating func walk(_ node: xmlNodePtr, insideLink: Bool, block: String = "div") {
         var child = node.pointee.children
         while let c = child {
             switch c.pointee.type {
@@ -380,10 +564,21 @@ struct BlockEmitter {
                 if analysis.statsOf(c).pruned { break }
                 let tag = TagName(c)
                 let isBlock = Self.blockTags.contains(tag.name)
-                if isBlock { flush() }
+                if isBlock {
+                    let hadText = currentTextBytes > 0
+                    flush()
+                    currentBlock = tag.name == "br" ? block : tag.name
+                    if tag == "br" && hadText { currentAfterBreak = true }
+                }
                 if tag == "li" || tag == "td" || tag == "th" || tag == "dd" { currentIsListOrCell = true }
-                walk(c, insideLink: insideLink || tag == "a")
-                if isBlock { flush() }
+                let outerListKeepsLinks = listKeepsLinks
+                if tag == "ul" || tag == "ol" { listKeepsLinks = Self.isEditorialLinkList(c, stats: analysis.statsOf(c)) }
+                walk(c, insideLink: insideLink || tag == "a", block: isBlock && tag.name != "br" ? tag.name : block)
+                if tag == "ul" || tag == "ol" { listKeepsLinks = outerListKeepsLinks }
+                if isBlock {
+                    flush()
+                    currentBlock = block
+                }
             default:
                 break
             }
@@ -415,23 +610,129 @@ struct BlockEmitter {
             currentLinkBytes = 0
             currentTextBytes = 0
             currentIsListOrCell = false
+            currentAfterBreak = false
         }
         guard currentTextBytes > 0 else { return }
-        // Navigation-like lines: mostly link text.
-        if currentLinkBytes * 2 > currentTextBytes && (currentTextBytes < 300 || currentIsListOrCell) { return }
+        // Navigation-like lines: mostly link text. A paragraph is prose unless it is almost all
+        // link and short; list items, cells and loose text are dropped from half links on.
+        if Self.paragraphBlocks.contains(currentBlock) && !currentIsListOrCell {
+            if currentLinkBytes * 10 > currentTextBytes * 8 && currentTextBytes < Self.shortLinkParagraph {
+                return markDropped()
+            }
+        } else if currentLinkBytes * 2 > currentTextBytes && (currentTextBytes < 300 || currentIsListOrCell)
+                    && !(listKeepsLinks && currentBlock == "li") {
+            return markDropped()
+        }
+        if onlyParagraphs && !Self.paragraphBlocks.contains(currentBlock) && currentTextBytes < Self.commentLineLength {
+            return markDropped()
+        }
         var line = String(decoding: current, as: UTF8.self).trimmingCharacters(in: .whitespaces)
         if line.isEmpty { return }
-        if Self.boilerplateLines.contains(line.lowercased()) { return }
+        if line.count < 40 && Self.boilerplateLines.contains(Self.interfaceKey(line)) { return markDropped() }
         if line.count > 100_000 { line = String(line.prefix(100_000)) }
-        lines.append(line)
+        lines.append(Line(text: line, chars: currentTextBytes, linkChars: currentLinkBytes, block: currentBlock,
+                          keepAtEdge: currentAfterBreak || (listKeepsLinks && currentBlock == "li")))
     }
+
+    static let paragraphBlocks: Set<String> = ["p", "blockquote", "pre"]
+
+    /// trafilatura's list test: a list of at most four links with enough text is part of the
+    /// article; more links, or a short list, of nearly all link text is navigation.
+    static func isEditorialLinkList(_ list: xmlNodePtr, stats: ElementStats) -> Bool {
+        guard stats.text >= 100 else { return false }
+        var links = 0
+        var stack: [xmlNodePtr] = [list]
+        while let node = stack.popLast(), links <= 4 {
+            var child = node.pointee.children
+            while let c = child {
+                if c.pointee.type == XML_ELEMENT_NODE {
+                    if TagName(c) == "a" { links += 1 } else { stack.append(c) }
+                }
+                child = c.pointee.next
+            }
+        }
+        return links <= 4
+    }
+    static let headingTags: Set<String> = ["h1", "h2", "h3", "h4", "h5", "h6"]
+
+    /// The edges of the content: link lines before the first line of text (breadcrumbs, category
+    /// links) and after the last (tag lists, "read next" teasers, with their short headings).
+    /// Remembers where a link block or interface line was left out, for `trimEdges`.
+    mutating func markDropped() {
+        if lines.last?.dropped != true {
+            lines.append(Line(text: "", chars: 0, linkChars: 0, block: currentBlock, keepAtEdge: false, dropped: true))
+        }
+    }
+
+    mutating func trimEdges() {
+        // The tail: a run of link blocks and short captions ("Related", "Tags", "Search") after the
+        // last line of text goes, when it holds a link block at all.
+        var start = lines.count
+        var holdsLinks = false
+        while start > 0 {
+            let line = lines[start - 1]
+            let linky = line.dropped || (line.linkHeavy && !line.keepAtEdge)
+            let caption = !linky && line.chars < Self.captionLength && !Self.endsSentence(line.text)
+            guard linky || caption else { break }
+            holdsLinks = holdsLinks || linky
+            start -= 1
+        }
+        if holdsLinks {
+            lines.removeSubrange(start...)
+        }
+        // The head: link blocks (breadcrumbs, category links) before the first line of text, with
+        // short captions among them; short lines after the last link block (title, date) stay.
+        var end = 0
+        var lastLinky = -1
+        while end < lines.count {
+            let line = lines[end]
+            let linky = line.dropped || (line.linkHeavy && !line.isHeading)
+            let caption = !linky && line.chars < Self.captionLength && !Self.endsSentence(line.text)
+            guard linky || caption else { break }
+            if linky { lastLinky = end }
+            end += 1
+        }
+        if lastLinky >= 0 && end < lines.count { lines.removeSubrange(...lastLinky) }
+        // Bylines and dates before the first paragraph: short lines that are neither headings nor sentences.
+        var head = 0
+        while head < lines.count, lines[head].dropped || lines[head].isHeading
+                || (lines[head].chars < Self.captionLength && !Self.endsSentence(lines[head].text)) {
+            head += 1
+        }
+        let kept = lines[..<head].filter { $0.isHeading || $0.dropped }
+        // A few of them only: verse, lists of short items and the like are text.
+        if head < lines.count && head - kept.count <= 3 {
+            lines.replaceSubrange(..<head, with: kept)
+        }
+        lines.removeAll { $0.dropped }
+    }
+
+    static let captionLength = 45
+    static let commentLineLength = 80
+
+    static func endsSentence(_ text: String) -> Bool {
+        guard let last = text.last else { return false }
+        return last == "." || last == "!" || last == "?" || last == "…" || last == ")" || last == "\""
+    }
+    static let shortLinkParagraph = 30
 
     /// Whole lines that are interface text, not content.
     static let boilerplateLines: Set<String> = [
-        "share", "tweet", "print", "email", "advertisement", "read more", "read more »", "comments", "reply",
-        "leave a comment", "share this:", "like this:", "related", "related posts", "related articles",
+        "share", "tweet", "print", "email", "advertisement", "read more", "comments", "reply",
+        "leave a comment", "share this", "like this", "related", "related posts", "related articles",
         "skip to content", "skip to main content", "back to top", "menu", "search", "log in", "sign up",
+        "anzeige", "werbung", "publicité", "advertisment", "sponsored", "ad", "teilen", "drucken", "weiterlesen",
+        "mehr lesen", "lire la suite", "partager", "show comments", "load more", "see also",
+        "you might also like", "more from", "most popular", "most read", "trending", "newsletter", "subscribe",
+        "follow us", "share on facebook", "share on twitter", "comment", "permalink", "top",
+        "ähnliche artikel", "das könnte sie auch interessieren",
+        "weitere artikel", "verwandte artikel", "kommentare", "kommentar schreiben", "antworten",
     ]
+
+    /// A short line lowercased, without the punctuation and arrows around it ("Advertisement:", "Read more »").
+    static func interfaceKey(_ line: String) -> String {
+        line.lowercased().trimmingCharacters(in: CharacterSet.alphanumerics.inverted.union(.whitespaces))
+    }
 }
 
 // MARK: - Small helpers over libxml2 nodes

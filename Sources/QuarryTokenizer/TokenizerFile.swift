@@ -1,0 +1,140 @@
+import Foundation
+import QuarryCore
+
+/// Reads and writes Hugging Face `tokenizer.json` for byte-level BPE (GPT-2 style): model type
+/// BPE, ByteLevel pre-tokenizer with the GPT-2 split regex, ByteLevel decoder. Merges are read
+/// in both the current `[["a","b"], …]` form and the older `"a b"` form, and written in the
+/// pair form. Other tokenizer kinds are refused with a message that says what the file is.
+public enum TokenizerFile {
+    public static func load(path: String) throws -> BPEModel {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TokenizerError("cannot read tokenizer file \(path): \(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")")
+        }
+        do {
+            return try parse(data)
+        } catch let error as TokenizerError {
+            throw TokenizerError("\(path): \(error.message)")
+        }
+    }
+
+    public static func parse(_ data: Data) throws -> BPEModel {
+        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw TokenizerError("not a JSON object: expected a Hugging Face tokenizer.json")
+        }
+        guard let model = root["model"] as? [String: Any] else {
+            throw TokenizerError("no \"model\" section: expected a Hugging Face tokenizer.json")
+        }
+        let type = model["type"] as? String ?? (model["merges"] != nil ? "BPE" : "unknown")
+        guard type == "BPE" else {
+            throw TokenizerError("a \(type) tokenizer: quarry reads byte-level BPE tokenizers (GPT-2 style) only")
+        }
+        if let normalizer = root["normalizer"], !(normalizer is NSNull) {
+            throw TokenizerError("it has a normalizer (\(describeType(normalizer))): quarry reads byte-level BPE tokenizers without normalizers only")
+        }
+        let byteLevel = try byteLevelSettings(root["pre_tokenizer"])
+        if let dropout = model["dropout"] as? Double, dropout > 0 {
+            throw TokenizerError("BPE dropout \(dropout) is not supported (encoding would not be deterministic)")
+        }
+        if model["byte_fallback"] as? Bool == true {
+            throw TokenizerError("byte_fallback BPE (sentencepiece style) is not byte-level BPE")
+        }
+        for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
+            if let affix = model[key] as? String, !affix.isEmpty {
+                throw TokenizerError("\(key) \"\(affix)\" is not used by byte-level BPE")
+            }
+        }
+        guard let vocab = model["vocab"] as? [String: Any] else { throw TokenizerError("the model has no vocab") }
+        var added: [(content: String, id: Int32, special: Bool)] = []
+        for entry in root["added_tokens"] as? [[String: Any]] ?? [] {
+            guard let content = entry["content"] as? String, let id = (entry["id"] as? NSNumber)?.int32Value else { continue }
+            added.append((content, id, entry["special"] as? Bool ?? false))
+        }
+        var byID: [Int32: String] = [:]
+        for (token, value) in vocab {
+            guard let id = (value as? NSNumber)?.int32Value, id >= 0 else { throw TokenizerError("vocab entry \(token.debugDescription) has no integer id") }
+            byID[id] = token
+        }
+        for token in added where byID[token.id] == nil { byID[token.id] = token.content }
+        let size = Int((byID.keys.max() ?? -1) + 1)
+        var strings: [String] = []
+        strings.reserveCapacity(size)
+        for id in 0..<size {
+            guard let token = byID[Int32(id)] else { throw TokenizerError("token ids are not contiguous: id \(id) is missing") }
+            strings.append(token)
+        }
+        var merges: [(String, String)] = []
+        for (index, entry) in (model["merges"] as? [Any] ?? []).enumerated() {
+            if let pair = entry as? [String], pair.count == 2 {
+                merges.append((pair[0], pair[1]))
+            } else if let text = entry as? String, let space = text.firstIndex(of: " ") {
+                merges.append((String(text[..<space]), String(text[text.index(after: space)...])))
+            } else {
+                throw TokenizerError("merge \(index) is neither [\"a\", \"b\"] nor \"a b\"")
+            }
+        }
+        // Added tokens are matched by their text; sorting longest first makes overlapping ones unambiguous.
+        added.sort { $0.content.utf8.count > $1.content.utf8.count }
+        return try BPEModel(tokenStrings: strings, merges: merges, addedTokens: added,
+                            addPrefixSpace: byteLevel.addPrefixSpace, ignoreMerges: model["ignore_merges"] as? Bool ?? false)
+    }
+
+    private static func describeType(_ value: Any) -> String {
+        (value as? [String: Any])?["type"] as? String ?? "unknown"
+    }
+
+    /// The ByteLevel pre-tokenizer, alone or as the only meaningful step of a Sequence.
+    private static func byteLevelSettings(_ value: Any?) throws -> (addPrefixSpace: Bool, Void) {
+        guard let pre = value as? [String: Any] else {
+            throw TokenizerError("no ByteLevel pre-tokenizer: quarry reads byte-level BPE tokenizers (GPT-2 style) only")
+        }
+        let type = pre["type"] as? String ?? "unknown"
+        if type == "ByteLevel" {
+            guard pre["use_regex"] as? Bool ?? true else {
+                throw TokenizerError("a ByteLevel pre-tokenizer without the GPT-2 split pattern (use_regex false) is not supported")
+            }
+            return (pre["add_prefix_space"] as? Bool ?? false, ())
+        }
+        if type == "Sequence", let steps = pre["pretokenizers"] as? [[String: Any]], steps.count == 1 {
+            return try byteLevelSettings(steps[0])
+        }
+        throw TokenizerError("pre-tokenizer \(type): quarry reads tokenizers with the GPT-2 ByteLevel pre-tokenizer only")
+    }
+
+    /// The tokenizer.json text HF `tokenizers` writes for a byte-level BPE (keys in its order).
+    public static func serialise(_ model: BPEModel) -> String {
+        var out = "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": ["
+        let added = model.addedTokens.sorted { $0.id < $1.id }
+        for (i, token) in added.enumerated() {
+            out += (i == 0 ? "\n" : ",\n")
+            out += "    {\"id\": \(token.id), \"content\": \(JSONText.quoted(token.content)), \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": \(token.special)}"
+        }
+        out += added.isEmpty ? "],\n" : "\n  ],\n"
+        out += "  \"normalizer\": null,\n"
+        out += "  \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": \(model.addPrefixSpace), \"trim_offsets\": true, \"use_regex\": true},\n"
+        out += "  \"post_processor\": null,\n"
+        out += "  \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": true, \"use_regex\": true},\n"
+        out += "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n    \"byte_fallback\": false,\n    \"ignore_merges\": \(model.ignoreMerges),\n    \"vocab\": {"
+        for (id, token) in model.tokenStrings.enumerated() {
+            out += (id == 0 ? "\n      " : ",\n      ") + JSONText.quoted(token) + ": \(id)"
+        }
+        out += "\n    },\n    \"merges\": ["
+        for (i, merge) in model.merges.enumerated() {
+            out += (i == 0 ? "\n      [" : ",\n      [") + JSONText.quoted(model.tokenStrings[Int(merge.left)]) + ", "
+                + JSONText.quoted(model.tokenStrings[Int(merge.right)]) + "]"
+        }
+        out += "\n    ]\n  }\n}\n"
+        return out
+    }
+
+    /// Writes atomically (temporary file, then rename).
+    public static func save(_ model: BPEModel, to path: String) throws {
+        let file = try OutputFile(path: path)
+        do {
+            try file.write(Array(serialise(model).utf8))
+            try file.commit()
+        } catch {
+            file.abandon()
+            throw error
+        }
+    }
+}
