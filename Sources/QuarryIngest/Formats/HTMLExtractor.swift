@@ -287,7 +287,7 @@ struct PageAnalysis {
             for word in Self.words(of: name) where Self.boilerplateWords.contains(word) {
                 return word
             }
-            for token in name.lowercased().split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+            for token in asciiLowercased(name).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
             where Self.boilerplateTokens.contains(String(token)) {
                 return String(token)
             }
@@ -298,8 +298,10 @@ struct PageAnalysis {
     func isHidden(_ node: xmlNodePtr) -> Bool {
         if attribute(node, "hidden") != nil { return true }
         if attribute(node, "aria-hidden") == "true" { return true }
-        if let style = attribute(node, "style")?.lowercased().replacingOccurrences(of: " ", with: ""),
-           style.contains("display:none") || style.contains("visibility:hidden") { return true }
+        if let style = attribute(node, "style") {
+            let compact = asciiLowercasedBytes(style).filter { $0 != 0x20 }
+            if bytesContain(compact, Self.displayNone) || bytesContain(compact, Self.visibilityHidden) { return true }
+        }
         return false
     }
 
@@ -309,13 +311,18 @@ struct PageAnalysis {
         if tag == "article" || tag == "main" { return true }
         guard Self.containerTags.contains(tag.name) else { return false }
         if attribute(node, "role") == "main" { return true }
-        if let itemprop = attribute(node, "itemprop"), itemprop.lowercased().contains("articlebody") { return true }
+        if let itemprop = attribute(node, "itemprop"), bytesContain(asciiLowercasedBytes(itemprop), Array("articlebody".utf8)) { return true }
         for name in [attribute(node, "class"), attribute(node, "id")] {
-            guard let name = name?.lowercased() else { continue }
-            for marker in Self.contentClassMarkers where name.contains(marker) { return true }
+            guard let name else { continue }
+            let lower = asciiLowercasedBytes(name)
+            for marker in Self.contentClassMarkerBytes where bytesContain(lower, marker) { return true }
         }
         return false
     }
+
+    static let displayNone = Array("display:none".utf8)
+    static let visibilityHidden = Array("visibility:hidden".utf8)
+    static let contentClassMarkerBytes = contentClassMarkers.map { Array($0.utf8) }
 
     static let containerTags: Set<String> = ["div", "section", "td", "article", "main", "span", "font", "center"]
 
@@ -327,26 +334,29 @@ struct PageAnalysis {
     ]
 
     /// Lowercase words of a class or id: split at punctuation and at camelCase humps
-    /// ("TestReport__AuthorBox" → test, report, author, box).
+    /// ("TestReport__AuthorBox" → test, report, author, box). Works on UTF-8 bytes (non-ASCII
+    /// bytes belong to words): this runs for every element with a class, twice per page.
     static func words(of name: String) -> [String] {
         var words: [String] = []
-        var current = ""
+        var current: [UInt8] = []
         var previousWasLower = false
-        for ch in name {
-            if ch.isLetter || ch.isNumber {
-                if ch.isUppercase && previousWasLower && !current.isEmpty {
-                    words.append(current)
-                    current = ""
+        for b in name.utf8 {
+            let isUpper = b >= 0x41 && b <= 0x5A
+            let isLower = (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39)
+            if isUpper || isLower || b >= 0x80 {
+                if isUpper && previousWasLower && !current.isEmpty {
+                    words.append(String(decoding: current, as: UTF8.self))
+                    current.removeAll(keepingCapacity: true)
                 }
-                current.append(contentsOf: ch.lowercased())
-                previousWasLower = ch.isLowercase || ch.isNumber
+                current.append(isUpper ? b | 0x20 : b)
+                previousWasLower = isLower
             } else {
-                if !current.isEmpty { words.append(current) }
-                current = ""
+                if !current.isEmpty { words.append(String(decoding: current, as: UTF8.self)) }
+                current.removeAll(keepingCapacity: true)
                 previousWasLower = false
             }
         }
-        if !current.isEmpty { words.append(current) }
+        if !current.isEmpty { words.append(String(decoding: current, as: UTF8.self)) }
         return words
     }
 
@@ -626,10 +636,14 @@ struct BlockEmitter {
         if onlyParagraphs && !Self.paragraphBlocks.contains(currentBlock) && currentTextBytes < Self.commentLineLength {
             return markDropped()
         }
-        var line = String(decoding: current, as: UTF8.self).trimmingCharacters(in: .whitespaces)
-        if line.isEmpty { return }
-        if line.count < 40 && Self.boilerplateLines.contains(Self.interfaceKey(line)) { return markDropped() }
-        if line.count > 100_000 { line = String(line.prefix(100_000)) }
+        // Text nodes were already collapsed to single ASCII spaces; trim those at the ends.
+        var a = 0, z = current.count
+        while a < z && current[a] == 0x20 { a += 1 }
+        while z > a && current[z - 1] == 0x20 { z -= 1 }
+        if a == z { return }
+        var line = String(decoding: current[a..<min(z, a + 400_000)], as: UTF8.self)
+        if z - a < 160 && line.count < 40 && Self.boilerplateLines.contains(Self.interfaceKey(line)) { return markDropped() }
+        if z - a > 400_000 { line = String(line.prefix(100_000)) }
         lines.append(Line(text: line, chars: currentTextBytes, linkChars: currentLinkBytes, block: currentBlock,
                           keepAtEdge: currentAfterBreak || (listKeepsLinks && currentBlock == "li")))
     }
@@ -779,5 +793,35 @@ extension PageAnalysis {
             p += 1
         }
         return (chars, commas)
+    }
+}
+
+/// ASCII-only lowercasing (class names, styles): no Unicode tables on the hot path.
+func asciiLowercasedBytes(_ s: String) -> [UInt8] {
+    s.utf8.map { ($0 >= 0x41 && $0 <= 0x5A) ? $0 | 0x20 : $0 }
+}
+
+func asciiLowercased(_ s: String) -> String {
+    String(decoding: asciiLowercasedBytes(s), as: UTF8.self)
+}
+
+/// Whether `needle` occurs in `haystack` (short needles: a first-byte scan is enough).
+func bytesContain(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+    guard let first = needle.first else { return true }
+    guard haystack.count >= needle.count else { return false }
+    return haystack.withUnsafeBufferPointer { h in
+        needle.withUnsafeBufferPointer { n in
+            var i = 0
+            let last = h.count - n.count
+            while i <= last {
+                if h[i] == first {
+                    var k = 1
+                    while k < n.count && h[i + k] == n[k] { k += 1 }
+                    if k == n.count { return true }
+                }
+                i += 1
+            }
+            return false
+        }
     }
 }
