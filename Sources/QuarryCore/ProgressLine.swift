@@ -16,6 +16,21 @@ public final class ProgressLine {
         self.enabled = enabled
     }
 
+    /// Progress counted in items (merges, steps) rather than bytes.
+    public func update(bytes: Int, items: Int, total: Int) {
+        guard enabled else { return }
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) >= 0.25 else { return }
+        lastDraw = now
+        let elapsed = max(1e-6, now.timeIntervalSince(start))
+        let rate = Double(items) / elapsed
+        var line = "\(label): \(items)/\(total)"
+        if rate > 0 && items < total { line += " ETA \(Self.formatDuration(Double(total - items) / rate))" }
+        line += String(format: ", %.0f/s, %@", rate, Self.formatDuration(elapsed))
+        FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
+        drew = true
+    }
+
     public func update(bytes: Int, items: Int, force: Bool = false) {
         guard enabled else { return }
         let now = Date()

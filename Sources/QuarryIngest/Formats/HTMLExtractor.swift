@@ -432,6 +432,15 @@ struct PageAnalysis {
         return nil
     }
 
+    func hasAncestor(_ node: xmlNodePtr, in set: Set<UnsafeMutableRawPointer>) -> Bool {
+        var current = node.pointee.parent
+        while let n = current {
+            if set.contains(UnsafeMutableRawPointer(n)) { return true }
+            current = n.pointee.parent
+        }
+        return false
+    }
+
     func isAncestor(_ a: xmlNodePtr, of b: xmlNodePtr) -> Bool {
         var node = b.pointee.parent
         while let n = node {
@@ -518,8 +527,11 @@ struct PageAnalysis {
         // Comments follow the article (as trafilatura does): their paragraphs only.
         var comments = BlockEmitter(analysis: self)
         comments.onlyParagraphs = true
+        // Outermost sections only; a set of the sections makes the nesting test O(depth), not
+        // O(sections) (registry pages can have thousands of comment-named cells).
+        let sections = Set(commentSectionOrder.map { UnsafeMutableRawPointer($0) })
         for section in commentSectionOrder where !isAncestor(section, of: main) {
-            if commentSectionOrder.contains(where: { $0 != section && isAncestor($0, of: section) }) { continue }
+            if hasAncestor(section, in: sections) { continue }
             comments.walk(section, insideLink: false)
             comments.flush()
         }
@@ -744,8 +756,15 @@ struct BlockEmitter {
     ]
 
     /// A short line lowercased, without the punctuation and arrows around it ("Advertisement:", "Read more »").
+    /// A short line lowercased, without the punctuation and spaces around it ("Advertisement:" → "advertisement").
     static func interfaceKey(_ line: String) -> String {
-        line.lowercased().trimmingCharacters(in: CharacterSet.alphanumerics.inverted.union(.whitespaces))
+        let scalars = line.lowercased().unicodeScalars
+        guard let first = scalars.firstIndex(where: isWordScalar), let last = scalars.lastIndex(where: isWordScalar) else { return "" }
+        return String(scalars[first...last])
+    }
+
+    private static func isWordScalar(_ s: Unicode.Scalar) -> Bool {
+        s.isASCII ? (s.properties.isAlphabetic || ("0"..."9").contains(s)) : (s.properties.isAlphabetic || s.properties.numericType != nil)
     }
 }
 

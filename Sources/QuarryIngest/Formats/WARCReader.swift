@@ -98,14 +98,13 @@ public final class WARCReader: RecordReader {
         return httpRecord(block, url: url)
     }
 
-    /// Header lines up to the blank line, names lowercased.
+    /// Header lines up to the blank line, names lowercased (ASCII), values trimmed.
     private func readHeaders() throws -> [String: String] {
         var headers: [String: String] = [:]
         while let line = try input.readLine(), !line.isEmpty {
             guard let colon = line.firstIndex(of: 0x3A) else { continue }
-            let name = String(decoding: line[..<colon], as: UTF8.self).lowercased().trimmingCharacters(in: .whitespaces)
-            let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingCharacters(in: .whitespaces)
-            headers[name] = value
+            let name = trimmedASCII(line[..<colon]).map(asciiLower)
+            headers[String(decoding: name, as: UTF8.self)] = String(decoding: trimmedASCII(line[(colon + 1)...]), as: UTF8.self)
         }
         return headers
     }
@@ -210,4 +209,12 @@ struct HTTPResponse {
         }
         return out
     }
+}
+
+/// A byte slice without the ASCII whitespace around it.
+func trimmedASCII(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+    var a = bytes.startIndex, z = bytes.endIndex
+    while a < z && isASCIISpace(bytes[a]) { a += 1 }
+    while z > a && isASCIISpace(bytes[z - 1]) { z -= 1 }
+    return bytes[a..<z]
 }

@@ -52,6 +52,27 @@ public final class BufferedReader {
         }
     }
 
+    /// The next line including its `\n` (the last line may lack one), nil at the end.
+    public func readLineWithEnding(limit: Int = 1 << 26) throws -> [UInt8]? {
+        var line: [UInt8] = []
+        while true {
+            guard try fill() else { return line.isEmpty ? nil : line }
+            let found = buffer.withUnsafeBufferPointer { b -> Int? in
+                var i = start
+                while i < end { if b[i] == 0x0A { return i }; i += 1 }
+                return nil
+            }
+            let lineStart = start
+            let stop = found.map { $0 + 1 } ?? end
+            let take = min(stop - lineStart, limit - line.count)
+            line.append(contentsOf: buffer[lineStart..<(lineStart + take)])
+            start += take
+            offset += take
+            if found != nil && take == stop - lineStart { return line } // the newline is in
+            if line.count >= limit { return line }
+        }
+    }
+
     /// Exactly `count` bytes, or fewer when the stream ends first.
     public func read(count: Int) throws -> [UInt8] {
         var out: [UInt8] = []
