@@ -25,6 +25,10 @@ import Testing
         #expect(text(markup) == "Granite is hard.\n\nAfter.")
     }
 
+    @Test func tableMarkersCountOnlyAtLineStart() {
+        #expect(text("Text with {| inside a line stays.\n  :{| indented table\n| cell\n|}\nAfter.") == "Text with {| inside a line stays.\n\nAfter.")
+    }
+
     @Test func dropsFileAndCategoryLinksIncludingCaptionsWithLinks() {
         let markup = "Intro.\n[[File:A.jpg|thumb|A [[caption]] with\n{{t}}\nlines]]\nBody.\n[[Category:Rocks]]"
         #expect(text(markup) == "Intro.\n\nBody.")

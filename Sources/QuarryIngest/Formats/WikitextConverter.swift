@@ -89,8 +89,21 @@ public struct WikitextConverter: Sendable {
                     }
                     continue
                 }
-                out.append(b)
-                i += 1
+                if b == 0x0A {
+                    out.append(b)
+                    i += 1
+                    continue
+                }
+                // Plain text: copy the whole run up to the next byte that can start markup
+                // (a newline ends it too, so the next line's start is checked for a table).
+                var j = i + 1
+                while j < n {
+                    let c = s[j]
+                    if c == 0x3C || c == 0x7B || c == 0x7D || c == 0x0A { break }
+                    j += 1
+                }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: s[i..<j]))
+                i = j
             }
         }
         return out
@@ -193,8 +206,10 @@ public struct WikitextConverter: Sendable {
                 i += 2 // a stray `]]`
                 continue
             }
-            out.append(b)
-            i += 1
+            var j = i + 1
+            while j < end && s[j] != 0x5B && s[j] != 0x5D { j += 1 }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: s[i..<j]))
+            i = j
         }
     }
 
@@ -264,6 +279,7 @@ public struct WikitextConverter: Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(input.count)
         var pendingHeading: [UInt8]?
+        var line: [UInt8] = []
         input.withUnsafeBufferPointer { s in
             var lineStart = 0
             while lineStart <= s.count {
@@ -284,7 +300,7 @@ public struct WikitextConverter: Sendable {
                     // horizontal rule
                 } else {
                     while a < z && (s[a] == 0x2A || s[a] == 0x23 || s[a] == 0x3A || s[a] == 0x3B) { a += 1 }
-                    var line: [UInt8] = []
+                    line.removeAll(keepingCapacity: true)
                     appendInline(s, a..<z, to: &line)
                     tidyParentheses(&line)
                     if !line.allSatisfy(isASCIISpace) {
@@ -349,13 +365,26 @@ public struct WikitextConverter: Sendable {
                 if j > i + 2 && j + 1 < end && s[j] == 0x5F && s[j + 1] == 0x5F { i = j + 2; continue }
             }
             if b == 0x26 /* & */, let (scalar, next) = HTMLEntities.decode(s, at: i, end: end) {
-                out.append(contentsOf: Array(String(Character(scalar)).utf8))
+                appendUTF8(scalar, to: &out)
                 i = next
                 continue
             }
-            out.append(b)
-            i += 1
+            var j = i + 1
+            while j < end && s[j] != 0x27 && s[j] != 0x5F && s[j] != 0x26 { j += 1 }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: s[i..<j]))
+            i = j
         }
+    }
+}
+
+/// Appends a scalar's UTF-8 encoding.
+@inline(__always) func appendUTF8(_ scalar: Unicode.Scalar, to out: inout [UInt8]) {
+    let v = scalar.value
+    switch v {
+    case 0..<0x80: out.append(UInt8(v))
+    case 0x80..<0x800: out.append(contentsOf: [UInt8(0xC0 | v >> 6), UInt8(0x80 | v & 0x3F)])
+    case 0x800..<0x10000: out.append(contentsOf: [UInt8(0xE0 | v >> 12), UInt8(0x80 | (v >> 6) & 0x3F), UInt8(0x80 | v & 0x3F)])
+    default: out.append(contentsOf: [UInt8(0xF0 | v >> 18), UInt8(0x80 | (v >> 12) & 0x3F), UInt8(0x80 | (v >> 6) & 0x3F), UInt8(0x80 | v & 0x3F)])
     }
 }
 

@@ -15,8 +15,8 @@ public final class ReadAheadSource: ByteSource, @unchecked Sendable {
     private var position = 0
     private var started = false
 
-    static let chunkSize = 1 << 20
-    static let maximumQueuedChunks = 4
+    static let chunkSize = 1 << 17
+    static let maximumQueuedChunks = 32
 
     public init(_ upstream: ByteSource) {
         self.upstream = upstream

@@ -58,8 +58,8 @@ public final class ExtractionRun {
     private let report: (String) -> Void
 
     /// Batches close at this many records or bytes, whichever comes first.
-    static let batchRecords = 256
-    static let batchBytes = 8 << 20
+    static let batchRecords = 64
+    static let batchBytes = 1 << 20
 
     /// `report` receives one-line warnings and errors as they happen (the CLI prints them).
     public init(files: [String], options: ExtractionOptions, report: @escaping (String) -> Void) {

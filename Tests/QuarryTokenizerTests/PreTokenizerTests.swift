@@ -1,0 +1,42 @@
+import Testing
+@testable import QuarryTokenizer
+
+/// Expected splits come from Python's `regex` module running GPT-2's pattern
+/// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+` on the same strings.
+@Suite struct PreTokenizerTests {
+    @Test(arguments: [
+        ("Hello world's  end\n\n  x", ["Hello", " world", "'s", " ", " end", "\n\n ", " x"]),
+        ("don't STOP'S they'll we've I'm it'd you're",
+         ["don", "'t", " STOP", "'", "S", " they", "'ll", " we", "'ve", " I", "'m", " it", "'d", " you", "'re"]),
+        ("  leading and trailing  ", [" ", " leading", " and", " trailing", "  "]),
+        ("tabs\tand\r\nnewlines\n", ["tabs", "\t", "and", "\r", "\n", "newlines", "\n"]),
+        ("числа 123 и 4567,89 — ок", ["числа", " 123", " и", " 4567", ",", "89", " —", " ок"]),
+        ("emoji 😀😀 ok!!! ...", ["emoji", " 😀😀", " ok", "!!!", " ..."]),
+        ("a\u{a0}b \u{3000}c", ["a", "\u{a0}", "b", " ", "\u{3000}", "c"]),
+        ("x'''s ''quote''", ["x", "'''", "s", " ''", "quote", "''"]),
+        ("mixed123abc 12ab", ["mixed", "123", "abc", " 12", "ab"]),
+        ("end with space ", ["end", " with", " space", " "]),
+        ("\n", ["\n"]),
+        ("", []),
+    ])
+    func matchesTheGPT2Pattern(input: String, expected: [String]) {
+        #expect(GPT2PreTokenizer.pieces(input) == expected)
+    }
+
+    @Test func piecesCoverTheInputExactly() {
+        let text = "Mixed: ÄÖÜ 日本語テキスト, 42 apples & \t\n\n 'quotes' — done."
+        #expect(GPT2PreTokenizer.pieces(text).joined() == text)
+    }
+}
+
+@Suite struct ByteLevelAlphabetTests {
+    @Test func gpt2Mapping() {
+        #expect(Set(ByteLevelAlphabet.characters).count == 256)
+        #expect(ByteLevelAlphabet.characters[0x20] == "Ġ")   // space
+        #expect(ByteLevelAlphabet.characters[0x0A] == "Ċ")   // newline
+        #expect(ByteLevelAlphabet.characters[0x41] == "A")
+        #expect(ByteLevelAlphabet.encode(Array(" hé".utf8)) == "ĠhÃ©")
+        #expect(ByteLevelAlphabet.decode("ĠhÃ©") == Array(" hé".utf8))
+        #expect(ByteLevelAlphabet.decode("not ascii space") == nil) // a raw space is not in the alphabet
+    }
+}
