@@ -64,6 +64,27 @@ public enum TextCleaner {
             let n = s.count
             while i < n {
                 let b = s[i]
+                if b > 0x20 && b < 0x7F {
+                    // Printable ASCII: copy the whole run after any pending separator.
+                    var j = i + 1
+                    while j < n && s[j] > 0x20 && s[j] < 0x7F { j += 1 }
+                    if pendingNewlines > 0 {
+                        if documentHasContent {
+                            out.append(0x0A)
+                            if pendingNewlines > 1 { out.append(0x0A) }
+                        }
+                        pendingNewlines = 0
+                    } else if pendingSpace {
+                        out.append(0x20)
+                    }
+                    pendingSpace = false
+                    lineHasContent = true
+                    documentHasContent = true
+                    previousWasCarriageReturn = false
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: s[i..<j]))
+                    i = j
+                    continue
+                }
                 var v = UInt32(b)
                 var length = 1
                 if b >= 0x80 {
