@@ -15,11 +15,13 @@ public struct BPEModel: Sendable {
     public let ignoreMerges: Bool
 
     /// pair (left << 32 | right) → (rank << 32 | result)
-    let mergeTable: [UInt64: UInt64]
+    let mergeTable: MergeTable
     /// byte value → id of its single-byte token
     let byteTokens: [Int32]
     /// bytes → id, used when `ignoreMerges` is set (HF then looks a whole word up first).
     let wholeTokens: [[UInt8]: Int32]
+    /// First bytes of the added tokens: most positions are ruled out with one lookup.
+    let addedTokenFirstBytes: Set<UInt8>
 
     public var vocabularySize: Int { tokenBytes.count }
 
@@ -44,15 +46,14 @@ public struct BPEModel: Sendable {
             }
             byteTokens[b] = id
         }
-        var table: [UInt64: UInt64] = [:]
+        var table = MergeTable(capacityFor: merges.count)
         var mergeList: [(Int32, Int32, Int32)] = []
-        table.reserveCapacity(merges.count)
         for (rank, (a, b)) in merges.enumerated() {
             guard let left = ids[a], let right = ids[b], let result = ids[a + b] else {
                 throw TokenizerError("merge \(rank) (\(a) \(b)) uses a token missing from the vocabulary")
             }
             let key = UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))
-            if table[key] == nil { table[key] = UInt64(rank) << 32 | UInt64(UInt32(result)) }
+            table.insertIfAbsent(key, UInt64(rank) << 32 | UInt64(UInt32(result)))
             mergeList.append((left, right, result))
         }
         var whole: [[UInt8]: Int32] = [:]
@@ -66,6 +67,7 @@ public struct BPEModel: Sendable {
         self.mergeTable = table
         self.byteTokens = byteTokens
         self.wholeTokens = whole
+        self.addedTokenFirstBytes = Set(addedTokens.compactMap { $0.content.utf8.first })
     }
 
     public func id(of token: String) -> Int32? {

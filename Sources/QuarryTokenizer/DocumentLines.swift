@@ -1,9 +1,10 @@
 import Foundation
+import QuarryCore
 
 /// The documents `tokenizer encode` and `train` read: JSON Lines (each line's `text` field) or
 /// plain text (each line a document). Which one is decided by the first non-blank byte.
 public struct DocumentLines {
-    public enum Kind { case jsonl, plain }
+    public enum Kind: Sendable { case jsonl, plain }
 
     /// Extracts the text of one line; nil when a JSONL line has no string `text` (counted by the caller).
     public static func text(ofLine line: Substring, kind: Kind) -> String? {
@@ -34,6 +35,49 @@ public final class ParallelEncoder: @unchecked Sendable {
     }
 
     public var jobs: Int { encoders.count }
+
+    /// Encodes lines (plain text, or JSONL whose `text` is taken) and formats each document as
+    /// a line of space-separated ids, all on the worker threads; returns the bytes in input
+    /// order and the number of JSONL lines skipped for having no string `text`.
+    public func encodeLines(_ lines: [String], kind: DocumentLines.Kind) -> (bytes: [UInt8], skipped: Int) {
+        let width = max(1, min(encoders.count, lines.count / 64 + 1))
+        var parts = [[UInt8]](repeating: [], count: width)
+        var skipped = [Int](repeating: 0, count: width)
+        parts.withUnsafeMutableBufferPointer { partsBuffer in
+            skipped.withUnsafeMutableBufferPointer { skippedBuffer in
+                let box = UncheckedBox((partsBuffer, skippedBuffer))
+                let work: @Sendable (Int) -> Void = { worker in
+                    let lower = lines.count * worker / width, upper = lines.count * (worker + 1) / width
+                    var out: [UInt8] = []
+                    var ids: [Int32] = []
+                    var skips = 0
+                    for i in lower..<upper {
+                        var line = lines[i]
+                        if line.hasSuffix("\r") { line.removeLast() }
+                        let text: String
+                        if kind == .jsonl {
+                            if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
+                            guard let t = DocumentLines.text(ofLine: Substring(line), kind: .jsonl) else { skips += 1; continue }
+                            text = t
+                        } else {
+                            text = line
+                        }
+                        ids.removeAll(keepingCapacity: true)
+                        self.encoders[worker].encode(text, into: &ids)
+                        for (k, id) in ids.enumerated() {
+                            if k > 0 { out.append(0x20) }
+                            appendDecimal(id, to: &out)
+                        }
+                        out.append(0x0A)
+                    }
+                    box.value.0[worker] = out
+                    box.value.1[worker] = skips
+                }
+                if width == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: width, execute: work) }
+            }
+        }
+        return (parts.flatMap { $0 }, skipped.reduce(0, +))
+    }
 
     public func encode(_ texts: [String]) -> [[Int32]] {
         if encoders.count == 1 || texts.count < 2 { return texts.map { encoders[0].encode($0) } }

@@ -11,52 +11,19 @@ struct TokenizerCommand: ParsableCommand {
     )
 }
 
-/// Reads documents from files or standard input, line by line, in batches.
-struct DocumentReader {
-    let paths: [String]
-
-    func forEachBatch(size: Int = 4096, _ body: ([String]) throws -> Void) throws -> (documents: Int, skipped: Int) {
-        var documents = 0, skipped = 0
-        for path in paths.isEmpty ? ["-"] : paths {
-            let handle: FileHandle
-            if path == "-" { handle = .standardInput } else {
-                guard let h = FileHandle(forReadingAtPath: path) else {
-                    throw QuarryError("cannot read \(path): \(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")")
-                }
-                handle = h
+/// Lines of each input (files or standard input) in batches, with the document kind of each file.
+func forEachLineBatch(_ paths: [String], size: Int, _ body: ([String], DocumentLines.Kind) throws -> Void) throws {
+    for path in paths.isEmpty ? ["-"] : paths {
+        let reader = try LineReader(path: path)
+        var kind: DocumentLines.Kind?
+        while true {
+            let lines = try reader.nextLines(max: size)
+            if lines.isEmpty { break }
+            if kind == nil, let first = lines.first(where: { !$0.allSatisfy(\.isWhitespace) }) {
+                kind = DocumentLines.kind(of: Data(first.utf8))
             }
-            var kind: DocumentLines.Kind?
-            var pending = Data()
-            var batch: [String] = []
-            func take(_ line: Data) {
-                let k = kind ?? DocumentLines.kind(of: line)
-                if kind == nil && !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { kind = k }
-                var text = String(decoding: line, as: UTF8.self)
-                if text.hasSuffix("\r") { text.removeLast() }
-                if k == .jsonl {
-                    if text.allSatisfy({ $0 == " " }) { return }
-                    guard let t = DocumentLines.text(ofLine: Substring(text), kind: .jsonl) else { skipped += 1; return }
-                    batch.append(t)
-                } else {
-                    batch.append(text)
-                }
-            }
-            while true {
-                let chunk = handle.readData(ofLength: 1 << 20)
-                if chunk.isEmpty { break }
-                pending.append(chunk)
-                var start = pending.startIndex
-                while let newline = pending[start...].firstIndex(of: 0x0A) {
-                    take(pending[start..<newline])
-                    start = newline + 1
-                    if batch.count >= size { documents += batch.count; try body(batch); batch.removeAll(keepingCapacity: true) }
-                }
-                pending = Data(pending[start...])
-            }
-            if !pending.isEmpty { take(pending) }
-            if !batch.isEmpty { documents += batch.count; try body(batch) }
+            try body(lines, kind ?? .plain)
         }
-        return (documents, skipped)
     }
 }
 
@@ -90,17 +57,16 @@ struct TokenizerEncode: ParsableCommand {
         let model = try loadTokenizer(tokenizer)
         let encoder = ParallelEncoder(model: model, jobs: jobs)
         let out = try OutputFile(path: nil)
-        let counts = try runReporting {
-            try DocumentReader(paths: inputs).forEachBatch(size: 8192) { batch in
-                for ids in encoder.encode(batch) {
-                    var line = ids.map { String($0) }.joined(separator: " ")
-                    line.append("\n")
-                    try out.write(Array(line.utf8))
-                }
+        var skipped = 0
+        try runReporting {
+            try forEachLineBatch(inputs, size: 16384) { lines, kind in
+                let (bytes, skips) = encoder.encodeLines(lines, kind: kind)
+                skipped += skips
+                try out.write(bytes)
             }
+            try out.commit()
         }
-        try out.commit()
-        if counts.skipped > 0 { printError("warning: \(counts.skipped) JSONL line(s) without a string \"text\" were skipped") }
+        if skipped > 0 { printError("warning: \(skipped) JSONL line(s) without a string \"text\" were skipped") }
     }
 }
 
@@ -127,29 +93,31 @@ struct TokenizerDecode: ParsableCommand {
         let model = try loadTokenizer(tokenizer)
         let out = try OutputFile(path: nil)
         var lineNumber = 0
-        _ = try runReporting {
-            try DocumentReader(paths: inputs).forEachBatch { batch in
-                for line in batch {
+        try runReporting {
+            try forEachLineBatch(inputs, size: 16384) { lines, _ in
+                var buffer: [UInt8] = []
+                for line in lines {
                     lineNumber += 1
                     var ids: [Int32] = []
-                    for field in line.split(separator: " ", omittingEmptySubsequences: true) {
+                    for field in line.split(whereSeparator: { $0 == " " || $0 == "\r" }) {
                         guard let id = Int32(field) else { throw QuarryError("line \(lineNumber): \"\(field)\" is not a token id") }
                         ids.append(id)
                     }
                     let bytes: [UInt8]
                     do { bytes = try model.decodeBytes(ids) } catch { throw QuarryError("line \(lineNumber): \(error)") }
                     if jsonl {
-                        var record = Array("{\"text\":".utf8)
-                        JSONText.appendString(String(decoding: bytes, as: UTF8.self), to: &record)
-                        record.append(contentsOf: Array("}\n".utf8))
-                        try out.write(record)
+                        buffer.append(contentsOf: Array("{\"text\":".utf8))
+                        JSONText.appendString(String(decoding: bytes, as: UTF8.self), to: &buffer)
+                        buffer.append(contentsOf: Array("}\n".utf8))
                     } else {
-                        try out.write(bytes + [0x0A])
+                        buffer.append(contentsOf: bytes)
+                        buffer.append(0x0A)
                     }
                 }
+                try out.write(buffer)
             }
+            try out.commit()
         }
-        try out.commit()
     }
 }
 
