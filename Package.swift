@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "quarry", targets: ["quarry"]),
         .library(name: "QuarryIngest", targets: ["QuarryIngest"]),
         .library(name: "QuarryTokenizer", targets: ["QuarryTokenizer"]),
+        .library(name: "QuarryShards", targets: ["QuarryShards"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -24,12 +25,15 @@ let package = Package(
         .target(name: "QuarryIngest", dependencies: ["QuarryCore", "CLibXML2", "CCompression"]),
         // Stage 1b: byte-level BPE (Hugging Face tokenizer.json compatible).
         .target(name: "QuarryTokenizer", dependencies: ["QuarryCore"]),
+        // Stage 1c: filtered, de-duplicated, tokenized documents → binary shards + manifest.
+        .target(name: "QuarryShards", dependencies: ["QuarryCore", "QuarryIngest", "QuarryTokenizer"]),
         // The executable only parses arguments and calls the libraries.
         .executableTarget(name: "quarry", dependencies: [
-            "QuarryCore", "QuarryIngest", "QuarryTokenizer",
+            "QuarryCore", "QuarryIngest", "QuarryTokenizer", "QuarryShards",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "QuarryIngestTests", dependencies: ["QuarryIngest", "QuarryCore"]),
         .testTarget(name: "QuarryTokenizerTests", dependencies: ["QuarryTokenizer", "QuarryCore"]),
+        .testTarget(name: "QuarryShardsTests", dependencies: ["QuarryShards", "QuarryIngest", "QuarryTokenizer", "QuarryCore"]),
     ]
 )

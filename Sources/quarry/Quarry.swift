@@ -13,6 +13,6 @@ struct Quarry: ParsableCommand {
           quarry extract samples/ --out docs.jsonl
         """,
         version: "0.1.0",
-        subcommands: [Extract.self, TokenizerCommand.self]
+        subcommands: [Extract.self, TokenizerCommand.self, Ingest.self, Shards.self]
     )
 }

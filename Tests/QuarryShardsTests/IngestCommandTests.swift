@@ -1,0 +1,171 @@
+import Foundation
+import Testing
+@testable import QuarryIngest
+@testable import QuarryShards
+
+enum Paths {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static let tokenizer = repository.deletingLastPathComponent().appendingPathComponent("shared/data/tokenizers/hf-bytelevel-bpe-8192.json").path
+    static var binary: String {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("quarry").path
+        if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
+        return repository.appendingPathComponent(".build/debug/quarry").path
+    }
+}
+
+@discardableResult
+func quarry(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Paths.binary)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+/// A corpus written for the tests: English-like documents from a small vocabulary, with exact
+/// and near duplicates and documents the quality rules drop.
+func writeCorpus(_ dir: String, documents: Int = 240) -> String {
+    let words = ["the", "quarry", "stone", "of", "and", "granite", "slate", "to", "with", "workers", "that", "have",
+                 "valley", "river", "cut", "blocks", "rail", "village", "masons", "built", "walls", "bridge", "hard", "grey"]
+    var seed: UInt64 = 2024
+    func next() -> Int { seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407; return Int(seed >> 33) }
+    var lines: [String] = []
+    for i in 0..<documents {
+        let text = (0..<(60 + next() % 80)).map { _ in words[next() % words.count] }.joined(separator: " ") + "."
+        lines.append(text)
+        if i % 40 == 5 { lines.append(text) }                                              // exact duplicate
+        if i % 40 == 9 { lines.append(String(text.dropLast()) + " once again.") }              // near duplicate
+        if i % 50 == 0 { lines.append("too short to keep") }
+    }
+    let path = dir + "/corpus.jsonl"
+    let jsonl = lines.enumerated().map { "{\"id\": \"d\($0.offset)\", \"text\": \"\($0.element)\"}" }.joined(separator: "\n") + "\n"
+    FileManager.default.createFile(atPath: path, contents: Data(jsonl.utf8))
+    return path
+}
+
+func snapshot(_ dir: String) -> [String: [UInt8]] {
+    var files: [String: [UInt8]] = [:]
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+        files[name] = Array(FileManager.default.contents(atPath: dir + "/" + name) ?? Data())
+    }
+    return files
+}
+
+@Suite(.enabled(if: FileManager.default.fileExists(atPath: Paths.tokenizer), "../shared/data is not present"))
+struct IngestCommandTests {
+    @Test(arguments: ["megatron", "llmc", "nanogpt"])
+    func killedRunResumesToTheSameResult(format: String) throws {
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let corpus = writeCorpus(dir)
+        let flags = ["ingest", corpus, "--tokenizer", Paths.tokenizer, "--format", format, "--shard-tokens", "3000",
+                     "--val-fraction", "0.1", "-q"]
+        let reference = dir + "/reference", resumed = dir + "/resumed"
+        #expect(try quarry(flags + ["--out", reference, "--jobs", "2"]).status == 0)
+        let crash = try quarry(flags + ["--out", resumed, "--jobs", "1"], environment: ["QUARRY_TEST_CRASH_AFTER_SHARDS": "2"])
+        if format != "nanogpt" {
+            #expect(crash.status != 0) // died after two shards
+            let partial = try #require(try Manifest.load(directory: resumed))
+            #expect(!partial.complete && partial.shards.count == 2)
+        }
+        let rerun = try quarry(flags + ["--out", resumed, "--jobs", "2"])
+        #expect(rerun.status == 0, "\(rerun.err)")
+        #expect(snapshot(reference) == snapshot(resumed), "a resumed run must end byte-identical to an uninterrupted one")
+        #expect(try quarry(["shards", "verify", resumed]).status == 0)
+        let again = try quarry(flags + ["--out", resumed])   // complete: nothing to do
+        #expect(again.status == 0)
+    }
+
+    @Test func filtersAndDedupAreCounted() throws {
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let corpus = writeCorpus(dir)
+        #expect(try quarry(["ingest", corpus, "--tokenizer", Paths.tokenizer, "--out", dir + "/near", "--dedup", "near", "-q"]).status == 0)
+        #expect(try quarry(["ingest", corpus, "--tokenizer", Paths.tokenizer, "--out", dir + "/exact", "-q"]).status == 0)
+        let near = try #require(try Manifest.load(directory: dir + "/near"))
+        let exact = try #require(try Manifest.load(directory: dir + "/exact"))
+        #expect(exact.dropped["duplicate_exact"] == 6)
+        #expect(near.dropped["duplicate_exact"] == 6 && near.dropped["duplicate_near"] == 6)
+        #expect(exact.dropped["gopher_too_few_words"] == 5)
+        #expect(exact.documentsKept == 240 + 6 && near.documentsKept == 240)
+        #expect(exact.totals["train"]?.documents == exact.documentsKept)
+    }
+
+    @Test func corruptionIsFoundAndForeignDirectoriesRefused() throws {
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let corpus = writeCorpus(dir, documents: 60)
+        let out = dir + "/out"
+        #expect(try quarry(["ingest", corpus, "--tokenizer", Paths.tokenizer, "--out", out, "-q"]).status == 0)
+        var bin = Array(FileManager.default.contents(atPath: out + "/train-00000.bin") ?? Data())
+        bin[10] ^= 0xFF
+        FileManager.default.createFile(atPath: out + "/train-00000.bin", contents: Data(bin))
+        let verify = try quarry(["shards", "verify", out])
+        #expect(verify.status != 0 && verify.err.contains("SHA-256 differs"))
+        let other = try quarry(["ingest", corpus, "--tokenizer", Paths.tokenizer, "--out", out, "--format", "llmc", "-q"])
+        #expect(other.status != 0 && other.err.contains("holds another run's shards"))
+        let both = try quarry(["ingest", corpus, "--out", dir + "/x"])
+        #expect(both.status != 0 && both.err.contains("exactly one of --tokenizer"))
+    }
+
+    @Test func partsMergeIntoTheWhole() throws {
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let corpus = writeCorpus(dir, documents: 120)
+        let base = ["ingest", corpus, "--tokenizer", Paths.tokenizer, "--dedup", "off", "-q"]
+        #expect(try quarry(base + ["--out", dir + "/whole"]).status == 0)
+        #expect(try quarry(base + ["--out", dir + "/p1", "--part", "1/2"]).status == 0)
+        #expect(try quarry(base + ["--out", dir + "/p2", "--part", "2/2"]).status == 0)
+        let merged = try quarry(["shards", "merge", dir + "/p1", dir + "/p2", "--out", dir + "/merged"])
+        #expect(merged.status == 0, "\(merged.err)")
+        let whole = try #require(try Manifest.load(directory: dir + "/whole"))
+        let m = try #require(try Manifest.load(directory: dir + "/merged"))
+        #expect(m.totals["train"]?.tokens == whole.totals["train"]?.tokens)
+        #expect(m.documentsKept == whole.documentsKept)
+        #expect(try quarry(["shards", "verify", dir + "/merged"]).status == 0)
+        let stats = try quarry(["shards", "stats", dir + "/merged"])
+        #expect(stats.out.contains("document length (tokens)"))
+    }
+}
+
+@Suite struct FilterTests {
+    @Test func gopherRules() {
+        let filter = QualityFilter()
+        let good = Array(repeating: "the masons cut grey granite blocks with care and patience", count: 8).joined(separator: " ")
+        #expect(filter.check(good) == nil)
+        #expect(filter.check("the stone and the valley") == .tooFewWords)
+        #expect(filter.check(Array(repeating: "a i o u e y", count: 20).joined(separator: " ")) == .meanWordLength)
+        #expect(filter.check(Array(repeating: "#tag the stone and wall", count: 15).joined(separator: " ")) == .symbolRatio)
+        let bullets = (0..<20).map { _ in "- the stone and the granite wall of" }.joined(separator: "\n")
+        #expect(filter.check(bullets) == .bulletLines)
+        let ellipses = (0..<20).map { _ in "the stone and the granite wall of it..." }.joined(separator: "\n")
+        #expect(filter.check(ellipses) == .symbolRatio || filter.check(ellipses) == .ellipsisLines)
+        #expect(filter.check(Array(repeating: "123 456 789 the 000 111", count: 12).joined(separator: " ")) == .alphabeticWords)
+        #expect(filter.check(Array(repeating: "granite slate basalt marble gneiss", count: 12).joined(separator: " ")) == .stopWords)
+    }
+
+    @Test func exactAndNearDuplicates() {
+        let words = (0..<300).map { "word\($0 % 97)x\($0 % 13)" }
+        let original = words.joined(separator: " ")
+        var near = words
+        near[150] = "changed"
+        var different = words
+        different.shuffle()
+        var dedup = Deduplicator(mode: .near)
+        #expect(dedup.judge(original) == .unique)
+        #expect(dedup.judge("  " + original.uppercased() + " ") == .exactDuplicate) // normalised: case and spaces
+        #expect(dedup.judge(near.joined(separator: " ")) == .nearDuplicate)
+        #expect(dedup.judge("an entirely different document about rivers and bridges and the quarry workers there") == .unique)
+        var exactOnly = Deduplicator(mode: .exact)
+        #expect(exactOnly.judge(original) == .unique)
+        #expect(exactOnly.judge(near.joined(separator: " ")) == .unique)
+    }
+}
