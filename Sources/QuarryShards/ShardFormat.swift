@@ -6,7 +6,8 @@ public enum ShardFormat: String, Sendable, CaseIterable, Codable {
     /// Megatron-LM's indexed dataset (`.bin` + `.idx`), as `megatron/core/datasets/indexed_dataset.py`
     /// writes it; each document one sequence, `<|endoftext|>` appended (preprocess_data --append-eod).
     case megatron
-    /// llm.c: a 256 × int32 header (magic 20240520, version, token count) then the tokens;
+    /// llm.c: a 256 × int32 header (magic 20240520 and version 1 for uint16 tokens, 20240801 and
+    /// version 7 for uint32, as data_common.write_datafile writes them; token count) then the tokens;
     /// `<|endoftext|>` before each document; every shard but the last exactly `--shard-tokens` long.
     case llmc
     /// nanoGPT: `train.bin` / `val.bin`, raw uint16, `<|endoftext|>` after each document.

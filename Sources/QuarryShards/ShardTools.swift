@@ -65,7 +65,7 @@ public enum ShardTools {
         let header = handle.readData(ofLength: 1024)
         guard header.count == 1024 else { return "shorter than the 1 KiB llm.c header" }
         let ints = header.withUnsafeBytes { raw in (0..<3).map { Int32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self)) } }
-        if ints[0] != 20240520 { return "bad llm.c magic \(ints[0])" }
+        if ints[0] != (width == .uint16 ? 20240520 : 20240801) { return "bad llm.c magic \(ints[0])" }
         if ints[1] != (width == .uint16 ? 1 : 7) { return "llm.c version \(ints[1]) does not match \(width.rawValue) tokens" }
         if Int(ints[2]) != expectedTokens { return "header says \(ints[2]) tokens, the manifest \(expectedTokens)" }
         if size != 1024 + expectedTokens * width.bytes { return "size does not match the header's token count" }

@@ -92,3 +92,17 @@ func writer(_ format: ShardFormat, _ dir: String, shardTokens: Int = 1000, width
         #expect(split.hexDigest() == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
     }
 }
+
+@Suite struct WideLLMCTests {
+    @Test func uint32ShardsUseLlama3Header() throws {
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let w = writer(.llmc, dir, width: .uint32)
+        try w.add([100_000])
+        try w.finish()
+        let data = bytes(dir + "/train-00000.bin")
+        #expect(Array(data.prefix(12)) == le([Int32(20240801), 7, 2]))
+        #expect(Array(data.suffix(8)) == le([UInt32(0), 100_000]))
+        #expect(ShardTools.checkLLMCHeader(dir + "/train-00000.bin", expectedTokens: 2, width: .uint32, size: data.count) == nil)
+    }
+}
