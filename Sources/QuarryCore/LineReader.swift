@@ -53,6 +53,35 @@ public final class LineReader {
         return lines
     }
 
+    /// The next block of whole lines (each ending in `\n`, except possibly the last line of
+    /// the input), about `size` bytes; empty at the end. Splitting a block into lines is left
+    /// to the caller, so it can happen on worker threads.
+    public func nextBlock(size: Int = 4 << 20) throws -> [UInt8] {
+        while true {
+            if buffer.count - start >= size || ended {
+                let limit = min(buffer.count, start + size)
+                var end = limit
+                if !ended || limit < buffer.count {
+                    // Cut after the last newline within the block (or the first one after it).
+                    if let newline = buffer[start..<limit].lastIndex(of: 0x0A) {
+                        end = newline + 1
+                    } else if let newline = buffer[limit...].firstIndex(of: 0x0A) {
+                        end = newline + 1
+                    } else if !ended {
+                        try refill()
+                        continue
+                    } else {
+                        end = buffer.count
+                    }
+                }
+                let block = Array(buffer[start..<end])
+                start = end
+                return block
+            }
+            try refill()
+        }
+    }
+
     private func refill() throws {
         buffer.removeSubrange(0..<start)
         start = 0

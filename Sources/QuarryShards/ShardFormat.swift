@@ -96,12 +96,20 @@ extension Array where Element == UInt8 {
 }
 
 extension TokenWidth {
+    /// Tokens as little-endian integers of this width, appended to `out` in one pass.
     func pack(_ tokens: ArraySlice<Int32>, into out: inout [UInt8]) {
-        out.reserveCapacity(out.count + tokens.count * bytes)
-        switch self {
-        case .uint16: for t in tokens { out.appendLittleEndian(UInt16(truncatingIfNeeded: t)) }
-        case .int32: for t in tokens { out.appendLittleEndian(t) }
-        case .uint32: for t in tokens { out.appendLittleEndian(UInt32(bitPattern: t)) }
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: tokens.count * bytes))
+        out.withUnsafeMutableBytes { raw in
+            var offset = start
+            switch self {
+            case .uint16:
+                for t in tokens { raw.storeBytes(of: UInt16(truncatingIfNeeded: t).littleEndian, toByteOffset: offset, as: UInt16.self); offset += 2 }
+            case .int32:
+                for t in tokens { raw.storeBytes(of: t.littleEndian, toByteOffset: offset, as: Int32.self); offset += 4 }
+            case .uint32:
+                for t in tokens { raw.storeBytes(of: UInt32(bitPattern: t).littleEndian, toByteOffset: offset, as: UInt32.self); offset += 4 }
+            }
         }
     }
 }

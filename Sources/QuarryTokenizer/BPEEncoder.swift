@@ -61,8 +61,9 @@ struct EncoderWork {
             guard !model.addedTokens.isEmpty else { encodeOrdinary(model, s, range: 0..<s.count, into: &out); return }
             var start = 0
             var i = 0
+            let starts = model.startsAddedToken
             while i < s.count {
-                if model.addedTokenFirstBytes.contains(s[i]), let (length, id) = Self.addedToken(model, at: i, in: s) {
+                if starts[Int(s[i])], let (length, id) = Self.addedToken(model, at: i, in: s) {
                     encodeOrdinary(model, s, range: start..<i, into: &out)
                     out.append(id)
                     i += length

@@ -20,8 +20,8 @@ public struct BPEModel: Sendable {
     let byteTokens: [Int32]
     /// bytes → id, used when `ignoreMerges` is set (HF then looks a whole word up first).
     let wholeTokens: [[UInt8]: Int32]
-    /// First bytes of the added tokens: most positions are ruled out with one lookup.
-    let addedTokenFirstBytes: Set<UInt8>
+    /// Whether a byte starts some added token: most positions are ruled out with one load.
+    let startsAddedToken: [Bool]
 
     public var vocabularySize: Int { tokenBytes.count }
 
@@ -67,7 +67,9 @@ public struct BPEModel: Sendable {
         self.mergeTable = table
         self.byteTokens = byteTokens
         self.wholeTokens = whole
-        self.addedTokenFirstBytes = Set(addedTokens.compactMap { $0.content.utf8.first })
+        var starts = [Bool](repeating: false, count: 256)
+        for token in addedTokens { if let first = token.content.utf8.first { starts[Int(first)] = true } }
+        self.startsAddedToken = starts
     }
 
     public func id(of token: String) -> Int32? {

@@ -57,14 +57,10 @@ struct TokenizerEncode: ParsableCommand {
         let model = try loadTokenizer(tokenizer)
         let encoder = ParallelEncoder(model: model, jobs: jobs)
         let out = try OutputFile(path: nil)
-        var skipped = 0
-        try runReporting {
-            try forEachLineBatch(inputs, size: 16384) { lines, kind in
-                let (bytes, skips) = encoder.encodeLines(lines, kind: kind)
-                skipped += skips
-                try out.write(bytes)
-            }
+        let skipped = try runReporting { () -> Int in
+            let skipped = try encoder.encodeFiles(inputs, to: out)
             try out.commit()
+            return skipped
         }
         if skipped > 0 { printError("warning: \(skipped) JSONL line(s) without a string \"text\" were skipped") }
     }

@@ -1,6 +1,7 @@
 /// Exact and near-duplicate detection over a document stream; the first copy is kept.
 ///
-/// - exact: a 128-bit hash of the text normalised (lowercased, whitespace collapsed);
+/// - exact: a 128-bit hash of the text normalised (words split at whitespace, ASCII letters
+///   case-folded);
 /// - near: MinHash over word 5-gram shingles, 112 hash functions in 14 bands of 8 (the
 ///   defaults of datatrove's MinhashDedup), with LSH: a document whose signature matches an
 ///   earlier one in any band is a near duplicate. Two documents with Jaccard similarity s
@@ -41,8 +42,8 @@ public struct Deduplicator: Sendable {
 
     public static func fingerprint(_ text: String, mode: Mode) -> Fingerprint {
         guard mode != .off else { return Fingerprint(exact: Hash128(a: 0, b: 0), bands: []) }
-        let normalised = normalisedWords(text)
-        return Fingerprint(exact: hash128(normalised), bands: mode == .near ? bandHashes(normalised) : [])
+        let words = wordHashes(text)
+        return Fingerprint(exact: hash128(words), bands: mode == .near ? bandHashes(words) : [])
     }
 
     /// Judges a document (in stream order) and remembers it when it is kept.
@@ -61,21 +62,36 @@ public struct Deduplicator: Sendable {
         judge(Self.fingerprint(text, mode: mode))
     }
 
-    static func normalisedWords(_ text: String) -> [Substring] {
-        text.lowercased().split(whereSeparator: { $0.isWhitespace })
+    /// One 64-bit hash per word of the normalised text: words split at whitespace, ASCII
+    /// letters case-folded (one pass over UTF-8 bytes, no intermediate strings).
+    static func wordHashes(_ text: String) -> [UInt64] {
+        var text = text
+        return text.withUTF8 { s in
+            var hashes: [UInt64] = []
+            hashes.reserveCapacity(s.count / 5)
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            var inWord = false
+            for b in s {
+                if b == 0x20 || b == 0x0A || b == 0x09 || b == 0x0D || b == 0x0C || b == 0x0B {
+                    if inWord { hashes.append(h); h = 0xcbf2_9ce4_8422_2325; inWord = false }
+                    continue
+                }
+                let folded = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b
+                h = (h ^ UInt64(folded)) &* 0x100_0000_01b3
+                inWord = true
+            }
+            if inWord { hashes.append(h) }
+            return hashes
+        }
     }
 
-    static func hash128(_ words: [Substring]) -> Hash128 {
-        var a: UInt64 = 0xcbf2_9ce4_8422_2325, b: UInt64 = 0x8422_2325_cbf2_9ce4
-        for word in words {
-            for byte in word.utf8 {
-                a = (a ^ UInt64(byte)) &* 0x100_0000_01b3
-                b = (b ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 &+ 0x9E37_79B9
-            }
-            a = (a ^ 0x20) &* 0x100_0000_01b3
-            b = (b ^ 0x20) &* 0x0000_0100_0000_01b3 &+ 0x9E37_79B9
+    static func hash128(_ words: [UInt64]) -> Hash128 {
+        var a: UInt64 = 0x243F_6A88_85A3_08D3, b: UInt64 = 0x1319_8A2E_0370_7344
+        for w in words {
+            a = mix(a ^ w)
+            b = mix(b &+ w &* 0x9E37_79B9_7F4A_7C15)
         }
-        return Hash128(a: a, b: b)
+        return Hash128(a: a ^ UInt64(words.count), b: b)
     }
 
     @inline(__always) static func mix(_ x: UInt64) -> UInt64 {
@@ -86,16 +102,12 @@ public struct Deduplicator: Sendable {
     }
 
     /// The 14 band hashes of a document's MinHash signature.
-    static func bandHashes(_ words: [Substring]) -> [UInt64] {
-        let wordHashes = words.map { w -> UInt64 in
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in w.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            return h
-        }
+    static func bandHashes(_ wordHashes: [UInt64]) -> [UInt64] {
         var shingles: [UInt64] = []
         if wordHashes.count < shingleSize {
             shingles = [wordHashes.reduce(0x51) { mix($0 ^ $1) }]
         } else {
+            shingles.reserveCapacity(wordHashes.count - shingleSize + 1)
             for i in 0...(wordHashes.count - shingleSize) {
                 var h: UInt64 = 0x51
                 for k in 0..<shingleSize { h = mix(h ^ wordHashes[i + k]) }
@@ -103,10 +115,14 @@ public struct Deduplicator: Sendable {
             }
         }
         var minima = [UInt64](repeating: .max, count: seeds.count)
-        for s in shingles {
-            for (j, seed) in seeds.enumerated() {
-                let v = mix(s ^ seed)
-                if v < minima[j] { minima[j] = v }
+        minima.withUnsafeMutableBufferPointer { m in
+            seeds.withUnsafeBufferPointer { seed in
+                for s in shingles {
+                    for j in 0..<seed.count {
+                        let v = mix(s ^ seed[j])
+                        if v < m[j] { m[j] = v }
+                    }
+                }
             }
         }
         return (0..<bands).map { band in
