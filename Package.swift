@@ -9,9 +9,11 @@ let package = Package(
         .library(name: "QuarryIngest", targets: ["QuarryIngest"]),
         .library(name: "QuarryTokenizer", targets: ["QuarryTokenizer"]),
         .library(name: "QuarryShards", targets: ["QuarryShards"]),
+        .library(name: "QuarryLabels", targets: ["QuarryLabels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Thin C shims: one per system library family, nothing else lives in them.
@@ -27,13 +29,19 @@ let package = Package(
         .target(name: "QuarryTokenizer", dependencies: ["QuarryCore"]),
         // Stage 1c: filtered, de-duplicated, tokenized documents → binary shards + manifest.
         .target(name: "QuarryShards", dependencies: ["QuarryCore", "QuarryIngest", "QuarryTokenizer"]),
+        // Stage 2: the labelling workflow over SQLite (GRDB).
+        .target(name: "QuarryLabels", dependencies: [
+            "QuarryCore", "QuarryTokenizer", "QuarryShards",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         // The executable only parses arguments and calls the libraries.
         .executableTarget(name: "quarry", dependencies: [
-            "QuarryCore", "QuarryIngest", "QuarryTokenizer", "QuarryShards",
+            "QuarryCore", "QuarryIngest", "QuarryTokenizer", "QuarryShards", "QuarryLabels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "QuarryIngestTests", dependencies: ["QuarryIngest", "QuarryCore"]),
         .testTarget(name: "QuarryTokenizerTests", dependencies: ["QuarryTokenizer", "QuarryCore"]),
+        .testTarget(name: "QuarryLabelsTests", dependencies: ["QuarryLabels", "QuarryCore"]),
         .testTarget(name: "QuarryShardsTests", dependencies: ["QuarryShards", "QuarryIngest", "QuarryTokenizer", "QuarryCore"]),
     ]
 )

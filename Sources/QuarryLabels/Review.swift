@@ -1,0 +1,91 @@
+import Foundation
+import GRDB
+import QuarryCore
+
+/// `quarry review`: the examples where annotators disagree (and nobody adjudicated yet), one
+/// at a time, with each annotator's answer; the adjudicated answer is stored separately and
+/// wins in exports.
+public final class ReviewQueue {
+    public struct Item: Sendable {
+        public var exampleID: Int64
+        public var text: String
+        public var answers: [(annotator: String, answer: String)]
+    }
+
+    let store: LabelStore
+    let task: LabelStore.StoredTask
+    private var after: Int64 = 0
+
+    public init(store: LabelStore, task: LabelStore.StoredTask) {
+        self.store = store
+        self.task = task
+    }
+
+    public func next() throws -> Item? {
+        try store.read { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT e.id AS id, e.text AS text FROM example e
+                WHERE e.task_id = ? AND e.id > ?
+                  AND NOT EXISTS (SELECT 1 FROM adjudication j WHERE j.example_id = e.id)
+                  AND (SELECT count(DISTINCT a.answer) FROM annotation a WHERE a.example_id = e.id) > 1
+                ORDER BY e.id LIMIT 1
+                """, arguments: [task.id, after]) else { return nil }
+            let id: Int64 = row["id"]
+            let answers = try Row.fetchAll(db, sql: "SELECT annotator, answer FROM annotation WHERE example_id = ? ORDER BY annotator",
+                                           arguments: [id]).map { (annotator: $0["annotator"] as String, answer: $0["answer"] as String) }
+            return Item(exampleID: id, text: row["text"], answers: answers)
+        }
+    }
+
+    public func skip(_ item: Item) { after = item.exampleID }
+
+    public func adjudicate(_ item: Item, answer: Answer, adjudicator: String) throws {
+        try store.write { db in
+            try db.execute(sql: """
+                INSERT INTO adjudication (example_id, answer, adjudicator, created_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (example_id) DO UPDATE SET answer = excluded.answer, adjudicator = excluded.adjudicator, created_at = excluded.created_at
+                """, arguments: [item.exampleID, answer.json, adjudicator, Date().timeIntervalSince1970])
+        }
+        after = item.exampleID
+    }
+}
+
+extension LabelStore {
+    /// Model predictions for `--order uncertain` and suggestions: JSONL lines with the example's
+    /// `text` (or `id`), a `label` and a `confidence` in [0, 1].
+    public func importPredictions(task: StoredTask, model: String, path: String) throws -> (stored: Int, unmatched: Int) {
+        let reader = try LineReader(path: path)
+        var stored = 0, unmatched = 0
+        try write { db in
+            let byHash = try db.cachedStatement(sql: "SELECT id FROM example WHERE task_id = ? AND content_hash = ?")
+            let byExternal = try db.cachedStatement(sql: "SELECT id FROM example WHERE task_id = ? AND external_id = ?")
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO prediction (example_id, model, label, confidence) VALUES (?, ?, ?, ?)
+                ON CONFLICT (example_id, model) DO UPDATE SET label = excluded.label, confidence = excluded.confidence
+                """)
+            while true {
+                let lines = try reader.nextLines(max: 65536)
+                if lines.isEmpty { break }
+                for line in lines where !line.allSatisfy(\.isWhitespace) {
+                    guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                          let label = object["label"] as? String, let confidence = (object["confidence"] as? NSNumber)?.doubleValue else {
+                        unmatched += 1
+                        continue
+                    }
+                    var exampleID: Int64?
+                    if let text = object["text"] as? String {
+                        var hasher = SHA256()
+                        hasher.update(Array(text.utf8))
+                        exampleID = try Int64.fetchOne(byHash, arguments: [task.id, hasher.hexDigest()])
+                    } else if let id = object["id"] as? String {
+                        exampleID = try Int64.fetchOne(byExternal, arguments: [task.id, id])
+                    }
+                    guard let exampleID else { unmatched += 1; continue }
+                    try insert.execute(arguments: [exampleID, model, label, min(1, max(0, confidence))])
+                    stored += 1
+                }
+            }
+        }
+        return (stored, unmatched)
+    }
+}

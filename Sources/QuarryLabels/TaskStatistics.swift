@@ -1,0 +1,134 @@
+import Foundation
+import GRDB
+import QuarryCore
+
+/// `quarry stats`: counts per label and annotator, progress, and agreement.
+public struct TaskStatistics: Codable, Sendable {
+    public struct AnnotatorCounts: Codable, Sendable {
+        public var annotator: String
+        public var answered: Int
+        public var labels: [String: Int]
+    }
+
+    public struct AgreementFigure: Codable, Sendable {
+        public var method: String          // "cohens_kappa" or "krippendorffs_alpha"
+        public var value: Double?
+        public var annotators: [String]
+        public var items: Int              // items answered by at least two of them
+    }
+
+    public var task: String
+    public var kind: String
+    public var examples: Int
+    public var annotated: Int               // by at least one annotator
+    public var adjudicated: Int
+    public var disagreements: Int           // items with differing answers and no adjudication
+    public var labels: [String: Int]        // over all answers
+    public var annotators: [AnnotatorCounts]
+    public var agreement: AgreementFigure?
+
+    public static func compute(store: LabelStore, task: LabelStore.StoredTask) throws -> TaskStatistics {
+        try store.read { db in
+            let id = task.id
+            let examples = try Int.fetchOne(db, sql: "SELECT count(*) FROM example WHERE task_id = ?", arguments: [id]) ?? 0
+            let annotated = try Int.fetchOne(db, sql: """
+                SELECT count(DISTINCT a.example_id) FROM annotation a JOIN example e ON e.id = a.example_id WHERE e.task_id = ?
+                """, arguments: [id]) ?? 0
+            let adjudicated = try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM adjudication j JOIN example e ON e.id = j.example_id WHERE e.task_id = ?
+                """, arguments: [id]) ?? 0
+            let disagreements = try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM (SELECT a.example_id FROM annotation a JOIN example e ON e.id = a.example_id
+                  WHERE e.task_id = ? AND NOT EXISTS (SELECT 1 FROM adjudication j WHERE j.example_id = a.example_id)
+                  GROUP BY a.example_id HAVING count(DISTINCT a.answer) > 1)
+                """, arguments: [id]) ?? 0
+            // Labels inside the JSON answers, counted by SQLite's JSON functions (no parsing in Swift).
+            let labelRows = try Row.fetchAll(db, sql: """
+                SELECT a.annotator AS annotator, coalesce(json_extract(a.answer, '$.label'), j.value ->> '$.label', j.value) AS label, count(*) AS n
+                FROM annotation a JOIN example e ON e.id = a.example_id
+                LEFT JOIN json_each(a.answer, CASE WHEN json_type(a.answer, '$.labels') IS NOT NULL THEN '$.labels'
+                                                   WHEN json_type(a.answer, '$.spans') IS NOT NULL THEN '$.spans' ELSE '$.none' END) j
+                WHERE e.task_id = ?
+                GROUP BY a.annotator, label
+                """, arguments: [id])
+            let answeredRows = try Row.fetchAll(db, sql: """
+                SELECT a.annotator AS annotator, count(*) AS n FROM annotation a JOIN example e ON e.id = a.example_id
+                WHERE e.task_id = ? GROUP BY a.annotator ORDER BY a.annotator
+                """, arguments: [id])
+            var perAnnotator: [String: AnnotatorCounts] = [:]
+            for row in answeredRows {
+                let name: String = row["annotator"]
+                perAnnotator[name] = AnnotatorCounts(annotator: name, answered: row["n"], labels: [:])
+            }
+            var labels: [String: Int] = [:]
+            for row in labelRows {
+                guard let label: String = row["label"] else { continue }
+                let name: String = row["annotator"], n: Int = row["n"]
+                perAnnotator[name]?.labels[label, default: 0] += n
+                labels[label, default: 0] += n
+            }
+            let names = perAnnotator.keys.sorted()
+            var agreement: AgreementFigure?
+            if names.count >= 2 {
+                // Units: the answers (canonical JSON) of every item answered by two or more annotators.
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT a.example_id AS item, a.annotator AS annotator, a.answer AS answer
+                    FROM annotation a JOIN example e ON e.id = a.example_id
+                    WHERE e.task_id = ? AND a.example_id IN (SELECT example_id FROM annotation GROUP BY example_id HAVING count(*) > 1)
+                    ORDER BY a.example_id
+                    """, arguments: [id])
+                var units: [[String]] = []
+                var pairs: [(String, String)] = []
+                var current: Int64 = -1
+                var unit: [(String, String)] = []
+                func flush() {
+                    guard unit.count >= 2 else { unit = []; return }
+                    units.append(unit.map(\.1))
+                    if names.count == 2, let a = unit.first(where: { $0.0 == names[0] }), let b = unit.first(where: { $0.0 == names[1] }) {
+                        pairs.append((a.1, b.1))
+                    }
+                    unit = []
+                }
+                while let row = try rows.next() {
+                    let item: Int64 = row["item"]
+                    if item != current { flush(); current = item }
+                    unit.append((row["annotator"], row["answer"]))
+                }
+                flush()
+                if names.count == 2 {
+                    agreement = AgreementFigure(method: "cohens_kappa", value: Agreement.cohensKappa(pairs), annotators: names, items: pairs.count)
+                } else {
+                    agreement = AgreementFigure(method: "krippendorffs_alpha", value: Agreement.krippendorffsAlpha(units), annotators: names, items: units.count)
+                }
+            }
+            return TaskStatistics(task: task.task.name, kind: task.task.kind.rawValue, examples: examples, annotated: annotated,
+                                  adjudicated: adjudicated, disagreements: disagreements, labels: labels,
+                                  annotators: names.compactMap { perAnnotator[$0] }, agreement: agreement)
+        }
+    }
+
+    public func table() -> String {
+        var out = "task \(task) (\(kind)): \(examples) examples, \(annotated) annotated"
+        if examples > 0 { out += String(format: " (%.1f%%)", 100 * Double(annotated) / Double(examples)) }
+        out += ", \(adjudicated) adjudicated, \(disagreements) open disagreements\n"
+        let labelNames = labels.keys.sorted()
+        if !labelNames.isEmpty {
+            let width = max(9, (annotators.map(\.annotator.count).max() ?? 0) + 1)
+            out += "annotator".padding(toLength: width, withPad: " ", startingAt: 0) + "  answered  " + labelNames.joined(separator: "  ") + "\n"
+            for a in annotators {
+                out += a.annotator.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + String(a.answered).leftPadded(8) + "  "
+                out += labelNames.map { String(a.labels[$0] ?? 0).leftPadded($0.count) }.joined(separator: "  ") + "\n"
+            }
+        }
+        if let agreement {
+            let name = agreement.method == "cohens_kappa" ? "Cohen's kappa" : "Krippendorff's alpha (nominal)"
+            let value = agreement.value.map { String(format: "%.3f", $0) } ?? "n/a"
+            out += "agreement: \(name) = \(value) over \(agreement.items) items (\(agreement.annotators.joined(separator: ", ")))\n"
+        }
+        return out
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}

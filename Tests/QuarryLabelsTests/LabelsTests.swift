@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+@testable import QuarryCore
+@testable import QuarryLabels
+
+func scratch() -> String {
+    let path = NSTemporaryDirectory() + "quarry-labels-" + UUID().uuidString
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func write(_ path: String, _ text: String) {
+    FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+}
+
+@Suite struct AgreementTests {
+    @Test func cohensKappaKnownAnswer() {
+        // 50 items: yes/yes 20, yes/no 5, no/yes 10, no/no 15 → p_o 0.7, p_e 0.5, κ 0.4.
+        var pairs: [(String, String)] = []
+        pairs += Array(repeating: ("yes", "yes"), count: 20)
+        pairs += Array(repeating: ("yes", "no"), count: 5)
+        pairs += Array(repeating: ("no", "yes"), count: 10)
+        pairs += Array(repeating: ("no", "no"), count: 15)
+        #expect(abs((Agreement.cohensKappa(pairs) ?? 0) - 0.4) < 1e-9)
+        #expect(Agreement.cohensKappa(Array(repeating: ("a", "a"), count: 5)) == nil) // all one label: undefined
+    }
+
+    @Test func krippendorffsAlphaKnownAnswer() {
+        // Krippendorff (2011), "Computing Krippendorff's alpha-reliability", nominal example:
+        // 4 coders, 12 units, missing values; α = 0.743.
+        let a: [Int?] = [1, 2, 3, 3, 2, 1, 4, 1, 2, nil, nil, nil]
+        let b: [Int?] = [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nil, 3]
+        let c: [Int?] = [nil, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nil]
+        let d: [Int?] = [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nil]
+        let units = (0..<12).map { i in [a[i], b[i], c[i], d[i]].compactMap { $0.map(String.init) } }
+        #expect(abs((Agreement.krippendorffsAlpha(units) ?? 0) - 0.743) < 0.0005)
+        // Perfect agreement is 1.
+        #expect(Agreement.krippendorffsAlpha([["x", "x"], ["y", "y", "y"]]) == 1)
+    }
+}
+
+@Suite struct SafeTextTests {
+    @Test func escapesAndBidiAreMadeVisible() {
+        let hostile = "ok\u{1B}[2J\u{7}\u{202E}txt\u{85}end\ttab"
+        let shown = SafeText.visible(hostile)
+        #expect(!shown.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x202E || $0.value == 0x85 })
+        #expect(shown == "ok\u{241B}[2J\u{2407}<U+202E>txt<U+85>end    tab")
+        #expect(SafeText.wrap("aaaa bbbb cccc", width: 10) == ["aaaa bbbb", "cccc"])
+    }
+}
+
+@Suite struct StoreTests {
+    @Test func importDeduplicatesAndKeepsLabels() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try LabelStore(path: dir + "/q.db")
+        let task = try store.createTask(LabelTask(name: "t", labels: ["pos", "neg"]))
+        write(dir + "/a.jsonl", """
+            {"id": "1", "text": "good stone", "label": "pos", "meta": {"k": 1}}
+            {"text": "bad stone", "label": "neg"}
+            {"text": "good stone", "label": "pos"}
+            not json
+            {"text": "odd", "label": "other"}
+            """)
+        write(dir + "/b.csv", "id,text,label,extra\n7,\"quoted, with comma\",neg,x\n8,\"two\nlines\",,y\n")
+        let importer = Importer(store: store, task: task)
+        let a = try importer.importFile(dir + "/a.jsonl")
+        #expect(a.imported == 3 && a.duplicates == 1 && a.labelled == 2 && a.problems.count == 2)
+        let b = try importer.importFile(dir + "/b.csv")
+        #expect(b.imported == 2 && b.labelled == 1)
+        let stats = try TaskStatistics.compute(store: store, task: task)
+        #expect(stats.examples == 5 && stats.labels == ["pos": 1, "neg": 2])
+        let tsv = dir + "/c.tsv"
+        write(tsv, "label\tno_text_column\nx\ty\n")
+        #expect { try importer.importFile(tsv) } throws: { "\($0)".contains("no \"text\" column") }
+    }
+
+    @Test func sessionAnswersSkipsUndoesAndResumes() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try LabelStore(path: dir + "/q.db")
+        let task = try store.createTask(LabelTask(name: "t", labels: ["a", "b"]))
+        write(dir + "/x.jsonl", (0..<5).map { "{\"text\": \"example \($0)\"}" }.joined(separator: "\n"))
+        _ = try Importer(store: store, task: task).importFile(dir + "/x.jsonl")
+        let session = try TaggingSession(store: store, task: task, annotator: "ann")
+        let e0 = try #require(try session.next())
+        #expect(e0.text == "example 0")
+        try session.answer(e0, with: .label("a"))
+        let e1 = try #require(try session.next())
+        session.skip(e1)
+        let e2 = try #require(try session.next())
+        #expect(e2.text == "example 2")
+        try session.answer(e2, with: .label("b"))
+        #expect(try session.undo()?.text == "example 2")
+        #expect(try session.next()?.text == "example 2")
+        #expect(throws: QuarryError.self) { try session.answer(e2, with: .label("zzz")) }
+        #expect(session.done == 1)
+        // A new session (a restart) resumes at the first unanswered example: the skipped one.
+        let again = try TaggingSession(store: store, task: task, annotator: "ann")
+        #expect(try again.next()?.text == "example 1")
+        #expect(again.done == 1)
+        // Random order visits every example once.
+        let random = try TaggingSession(store: store, task: task, annotator: "rnd", order: .random)
+        var seen: [String] = []
+        while let e = try random.next() { seen.append(e.text); try random.answer(e, with: .label("a")) }
+        #expect(Set(seen).count == 5 && seen.count == 5)
+    }
+
+    @Test func foreignCorruptAndReadOnlyFilesAreRefused() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        write(dir + "/text.db", "this is not a database at all, just text")
+        #expect { try LabelStore(path: dir + "/text.db") } throws: { "\($0)".contains("not an SQLite file") }
+        // An SQLite file of another program.
+        let other = dir + "/other.db"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import sqlite3; c=sqlite3.connect('\(other)'); c.execute('create table t(x)'); c.commit()"]
+        try process.run()
+        process.waitUntilExit()
+        if process.terminationStatus == 0 {
+            #expect { try LabelStore(path: other) } throws: { "\($0)".contains("another program") }
+        }
+        // A quarry file made read-only (the check does not rely on permissions, which root ignores).
+        let readOnly = dir + "/ro.db"
+        _ = try LabelStore(path: readOnly)
+        chmod(readOnly, 0o444)
+        if getuid() != 0 {
+            #expect { try LabelStore(path: readOnly) } throws: { "\($0)".contains("read-only") }
+        }
+        chmod(readOnly, 0o644)
+        // A truncated database file.
+        let good = dir + "/good.db"
+        let store = try LabelStore(path: good)
+        _ = try store.createTask(LabelTask(name: "t", labels: ["a"]))
+        try store.pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        let data = try #require(FileManager.default.contents(atPath: good))
+        write(dir + "/cut.db", String(decoding: data.prefix(100), as: UTF8.self))
+        #expect(throws: QuarryError.self) { _ = try LabelStore(path: dir + "/cut.db").task(named: "t") }
+    }
+
+    @Test func exportFormatsAndDeterministicSplits() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try LabelStore(path: dir + "/q.db")
+        let task = try store.createTask(LabelTask(name: "t", labels: ["a", "b"], instructions: "Pick one"))
+        write(dir + "/x.jsonl", (0..<200).map { "{\"text\": \"item \($0)\", \"label\": \"\($0 % 2 == 0 ? "a" : "b")\"}" }.joined(separator: "\n"))
+        _ = try Importer(store: store, task: task).importFile(dir + "/x.jsonl")
+        var exporter = Exporter(store: store, task: task)
+        exporter.splits = try Exporter.parseSplits("train=0.8,dev=0.1,test=0.1")
+        let first = try exporter.export(to: dir + "/e1")
+        let second = try exporter.export(to: dir + "/e2")
+        #expect(first.written.values.reduce(0, +) == 200)
+        #expect(FileManager.default.contents(atPath: dir + "/e1/dev.jsonl") == FileManager.default.contents(atPath: dir + "/e2/dev.jsonl"))
+        let train = first.written["train"] ?? 0
+        #expect(train > 130 && train < 190)
+        let line = try #require(String(decoding: FileManager.default.contents(atPath: dir + "/e1/train.jsonl") ?? Data(), as: UTF8.self).split(separator: "\n").first)
+        let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
+        #expect(record["text"]?.hasPrefix("item ") == true && ["a", "b"].contains(record["label"] ?? ""))
+        exporter.format = .chat
+        exporter.splits = [("train", 1)]
+        _ = try exporter.export(to: dir + "/chat.jsonl")
+        let chat = String(decoding: FileManager.default.contents(atPath: dir + "/chat.jsonl") ?? Data(), as: UTF8.self)
+        #expect(chat.hasPrefix(#"{"messages":[{"role":"system","content":"Pick one"},{"role":"user","content":"item 0"},{"role":"assistant","content":"a"}]}"#))
+        #expect(throws: QuarryError.self) { try Exporter.parseSplits("train=0.5,dev=0.1") }
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import GRDB
+import Testing
+@testable import QuarryCore
+@testable import QuarryLabels
+
+enum Binary {
+    static var path: String {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("quarry").path
+        if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/debug/quarry").path
+    }
+}
+
+func prepareTask(_ dir: String, examples: Int) throws -> String {
+    let db = dir + "/q.db"
+    let store = try LabelStore(path: db)
+    let task = try store.createTask(LabelTask(name: "t", labels: ["a", "b", "c"]))
+    write(dir + "/x.jsonl", (0..<examples).map { "{\"text\": \"example number \($0)\"}" }.joined(separator: "\n"))
+    _ = try Importer(store: store, task: task).importFile(dir + "/x.jsonl")
+    return db
+}
+
+func answers(_ db: String, annotator: String) throws -> Int {
+    try DatabaseQueue(path: db).read { try Int.fetchOne($0, sql: "SELECT count(*) FROM annotation WHERE annotator = ?", arguments: [annotator]) ?? 0 }
+}
+
+@Suite(.serialized) struct TagReliabilityTests {
+    @Test func killNineLosesNoAnsweredExample() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = try prepareTask(dir, examples: 50)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binary.path)
+        process.arguments = ["tag", "t", "--db", db, "--annotator", "alice"]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for i in 1...7 {
+            input.fileHandleForWriting.write(Data("\(i % 3 + 1)\n".utf8))
+            // The answer is committed before the next example is drawn: wait until it is visible.
+            let deadline = Date().addingTimeInterval(10)
+            while try answers(db, annotator: "alice") < i && Date() < deadline { usleep(5_000) }
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(try answers(db, annotator: "alice") == 7)
+        let integrity = try DatabaseQueue(path: db).read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
+        #expect(integrity == "ok")
+        // The next session resumes at the eighth example.
+        let store = try LabelStore(path: db)
+        let session = try TaggingSession(store: store, task: try store.task(named: "t"), annotator: "alice")
+        #expect(try session.next()?.text == "example number 7")
+    }
+
+    @Test func twoAnnotatorsAtOnceLoseNothing() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = try prepareTask(dir, examples: 300)
+        var runs: [(Process, Pipe)] = []
+        for annotator in ["alice", "bob"] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Binary.path)
+            process.arguments = ["tag", "t", "--db", db, "--annotator", annotator]
+            let input = Pipe(), errors = Pipe()
+            process.standardInput = input
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = errors
+            try process.run()
+            input.fileHandleForWriting.write(Data(String(repeating: "2\n", count: 300).utf8))
+            try input.fileHandleForWriting.close()
+            runs.append((process, errors))
+        }
+        for (process, errors) in runs {
+            let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+            #expect(!stderr.contains("locked"), "\(stderr)")
+        }
+        #expect(try answers(db, annotator: "alice") == 300)
+        #expect(try answers(db, annotator: "bob") == 300)
+        let duplicates = try DatabaseQueue(path: db).read {
+            try Int.fetchOne($0, sql: "SELECT count(*) FROM (SELECT example_id, annotator FROM annotation GROUP BY 1, 2 HAVING count(*) > 1)")
+        }
+        #expect(duplicates == 0)
+    }
+
+    @Test func statsJSONAndExportThroughTheCLI() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = try prepareTask(dir, examples: 20)
+        func run(_ args: [String], stdin: String = "") throws -> (Int32, String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Binary.path)
+            process.arguments = args
+            let input = Pipe(), output = Pipe()
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            input.fileHandleForWriting.write(Data(stdin.utf8))
+            try input.fileHandleForWriting.close()
+            let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, out)
+        }
+        _ = try run(["tag", "t", "--db", db, "--annotator", "x"], stdin: String(repeating: "1\n", count: 20))
+        _ = try run(["tag", "t", "--db", db, "--annotator", "y"], stdin: String(repeating: "1\n", count: 10) + String(repeating: "b\n", count: 10))
+        let (status, json) = try run(["stats", "t", "--db", db, "--json"])
+        #expect(status == 0)
+        let stats = try JSONDecoder().decode(TaskStatistics.self, from: Data(json.utf8))
+        #expect(stats.annotated == 20 && stats.disagreements == 10 && stats.agreement?.method == "cohens_kappa")
+        #expect(stats.labels == ["a": 30, "b": 10])
+        let (adjudicated, _) = try run(["review", "t", "--db", db, "--adjudicator", "z"], stdin: String(repeating: "c\n", count: 10))
+        #expect(adjudicated == 0)
+        let (exported, _) = try run(["export", "t", "--db", db, "--out", dir + "/out.jsonl"])
+        #expect(exported == 0)
+        let lines = String(decoding: FileManager.default.contents(atPath: dir + "/out.jsonl") ?? Data(), as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == 20)
+        #expect(lines.filter { $0.contains("\"label\":\"c\"") }.count == 10)   // adjudications win
+        let (missing, _) = try run(["stats", "nope", "--db", db])
+        #expect(missing != 0)
+    }
+}
