@@ -13,6 +13,8 @@ public final class TaggingLoop {
     var task: LabelTask { session.task.task }
     var message = ""
     var scroll = 0
+    /// Seconds from each answer's keystroke to the next example being ready (for benchmarks).
+    public private(set) var latencies: [Double] = []
 
     public init(session: TaggingSession, interactive: Bool) {
         self.session = session
@@ -35,10 +37,12 @@ public final class TaggingLoop {
                 if let previous = try session.undo() { current = previous } else { message = "nothing to undo" }
             case .answer(let answer):
                 do {
+                    let keystroke = DispatchTime.now().uptimeNanoseconds
                     try session.answer(example, with: answer)
                     message = ""
                     scroll = 0
                     current = try session.next()
+                    latencies.append(Double(DispatchTime.now().uptimeNanoseconds - keystroke) / 1e9)
                 } catch let error as QuarryError {
                     message = error.message
                     if terminal == nil { FileHandle.standardError.write(Data("quarry: \(error.message)\n".utf8)) }

@@ -138,6 +138,7 @@ struct Tag: ParsableCommand {
     @Option(help: "stream (input order), random, or uncertain (least confident model predictions first).")
     var order: TaggingSession.Order = .stream
     @Option(help: "Show this model's predictions as suggestions (load them with `quarry predictions import`).") var model: String?
+    @Option(help: .hidden) var latencyLog: String?
 
     func run() throws {
         let store = try database.open()
@@ -145,6 +146,10 @@ struct Tag: ParsableCommand {
         let session = try runReporting { try TaggingSession(store: store, task: stored, annotator: annotator, order: order, model: model) }
         let loop = TaggingLoop(session: session, interactive: isatty(0) != 0 && isatty(1) != 0)
         let answered = try runReporting { try loop.run() }
+        if let latencyLog {
+            // Benchmark aid: seconds from each answer to the next example, one per line.
+            FileManager.default.createFile(atPath: latencyLog, contents: Data(loop.latencies.map { String($0) }.joined(separator: "\n").utf8))
+        }
         printError("\(answered) answer(s) saved; \(session.done)/\(session.total) answered by \(annotator)")
     }
 }

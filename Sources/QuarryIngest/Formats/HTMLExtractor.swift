@@ -74,6 +74,8 @@ struct PageAnalysis {
     /// Of those, the comment sections, in document order (outermost only).
     var commentSections: Set<UnsafeMutableRawPointer> = []
     var commentSectionOrder: [xmlNodePtr] = []
+    /// `<script type="application/ld+json">` elements (schema.org metadata, sometimes the article's text).
+    var linkedDataScripts: [xmlNodePtr] = []
 
     init(root: xmlNodePtr) {
         self.root = root
@@ -85,6 +87,7 @@ struct PageAnalysis {
         markPrunedByName(root, pageProse: pageProse)
         stats = [ElementStats()]
         markedContent = []
+        linkedDataScripts = []
         measure(root, insideLink: false, insideParagraph: false)
         title = title ?? firstHeading
     }
@@ -99,8 +102,8 @@ struct PageAnalysis {
                 let tag = TagName(c)
                 let prose = statsOf(c).paragraphText
                 // Inline elements carrying a sentence are text, whatever their class says.
-                let named = Self.conditionallyPrunedTags.contains(tag.name)
-                    || (hasBoilerplateName(c, tag: tag) && !(Self.inlineTags.contains(tag.name) && prose >= Self.sentenceLength))
+                let named = (Self.conditionallyPrunedTags.contains(tag.name) && !isArticleHeaderWithLead(c, tag: tag))
+                    || (isBoilerplateNamed(c, tag: tag) && !(Self.inlineTags.contains(tag.name) && prose >= Self.sentenceLength))
                 let group = tag.name
                 if named { groupProse[group, default: 0] += prose }
                 candidates.append((c, named, prose, group))
@@ -123,6 +126,20 @@ struct PageAnalysis {
                 markPrunedByName(c, pageProse: pageProse)
             }
         }
+    }
+
+    /// An article's own `<header>` with a standfirst paragraph in it: title, lead and byline (the
+    /// byline and date go with the other short lines before the first paragraph).
+    func isArticleHeaderWithLead(_ node: xmlNodePtr, tag: TagName) -> Bool {
+        guard tag == "header" else { return false }
+        let s = statsOf(node)
+        guard s.paragraphs > 0, s.paragraphText >= 4 * Self.sentenceLength, s.linkText * 4 < s.text else { return false }
+        var ancestor = node.pointee.parent
+        while let a = ancestor, a.pointee.type == XML_ELEMENT_NODE {
+            if TagName(a) == "article" { return true }
+            ancestor = a.pointee.parent
+        }
+        return false
     }
 
     /// Inside a comment section: forms, headers, footers and names other than "comment…"
@@ -176,12 +193,20 @@ struct PageAnalysis {
         if tag == "title" || tag == "head" {
             // <head> is pruned, so its <title> is read here rather than by descending into it.
             if title == nil { title = tag == "title" ? normalisedText(node) : Self.titleElement(in: node).flatMap(normalisedText) }
+            if tag == "head" {
+                var child = node.pointee.children
+                while let c = child {
+                    if c.pointee.type == XML_ELEMENT_NODE && Self.isLinkedData(c) { linkedDataScripts.append(c) }
+                    child = c.pointee.next
+                }
+            }
             own.pruned = true
             return store(own, in: node)
         }
         if tag == "h1" && firstHeading == nil { firstHeading = normalisedText(node) }
         let namePruned = prunedByName.contains(UnsafeMutableRawPointer(node))
         let commentRoot = namePruned && commentSections.contains(UnsafeMutableRawPointer(node))
+        if tag == "script" && Self.isLinkedData(node) { linkedDataScripts.append(node) }
         if Self.prunedTags.contains(tag.name) || isHidden(node) || (namePruned && !commentRoot) {
             own.pruned = true
             return store(own, in: node)
@@ -218,6 +243,11 @@ struct PageAnalysis {
         // A comment section is measured inside (its posts follow the main text) but is no part of it.
         if commentRoot { own.pruned = true }
         return store(own, in: node)
+    }
+
+    static func isLinkedData(_ node: xmlNodePtr) -> Bool {
+        guard TagName(node) == "script", let type = attribute(node, "type") else { return false }
+        return asciiLowercased(type).hasSuffix("ld+json")
     }
 
     static func titleElement(in head: xmlNodePtr) -> xmlNodePtr? {
@@ -279,10 +309,26 @@ struct PageAnalysis {
         boilerplateWord(node, tag: tag) != nil
     }
 
+    /// A boilerplate name, except "widget" on a block of prose: page builders (Elementor, block
+    /// themes) call every piece of the article a widget, while sidebar widgets are link lists,
+    /// forms and short blurbs.
+    func isBoilerplateNamed(_ node: xmlNodePtr, tag: TagName) -> Bool {
+        guard let word = boilerplateWord(node, tag: tag) else { return false }
+        if word == "widget" || word == "widgets" {
+            let s = statsOf(node)
+            let proseBlock = s.paragraphs > 0 && s.paragraphText >= 2 * Self.sentenceLength
+                && s.linkText * 4 < s.text && s.paragraphText * 10 >= s.text * 7
+            return !proseBlock
+        }
+        return true
+    }
+
     /// The boilerplate word a class, id or role carries, if any.
     func boilerplateWord(_ node: xmlNodePtr, tag: TagName) -> String? {
         if tag == "body" || tag == "html" || tag == "article" || tag == "main" { return nil }
-        for name in [attribute(node, "class"), attribute(node, "id"), attribute(node, "role")] {
+        // A heading's id is an anchor made from its own text ("nav_nur_die_folie__1"), not a role.
+        let id = BlockEmitter.headingTags.contains(tag.name) ? nil : attribute(node, "id")
+        for name in [attribute(node, "class"), id, attribute(node, "role")] {
             guard let name, !name.isEmpty else { continue }
             for word in Self.words(of: name) where Self.boilerplateWords.contains(word) {
                 return word
@@ -396,7 +442,7 @@ struct PageAnalysis {
             while let c = child {
                 if c == node {
                     seenNode = true
-                } else if c.pointee.type == XML_ELEMENT_NODE && isProseBlock(c, comparedTo: mainProse) {
+                } else if c.pointee.type == XML_ELEMENT_NODE && isProseBlock(c, comparedTo: mainProse, lead: !seenNode) {
                     if seenNode { levelAfter.append(c) } else { levelBefore.append(c) }
                 }
                 child = c.pointee.next
@@ -409,10 +455,12 @@ struct PageAnalysis {
         return (before.reversed().flatMap { $0 }, after)
     }
 
-    func isProseBlock(_ node: xmlNodePtr, comparedTo mainProse: Int) -> Bool {
+    func isProseBlock(_ node: xmlNodePtr, comparedTo mainProse: Int, lead: Bool = false) -> Bool {
         let s = statsOf(node)
         guard !s.pruned, s.text > 0 else { return false }
-        return s.paragraphText >= 2 * Self.sentenceLength && s.paragraphText * 10 >= mainProse
+        // Before the article, a lead paragraph of any size relative to it (a standfirst, an excerpt).
+        let sizeable = s.paragraphText * 10 >= mainProse || (lead && s.paragraphText >= 4 * Self.sentenceLength)
+        return s.paragraphText >= 2 * Self.sentenceLength && sizeable
             && s.linkText * 4 < s.text && s.paragraphText * 10 >= s.text * 7
     }
 
@@ -508,6 +556,43 @@ struct PageAnalysis {
         return false
     }
 
+    // MARK: - JSON-LD
+
+    /// The longest `articleBody` string in the page's JSON-LD blocks, one line per paragraph.
+    func linkedDataArticleBody() -> String? {
+        var best: String?
+        for script in linkedDataScripts {
+            guard let raw = xmlNodeGetContent(script) else { continue }
+            defer { free(raw) }
+            let length = strlen(raw)
+            let bytes = UnsafeBufferPointer(start: raw, count: Int(length))
+            // Parse only the blocks that can hold a body.
+            guard bytesContain(Array(bytes), Self.articleBodyKey),
+                  let json = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) else { continue }
+            var stack: [Any] = [json]
+            while let value = stack.popLast() {
+                if let object = value as? [String: Any] {
+                    for (key, child) in object {
+                        if key == "articleBody", let body = child as? String {
+                            if body.count > best?.count ?? 0 { best = body }
+                        } else {
+                            stack.append(child)
+                        }
+                    }
+                } else if let array = value as? [Any] {
+                    stack.append(contentsOf: array)
+                }
+            }
+        }
+        guard let best, !best.contains("<") else { return nil }
+        let lines = best.split(whereSeparator: { $0 == "\n" || $0 == "\r" })
+            .map { $0.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ") }
+            .filter { !$0.isEmpty }
+        return lines.isEmpty ? nil : lines.joined(separator: "\n")
+    }
+
+    static let articleBodyKey = Array("\"articleBody\"".utf8)
+
     // MARK: - Emitting
 
     mutating func mainText() -> String {
@@ -524,6 +609,12 @@ struct PageAnalysis {
         }
         emitter.trimEdges()
         var text = emitter.lines.map(\.text).joined(separator: "\n")
+        // Pages that render the article with script keep its text in schema.org metadata: when
+        // `articleBody` is much longer than what the markup gave, it is the article (trafilatura
+        // reads the same JSON-LD for its metadata).
+        if let body = linkedDataArticleBody(), body.count > 2 * text.count {
+            text = body
+        }
         // Comments follow the article (as trafilatura does): their paragraphs only.
         var comments = BlockEmitter(analysis: self)
         comments.onlyParagraphs = true
@@ -560,6 +651,8 @@ struct BlockEmitter {
     var current: [UInt8] = []
     var currentLinkBytes = 0
     var currentTextBytes = 0
+    /// Where the line's first link text starts in `current`, if it has any.
+    var currentFirstLink: Int?
     var currentIsListOrCell = false
     var currentBlock = "div"
     var currentAfterBreak = false
@@ -620,7 +713,10 @@ struct BlockEmitter {
                 current.append(b)
                 lastWasSpace = false
                 currentTextBytes += 1
-                if link { currentLinkBytes += 1 }
+                if link {
+                    if currentFirstLink == nil { currentFirstLink = current.count - 1 }
+                    currentLinkBytes += 1
+                }
             }
             p += 1
         }
@@ -631,6 +727,7 @@ struct BlockEmitter {
             current.removeAll(keepingCapacity: true)
             currentLinkBytes = 0
             currentTextBytes = 0
+            currentFirstLink = nil
             currentIsListOrCell = false
             currentAfterBreak = false
         }
@@ -639,6 +736,12 @@ struct BlockEmitter {
         // link and short; list items, cells and loose text are dropped from half links on.
         if Self.paragraphBlocks.contains(currentBlock) && !currentIsListOrCell {
             if currentLinkBytes * 10 > currentTextBytes * 8 && currentTextBytes < Self.shortLinkParagraph {
+                return markDropped()
+            }
+            // "Read more: <a>another story</a>", "See also: <a>…</a>": a label and a link to elsewhere.
+            if currentLinkBytes * 10 > currentTextBytes * 7 && currentTextBytes < Self.teaserLinkParagraph
+                && currentLinkBytes >= Self.headlineLength,
+               let first = currentFirstLink, Self.isLabel(current[..<first]) {
                 return markDropped()
             }
         } else if currentLinkBytes * 2 > currentTextBytes && (currentTextBytes < 300 || currentIsListOrCell)
@@ -656,11 +759,24 @@ struct BlockEmitter {
         var line = String(decoding: current[a..<min(z, a + 400_000)], as: UTF8.self)
         if z - a < 160 && line.count < 40 && Self.boilerplateLines.contains(Self.interfaceKey(line)) { return markDropped() }
         if z - a > 400_000 { line = String(line.prefix(100_000)) }
+        // A link written out as its address is a source being cited, not navigation.
+        let citesAddress = line.hasPrefix("http://") || line.hasPrefix("https://") || line.hasPrefix("www.")
         lines.append(Line(text: line, chars: currentTextBytes, linkChars: currentLinkBytes, block: currentBlock,
-                          keepAtEdge: currentAfterBreak || (listKeepsLinks && currentBlock == "li")))
+                          keepAtEdge: currentAfterBreak || (listKeepsLinks && currentBlock == "li") || citesAddress))
     }
 
     static let paragraphBlocks: Set<String> = ["p", "blockquote", "pre"]
+    static let teaserLinkParagraph = 120
+    /// A linked headline is a few words at least; a shorter link after a label is a name ("Photo: <a>…</a>").
+    static let headlineLength = 20
+
+    /// Text before a line's link that is a label: a few words ending in a colon.
+    static func isLabel(_ prefix: ArraySlice<UInt8>) -> Bool {
+        var end = prefix.endIndex
+        while end > prefix.startIndex && prefix[end - 1] == 0x20 { end -= 1 }
+        guard end > prefix.startIndex, prefix[end - 1] == 0x3A else { return false }  // ':'
+        return end - prefix.startIndex <= 30
+    }
 
     /// trafilatura's list test: a list of at most four links with enough text is part of the
     /// article; more links, or a short list, of nearly all link text is navigation.
@@ -698,7 +814,7 @@ struct BlockEmitter {
         while start > 0 {
             let line = lines[start - 1]
             let linky = line.dropped || (line.linkHeavy && !line.keepAtEdge)
-            let caption = !linky && line.chars < Self.captionLength && !Self.endsSentence(line.text)
+            let caption = !linky && !line.keepAtEdge && line.chars < Self.captionLength && !Self.endsSentence(line.text)
             guard linky || caption else { break }
             holdsLinks = holdsLinks || linky
             start -= 1
@@ -721,8 +837,10 @@ struct BlockEmitter {
         if lastLinky >= 0 && end < lines.count { lines.removeSubrange(...lastLinky) }
         // Bylines and dates before the first paragraph: short lines that are neither headings nor sentences.
         var head = 0
+        // A longer line with links there is a dateline with categories ("May 2, 2020 | Python, Rust").
         while head < lines.count, lines[head].dropped || lines[head].isHeading
-                || (lines[head].chars < Self.captionLength && !Self.endsSentence(lines[head].text)) {
+                || ((lines[head].chars < Self.captionLength || (lines[head].chars < 2 * Self.captionLength && lines[head].linkChars * 4 >= lines[head].chars))
+                    && !Self.endsSentence(lines[head].text)) {
             head += 1
         }
         let kept = lines[..<head].filter { $0.isHeading || $0.dropped }
@@ -730,10 +848,32 @@ struct BlockEmitter {
         if head < lines.count && head - kept.count <= 3 {
             lines.replaceSubrange(..<head, with: kept)
         }
+        dropLinkBlockCaptions()
         lines.removeAll { $0.dropped }
     }
 
     static let captionLength = 45
+
+    /// Inside the text: a heading or short caption over a block of links ("Related", "Further
+    /// reading", a teaser box) goes with the links, and so do the editorial links it introduces.
+    mutating func dropLinkBlockCaptions() {
+        guard let firstText = lines.firstIndex(where: { !$0.dropped && !$0.isHeading }) else { return }
+        var i = firstText + 1
+        while i + 1 < lines.count {
+            let line = lines[i]
+            let caption = !line.dropped && !line.linkHeavy && line.block != "h1"
+                && (line.isHeading || line.chars < Self.captionLength) && !Self.endsSentence(line.text)
+            // The block must have been left out as links; editorial link lists a caption introduces stay.
+            guard caption, lines[i + 1].dropped else { i += 1; continue }
+            lines[i].dropped = true
+            var j = i + 1
+            while j < lines.count, lines[j].dropped || (lines[j].linkHeavy && !lines[j].keepAtEdge) {
+                lines[j].dropped = true
+                j += 1
+            }
+            i = j
+        }
+    }
     static let commentLineLength = 80
 
     static func endsSentence(_ text: String) -> Bool {
