@@ -61,7 +61,19 @@ public struct SHA256 {
     }
 
     public mutating func hexDigest() -> String {
-        finalize().map { String(format: "%02x", $0) }.joined()
+        Self.hex(finalize())
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    public static func hex(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(hexDigits[Int(b >> 4)])
+            out.append(hexDigits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }

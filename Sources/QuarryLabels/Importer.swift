@@ -95,7 +95,7 @@ public struct Importer {
                     var hasher = SHA256()
                     hasher.update(Array(record.text.utf8))
                     let digest = hasher.finalize()
-                    let hash = digest.map { String(format: "%02x", $0) }.joined()
+                    let hash = SHA256.hex(digest)
                     let shuffleKey = digest.prefix(7).reduce(Int64(0)) { $0 << 8 | Int64($1) }
                     try insertExample.execute(arguments: [task.id, position, shuffleKey, hash, record.id, record.text, record.meta,
                                                           record.source ?? "\(path)#line=\(lineNumber)"])
@@ -128,21 +128,16 @@ public struct Importer {
     }
 
     static func parseJSONL(_ line: String) -> Record? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let text = object["text"] as? String else { return nil }
-        let id = (object["id"] as? String) ?? (object["id"] as? NSNumber)?.stringValue
+        guard let object = try? JSONValue.parse(line), let text = object["text"]?.string else { return nil }
+        let id = object["id"]?.string ?? object["id"]?.integer.map(String.init)
         var labels: [String] = []
-        if let label = object["label"] as? String { labels = [label] }
-        else if let list = object["label"] as? [String] { labels = list }
-        else if let list = object["labels"] as? [String] { labels = list }
-        else if let response = object["response"] as? String { labels = [response] }
-        var meta: String?
-        var metaObject = object["meta"] as? [String: Any] ?? [:]
-        for key in ["title", "url"] { if let v = object[key] { metaObject[key] = v } }
-        if !metaObject.isEmpty, let data = try? JSONSerialization.data(withJSONObject: metaObject, options: [.sortedKeys]) {
-            meta = String(decoding: data, as: UTF8.self)
-        }
-        return Record(text: text, id: id, labels: labels, meta: meta, source: object["source"] as? String)
+        if let label = object["label"]?.string { labels = [label] }
+        else if let list = object["label"]?.array ?? object["labels"]?.array { labels = list.compactMap(\.string) }
+        else if let response = object["response"]?.string { labels = [response] }
+        var members = object["meta"]?.members ?? []
+        for key in ["title", "url"] { if let v = object[key] { members.append((key, v)) } }
+        let meta = members.isEmpty ? nil : JSONValue.object(members).serialized
+        return Record(text: text, id: id, labels: labels, meta: meta, source: object["source"]?.string)
     }
 
     static func record(fields: [String], columns: [String]) -> Record? {

@@ -67,17 +67,17 @@ extension LabelStore {
                 let lines = try reader.nextLines(max: 65536)
                 if lines.isEmpty { break }
                 for line in lines where !line.allSatisfy(\.isWhitespace) {
-                    guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                          let label = object["label"] as? String, let confidence = (object["confidence"] as? NSNumber)?.doubleValue else {
+                    guard let object = try? JSONValue.parse(line), let label = object["label"]?.string,
+                          let confidence = object["confidence"]?.number else {
                         unmatched += 1
                         continue
                     }
                     var exampleID: Int64?
-                    if let text = object["text"] as? String {
+                    if let text = object["text"]?.string {
                         var hasher = SHA256()
                         hasher.update(Array(text.utf8))
                         exampleID = try Int64.fetchOne(byHash, arguments: [task.id, hasher.hexDigest()])
-                    } else if let id = object["id"] as? String {
+                    } else if let id = object["id"]?.string {
                         exampleID = try Int64.fetchOne(byExternal, arguments: [task.id, id])
                     }
                     guard let exampleID else { unmatched += 1; continue }

@@ -12,8 +12,7 @@ public struct DocumentLines {
         case .plain:
             return String(line)
         case .jsonl:
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-            return object["text"] as? String
+            return (try? JSONValue.parse(String(line)))?["text"]?.string
         }
     }
 

@@ -18,41 +18,45 @@ public enum TokenizerFile {
     }
 
     public static func parse(_ data: Data) throws -> BPEModel {
-        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw TokenizerError("not a JSON object: expected a Hugging Face tokenizer.json")
+        let parsed: JSONValue
+        do { parsed = try data.withUnsafeBytes { try JSONValue.parse($0.bindMemory(to: UInt8.self)) } } catch {
+            throw TokenizerError("not valid JSON (\(error)): expected a Hugging Face tokenizer.json")
         }
-        guard let model = root["model"] as? [String: Any] else {
+        guard case .object = parsed else { throw TokenizerError("not a JSON object: expected a Hugging Face tokenizer.json") }
+        let root = parsed
+        guard let model = root["model"], model.members != nil else {
             throw TokenizerError("no \"model\" section: expected a Hugging Face tokenizer.json")
         }
-        let type = model["type"] as? String ?? (model["merges"] != nil ? "BPE" : "unknown")
+        let type = model["type"]?.string ?? (model["merges"] != nil ? "BPE" : "unknown")
         guard type == "BPE" else {
             throw TokenizerError("a \(type) tokenizer: quarry reads byte-level BPE tokenizers (GPT-2 style) only")
         }
-        if let normalizer = root["normalizer"], !(normalizer is NSNull) {
-            throw TokenizerError("it has a normalizer (\(describeType(normalizer))): quarry reads byte-level BPE tokenizers without normalizers only")
+        if let normalizer = root["normalizer"], !normalizer.isNull {
+            throw TokenizerError("it has a normalizer (\(normalizer["type"]?.string ?? "unknown")): quarry reads byte-level BPE tokenizers without normalizers only")
         }
-        let byteLevel = try byteLevelSettings(root["pre_tokenizer"])
-        if let dropout = model["dropout"] as? Double, dropout > 0 {
+        let addPrefixSpace = try byteLevelAddsPrefixSpace(root["pre_tokenizer"])
+        if let dropout = model["dropout"]?.number, dropout > 0 {
             throw TokenizerError("BPE dropout \(dropout) is not supported (encoding would not be deterministic)")
         }
-        if model["byte_fallback"] as? Bool == true {
+        if model["byte_fallback"]?.bool == true {
             throw TokenizerError("byte_fallback BPE (sentencepiece style) is not byte-level BPE")
         }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
-            if let affix = model[key] as? String, !affix.isEmpty {
+            if let affix = model[key]?.string, !affix.isEmpty {
                 throw TokenizerError("\(key) \"\(affix)\" is not used by byte-level BPE")
             }
         }
-        guard let vocab = model["vocab"] as? [String: Any] else { throw TokenizerError("the model has no vocab") }
+        guard let vocab = model["vocab"]?.members else { throw TokenizerError("the model has no vocab") }
         var added: [(content: String, id: Int32, special: Bool)] = []
-        for entry in root["added_tokens"] as? [[String: Any]] ?? [] {
-            guard let content = entry["content"] as? String, let id = (entry["id"] as? NSNumber)?.int32Value else { continue }
-            added.append((content, id, entry["special"] as? Bool ?? false))
+        for entry in root["added_tokens"]?.array ?? [] {
+            guard let content = entry["content"]?.string, let id = entry["id"]?.integer else { continue }
+            added.append((content, Int32(id), entry["special"]?.bool ?? false))
         }
         var byID: [Int32: String] = [:]
+        byID.reserveCapacity(vocab.count)
         for (token, value) in vocab {
-            guard let id = (value as? NSNumber)?.int32Value, id >= 0 else { throw TokenizerError("vocab entry \(token.debugDescription) has no integer id") }
-            byID[id] = token
+            guard let id = value.integer, id >= 0, id < Int(Int32.max) else { throw TokenizerError("vocab entry \(token.debugDescription) has no integer id") }
+            byID[Int32(id)] = token
         }
         for token in added where byID[token.id] == nil { byID[token.id] = token.content }
         let size = Int((byID.keys.max() ?? -1) + 1)
@@ -63,10 +67,12 @@ public enum TokenizerFile {
             strings.append(token)
         }
         var merges: [(String, String)] = []
-        for (index, entry) in (model["merges"] as? [Any] ?? []).enumerated() {
-            if let pair = entry as? [String], pair.count == 2 {
-                merges.append((pair[0], pair[1]))
-            } else if let text = entry as? String, let space = text.firstIndex(of: " ") {
+        let mergeEntries = model["merges"]?.array ?? []
+        merges.reserveCapacity(mergeEntries.count)
+        for (index, entry) in mergeEntries.enumerated() {
+            if let pair = entry.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string {
+                merges.append((a, b))
+            } else if let text = entry.string, let space = text.firstIndex(of: " ") {
                 merges.append((String(text[..<space]), String(text[text.index(after: space)...])))
             } else {
                 throw TokenizerError("merge \(index) is neither [\"a\", \"b\"] nor \"a b\"")
@@ -75,27 +81,23 @@ public enum TokenizerFile {
         // Added tokens are matched by their text; sorting longest first makes overlapping ones unambiguous.
         added.sort { $0.content.utf8.count > $1.content.utf8.count }
         return try BPEModel(tokenStrings: strings, merges: merges, addedTokens: added,
-                            addPrefixSpace: byteLevel.addPrefixSpace, ignoreMerges: model["ignore_merges"] as? Bool ?? false)
+                            addPrefixSpace: addPrefixSpace, ignoreMerges: model["ignore_merges"]?.bool ?? false)
     }
 
-    private static func describeType(_ value: Any) -> String {
-        (value as? [String: Any])?["type"] as? String ?? "unknown"
-    }
-
-    /// The ByteLevel pre-tokenizer, alone or as the only meaningful step of a Sequence.
-    private static func byteLevelSettings(_ value: Any?) throws -> (addPrefixSpace: Bool, Void) {
-        guard let pre = value as? [String: Any] else {
+    /// The ByteLevel pre-tokenizer, alone or as the only step of a Sequence: its add_prefix_space.
+    private static func byteLevelAddsPrefixSpace(_ value: JSONValue?) throws -> Bool {
+        guard let pre = value, pre.members != nil else {
             throw TokenizerError("no ByteLevel pre-tokenizer: quarry reads byte-level BPE tokenizers (GPT-2 style) only")
         }
-        let type = pre["type"] as? String ?? "unknown"
+        let type = pre["type"]?.string ?? "unknown"
         if type == "ByteLevel" {
-            guard pre["use_regex"] as? Bool ?? true else {
+            guard pre["use_regex"]?.bool ?? true else {
                 throw TokenizerError("a ByteLevel pre-tokenizer without the GPT-2 split pattern (use_regex false) is not supported")
             }
-            return (pre["add_prefix_space"] as? Bool ?? false, ())
+            return pre["add_prefix_space"]?.bool ?? false
         }
-        if type == "Sequence", let steps = pre["pretokenizers"] as? [[String: Any]], steps.count == 1 {
-            return try byteLevelSettings(steps[0])
+        if type == "Sequence", let steps = pre["pretokenizers"]?.array, steps.count == 1 {
+            return try byteLevelAddsPrefixSpace(steps[0])
         }
         throw TokenizerError("pre-tokenizer \(type): quarry reads tokenizers with the GPT-2 ByteLevel pre-tokenizer only")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import QuarryCore
 
 /// One record for the whole input: an HTML page or a plain-text file.
 public final class WholeFileReader: RecordReader {
@@ -41,15 +42,14 @@ public final class JSONLReader: RecordReader {
         while let line = try input.readLine(limit: 1 << 30) {
             lineNumber += 1
             if line.allSatisfy(isASCIISpace) { continue }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                  let text = object["text"] as? String else {
+            guard let object = try? JSONValue.parse(line), let text = object["text"]?.string else {
                 skipped[.badRecord, default: 0] += 1
                 if recordErrors.count < 20 { recordErrors.append("line \(lineNumber): not a JSON object with a string \"text\"; skipped") }
                 continue
             }
-            let id: String? = (object["id"] as? String) ?? (object["id"] as? NSNumber).map { $0.stringValue }
-            return RawRecord(source: sourceName + "#line=\(lineNumber)", id: id, title: object["title"] as? String,
-                             url: object["url"] as? String, payload: .decoded(text), byteCount: line.count)
+            let id: String? = object["id"]?.string ?? object["id"]?.integer.map(String.init)
+            return RawRecord(source: sourceName + "#line=\(lineNumber)", id: id, title: object["title"]?.string,
+                             url: object["url"]?.string, payload: .decoded(text), byteCount: line.count)
         }
         return nil
     }
