@@ -53,8 +53,8 @@ public struct Exporter {
         return result
     }
 
-    func split(forHash hash: String) -> String {
-        let value = Double(UInt64(hash.prefix(12), radix: 16) ?? 0) / Double(1 << 48)
+    func split(forHash hash: Int64) -> String {
+        let value = Double(UInt64(bitPattern: hash) >> 11) / Double(UInt64(1) << 53)
         var cumulative = 0.0
         for s in splits {
             cumulative += s.fraction

@@ -88,8 +88,7 @@ public final class LabelStore: @unchecked Sendable {
                     id INTEGER PRIMARY KEY,
                     task_id INTEGER NOT NULL REFERENCES task(id) ON DELETE CASCADE,
                     position INTEGER NOT NULL,          -- stream order within the task
-                    shuffle_key INTEGER NOT NULL,       -- a hash of the text: the --order random sequence
-                    content_hash TEXT NOT NULL,         -- SHA-256 of the text: de-duplication
+                    content_hash INTEGER NOT NULL,      -- 64-bit hash of the text: de-duplication, and the --order random sequence
                     external_id TEXT,
                     text TEXT NOT NULL,
                     meta TEXT,                          -- JSON object
@@ -107,14 +106,16 @@ public final class LabelStore: @unchecked Sendable {
                 CREATE TABLE annotation (
                     id INTEGER PRIMARY KEY,
                     example_id INTEGER NOT NULL REFERENCES example(id) ON DELETE CASCADE,
+                    task_id INTEGER NOT NULL REFERENCES task(id) ON DELETE CASCADE,  -- denormalised: stats without joins
                     annotator TEXT NOT NULL,
                     answer TEXT NOT NULL,               -- JSON: a label, a list of labels, spans or a response
+                    label TEXT,                         -- the label of single-label answers, for counting
                     created_at REAL NOT NULL,
                     session_id INTEGER REFERENCES session(id),
                     UNIQUE (example_id, annotator)
                 );
-                CREATE INDEX annotation_by_annotator ON annotation(annotator, example_id);
-                CREATE INDEX example_shuffled ON example(task_id, shuffle_key);
+                CREATE INDEX annotation_counts ON annotation(task_id, annotator, label);
+                CREATE INDEX annotation_items ON annotation(task_id, example_id);
                 CREATE TABLE adjudication (
                     example_id INTEGER PRIMARY KEY REFERENCES example(id) ON DELETE CASCADE,
                     answer TEXT NOT NULL,

@@ -23,12 +23,14 @@ public final class ReviewQueue {
 
     public func next() throws -> Item? {
         try store.read { db in
+            // Walks the (task_id, example_id, answer) index from where the review stands.
             guard let row = try Row.fetchOne(db, sql: """
-                SELECT e.id AS id, e.text AS text FROM example e
-                WHERE e.task_id = ? AND e.id > ?
-                  AND NOT EXISTS (SELECT 1 FROM adjudication j WHERE j.example_id = e.id)
-                  AND (SELECT count(DISTINCT a.answer) FROM annotation a WHERE a.example_id = e.id) > 1
-                ORDER BY e.id LIMIT 1
+                SELECT a.example_id AS id, (SELECT text FROM example WHERE id = a.example_id) AS text
+                FROM annotation a
+                WHERE a.task_id = ? AND a.example_id > ?
+                  AND NOT EXISTS (SELECT 1 FROM adjudication j WHERE j.example_id = a.example_id)
+                GROUP BY a.example_id HAVING count(DISTINCT a.answer) > 1
+                ORDER BY a.example_id LIMIT 1
                 """, arguments: [task.id, after]) else { return nil }
             let id: Int64 = row["id"]
             let answers = try Row.fetchAll(db, sql: "SELECT annotator, answer FROM annotation WHERE example_id = ? ORDER BY annotator",
@@ -74,9 +76,7 @@ extension LabelStore {
                     }
                     var exampleID: Int64?
                     if let text = object["text"]?.string {
-                        var hasher = SHA256()
-                        hasher.update(Array(text.utf8))
-                        exampleID = try Int64.fetchOne(byHash, arguments: [task.id, hasher.hexDigest()])
+                        exampleID = try Int64.fetchOne(byHash, arguments: [task.id, contentHash(text)])
                     } else if let id = object["id"]?.string {
                         exampleID = try Int64.fetchOne(byExternal, arguments: [task.id, id])
                     }

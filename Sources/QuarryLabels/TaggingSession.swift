@@ -58,9 +58,8 @@ public final class TaggingSession {
         }
         (total, done, sessionID) = try store.write { db in
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM example WHERE task_id = ?", arguments: [task.id]) ?? 0
-            let done = try Int.fetchOne(db, sql: """
-                SELECT count(*) FROM annotation a JOIN example e ON e.id = a.example_id WHERE e.task_id = ? AND a.annotator = ?
-                """, arguments: [task.id, annotator]) ?? 0
+            let done = try Int.fetchOne(db, sql: "SELECT count(*) FROM annotation WHERE task_id = ? AND annotator = ?",
+                                        arguments: [task.id, annotator]) ?? 0
             try db.execute(sql: "INSERT INTO session (task_id, annotator, started_at) VALUES (?, ?, ?)",
                            arguments: [task.id, annotator, Date().timeIntervalSince1970])
             return (total, done, db.lastInsertedRowID)
@@ -71,7 +70,7 @@ public final class TaggingSession {
     private var orderColumn: String {
         switch order {
         case .stream: return "e.position"
-        case .random: return "e.shuffle_key"
+        case .random: return "e.content_hash"
         case .uncertain: return "p.confidence"
         }
     }
@@ -114,10 +113,10 @@ public final class TaggingSession {
             let existed = try Int64.fetchOne(db, sql: "SELECT id FROM annotation WHERE example_id = ? AND annotator = ?",
                                              arguments: [example.id, annotator]) != nil
             try db.execute(sql: """
-                INSERT INTO annotation (example_id, annotator, answer, created_at, session_id) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (example_id, annotator) DO UPDATE SET answer = excluded.answer, created_at = excluded.created_at,
-                    session_id = excluded.session_id
-                """, arguments: [example.id, annotator, answer.json, Date().timeIntervalSince1970, sessionID])
+                INSERT INTO annotation (example_id, task_id, annotator, answer, label, created_at, session_id) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (example_id, annotator) DO UPDATE SET answer = excluded.answer, label = excluded.label,
+                    created_at = excluded.created_at, session_id = excluded.session_id
+                """, arguments: [example.id, task.id, annotator, answer.json, answer.singleLabel, Date().timeIntervalSince1970, sessionID])
             if !existed { self.done += 1 }
             return try Int64.fetchOne(db, sql: "SELECT id FROM annotation WHERE example_id = ? AND annotator = ?",
                                       arguments: [example.id, annotator]) ?? 0

@@ -31,29 +31,28 @@ public struct TaskStatistics: Codable, Sendable {
         try store.read { db in
             let id = task.id
             let examples = try Int.fetchOne(db, sql: "SELECT count(*) FROM example WHERE task_id = ?", arguments: [id]) ?? 0
-            let annotated = try Int.fetchOne(db, sql: """
-                SELECT count(DISTINCT a.example_id) FROM annotation a JOIN example e ON e.id = a.example_id WHERE e.task_id = ?
-                """, arguments: [id]) ?? 0
+            let annotated = try Int.fetchOne(db, sql: "SELECT count(DISTINCT example_id) FROM annotation WHERE task_id = ?", arguments: [id]) ?? 0
             let adjudicated = try Int.fetchOne(db, sql: """
                 SELECT count(*) FROM adjudication j JOIN example e ON e.id = j.example_id WHERE e.task_id = ?
                 """, arguments: [id]) ?? 0
-            let disagreements = try Int.fetchOne(db, sql: """
-                SELECT count(*) FROM (SELECT a.example_id FROM annotation a JOIN example e ON e.id = a.example_id
-                  WHERE e.task_id = ? AND NOT EXISTS (SELECT 1 FROM adjudication j WHERE j.example_id = a.example_id)
-                  GROUP BY a.example_id HAVING count(DISTINCT a.answer) > 1)
-                """, arguments: [id]) ?? 0
-            // Labels inside the JSON answers, counted by SQLite's JSON functions (no parsing in Swift).
-            let labelRows = try Row.fetchAll(db, sql: """
-                SELECT a.annotator AS annotator, coalesce(json_extract(a.answer, '$.label'), j.value ->> '$.label', j.value) AS label, count(*) AS n
-                FROM annotation a JOIN example e ON e.id = a.example_id
-                LEFT JOIN json_each(a.answer, CASE WHEN json_type(a.answer, '$.labels') IS NOT NULL THEN '$.labels'
-                                                   WHEN json_type(a.answer, '$.spans') IS NOT NULL THEN '$.spans' ELSE '$.none' END) j
-                WHERE e.task_id = ?
-                GROUP BY a.annotator, label
+            // Items answered more than once (the only ones that can disagree), from the covering index.
+            let multiple = try Int64.fetchAll(db, sql: """
+                SELECT example_id FROM annotation WHERE task_id = ? GROUP BY example_id HAVING count(*) > 1
                 """, arguments: [id])
+            var disagreements = 0
+            // Labels: the `label` column for single-label answers; JSON only for multi-label and spans.
+            var labelRows = try Row.fetchAll(db, sql: """
+                SELECT annotator, label, count(*) AS n FROM annotation WHERE task_id = ? AND label IS NOT NULL GROUP BY annotator, label
+                """, arguments: [id])
+            if task.task.multiLabel || task.task.kind == .span {
+                labelRows += try Row.fetchAll(db, sql: """
+                    SELECT a.annotator AS annotator, coalesce(j.value ->> '$.label', j.value) AS label, count(*) AS n
+                    FROM annotation a, json_each(a.answer, CASE WHEN json_type(a.answer, '$.labels') IS NOT NULL THEN '$.labels' ELSE '$.spans' END) j
+                    WHERE a.task_id = ? AND a.label IS NULL GROUP BY a.annotator, label
+                    """, arguments: [id])
+            }
             let answeredRows = try Row.fetchAll(db, sql: """
-                SELECT a.annotator AS annotator, count(*) AS n FROM annotation a JOIN example e ON e.id = a.example_id
-                WHERE e.task_id = ? GROUP BY a.annotator ORDER BY a.annotator
+                SELECT annotator, count(*) AS n FROM annotation WHERE task_id = ? GROUP BY annotator ORDER BY annotator
                 """, arguments: [id])
             var perAnnotator: [String: AnnotatorCounts] = [:]
             for row in answeredRows {
@@ -69,35 +68,24 @@ public struct TaskStatistics: Codable, Sendable {
             }
             let names = perAnnotator.keys.sorted()
             var agreement: AgreementFigure?
-            if names.count >= 2 {
+            if names.count >= 2 || !multiple.isEmpty {
                 // Units: the answers (canonical JSON) of every item answered by two or more annotators.
-                let rows = try Row.fetchCursor(db, sql: """
-                    SELECT a.example_id AS item, a.annotator AS annotator, a.answer AS answer
-                    FROM annotation a JOIN example e ON e.id = a.example_id
-                    WHERE e.task_id = ? AND a.example_id IN (SELECT example_id FROM annotation GROUP BY example_id HAVING count(*) > 1)
-                    ORDER BY a.example_id
-                    """, arguments: [id])
                 var units: [[String]] = []
                 var pairs: [(String, String)] = []
-                var current: Int64 = -1
-                var unit: [(String, String)] = []
-                func flush() {
-                    guard unit.count >= 2 else { unit = []; return }
+                let answersOf = try db.cachedStatement(sql: "SELECT annotator, answer FROM annotation WHERE example_id = ?")
+                let adjudicatedItem = try db.cachedStatement(sql: "SELECT 1 FROM adjudication WHERE example_id = ?")
+                for item in multiple {
+                    let unit = try Row.fetchAll(answersOf, arguments: [item]).map { ($0["annotator"] as String, $0["answer"] as String) }
+                    guard unit.count >= 2 else { continue }
+                    if Set(unit.map(\.1)).count > 1, try Int.fetchOne(adjudicatedItem, arguments: [item]) == nil { disagreements += 1 }
                     units.append(unit.map(\.1))
                     if names.count == 2, let a = unit.first(where: { $0.0 == names[0] }), let b = unit.first(where: { $0.0 == names[1] }) {
                         pairs.append((a.1, b.1))
                     }
-                    unit = []
                 }
-                while let row = try rows.next() {
-                    let item: Int64 = row["item"]
-                    if item != current { flush(); current = item }
-                    unit.append((row["annotator"], row["answer"]))
-                }
-                flush()
                 if names.count == 2 {
                     agreement = AgreementFigure(method: "cohens_kappa", value: Agreement.cohensKappa(pairs), annotators: names, items: pairs.count)
-                } else {
+                } else if names.count > 2 {
                     agreement = AgreementFigure(method: "krippendorffs_alpha", value: Agreement.krippendorffsAlpha(units), annotators: names, items: units.count)
                 }
             }
