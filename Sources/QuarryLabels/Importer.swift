@@ -44,23 +44,17 @@ public struct Importer {
         var isJSONL: Bool?
         var lineNumber = 0
         let labelSet = Set(task.task.labels)
-        try store.write { db in
-            // Keep the whole import's pages in memory until the commit: spilling them to the WAL
-            // mid-transaction rewrote the same index pages many times.
-            try db.execute(sql: "PRAGMA cache_size = -262144")
-            defer { try? db.execute(sql: "PRAGMA cache_size = -2000") }
-            var position = try Int64.fetchOne(db, sql: "SELECT coalesce(max(position), -1) + 1 FROM example WHERE task_id = ?",
-                                              arguments: [task.id]) ?? 0
-            let insertExample = try db.cachedStatement(sql: """
-                INSERT INTO example (task_id, position, content_hash, external_id, text, meta, source)
-                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, content_hash) DO NOTHING
-                """)
-            let insertAnnotation = try db.cachedStatement(sql: """
-                INSERT INTO annotation (example_id, task_id, annotator, answer, label, created_at) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (example_id, annotator) DO NOTHING
-                """)
-            let now = Date().timeIntervalSince1970
-            var pendingLine = ""   // CSV records may span lines inside quotes
+        // One transaction per batch of lines: the WAL stays small and a crash keeps what was
+        // committed; importing the file again is safe (examples are de-duplicated by text).
+        // Index pages are inserted at random (content hashes): keep them cached across batches.
+        try store.write { db in try db.execute(sql: "PRAGMA cache_size = -131072") }
+        defer { _ = try? store.write { db in try db.execute(sql: "PRAGMA cache_size = -2000") } }
+        var position = try store.read { db in
+            try Int64.fetchOne(db, sql: "SELECT coalesce(max(position), -1) + 1 FROM example WHERE task_id = ?", arguments: [task.id]) ?? 0
+        }
+        let now = Date().timeIntervalSince1970
+        var pendingLine = ""   // CSV records may span lines inside quotes
+        do {
             // JSONL lines are parsed (and hashed) on worker threads, one batch ahead of the
             // inserts, which stay on this thread in input order.
             var upcoming = try reader.nextLines(max: Self.batchLines)
@@ -71,6 +65,15 @@ public struct Importer {
                 if lines.isEmpty { break }
                 upcoming = try reader.nextLines(max: Self.batchLines)
                 parsing = ParsedBatch.start(upcoming, jsonl: isJSONL ?? Self.looksLikeJSONL(lines))
+                try store.write { db in
+                let insertExample = try db.cachedStatement(sql: """
+                    INSERT INTO example (task_id, position, content_hash, external_id, text, meta, source)
+                    VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, content_hash) DO NOTHING
+                    """)
+                let insertAnnotation = try db.cachedStatement(sql: """
+                    INSERT INTO annotation (example_id, task_id, annotator, answer, label, created_at) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (example_id, annotator) DO NOTHING
+                    """)
                 for (index, rawLine) in lines.enumerated() {
                     lineNumber += 1
                     var line = rawLine
@@ -130,6 +133,7 @@ public struct Importer {
                         try insertAnnotation.execute(arguments: [exampleID, task.id, labelAnnotator, Answer.response(response).json, nil, now])
                         report.labelled += 1
                     }
+                }
                 }
                 progress(report.read)
             }
