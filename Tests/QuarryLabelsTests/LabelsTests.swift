@@ -165,3 +165,26 @@ func write(_ path: String, _ text: String) {
         #expect(throws: QuarryError.self) { try Exporter.parseSplits("train=0.5,dev=0.1") }
     }
 }
+
+@Suite struct FullDiskTests {
+    @Test func aFullDiskIsAClearErrorAndLosesNothingCommitted() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try LabelStore(path: dir + "/q.db")
+        let task = try store.createTask(LabelTask(name: "t", labels: ["a"]))
+        write(dir + "/small.jsonl", (0..<10).map { "{\"text\": \"small \($0)\", \"label\": \"a\"}" }.joined(separator: "\n"))
+        _ = try Importer(store: store, task: task).importFile(dir + "/small.jsonl")
+        // SQLite reports SQLITE_FULL when the file may not grow: the same error a full disk gives.
+        let pages = try store.pool.read { try Int.fetchOne($0, sql: "PRAGMA page_count") } ?? 0
+        try store.pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA max_page_count = \(pages + 2)") }
+        let big = String(repeating: "x", count: 2000)
+        write(dir + "/big.jsonl", (0..<2000).map { "{\"text\": \"\(big) \($0)\"}" }.joined(separator: "\n"))
+        #expect { try Importer(store: store, task: task).importFile(dir + "/big.jsonl") } throws: {
+            "\($0)".contains("the disk is full")
+        }
+        let stats = try TaskStatistics.compute(store: store, task: task)
+        #expect(stats.examples == 10 && stats.labels["a"] == 10)
+        let integrity = try store.pool.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
+        #expect(integrity == "ok")
+    }
+}
