@@ -31,9 +31,27 @@ public final class ParallelEncoder: @unchecked Sendable {
 
     public init(model: BPEModel, jobs: Int) {
         encoders = (0..<max(1, jobs)).map { _ in BPEEncoder(model: model) }
+        idle = encoders
     }
 
     public var jobs: Int { encoders.count }
+
+    private let poolLock = NSLock()
+    private var idle: [BPEEncoder] = []
+
+    /// An encoder no other thread is using; a new one only if every one is busy (the thread
+    /// that calls concurrentPerform works too, so up to jobs + 1 can be busy).
+    private func checkOut() -> BPEEncoder {
+        poolLock.lock()
+        defer { poolLock.unlock() }
+        return idle.popLast() ?? BPEEncoder(model: encoders[0].model)
+    }
+
+    private func checkIn(_ encoder: BPEEncoder) {
+        poolLock.lock()
+        idle.append(encoder)
+        poolLock.unlock()
+    }
 
     /// Encodes lines (plain text, or JSONL whose `text` is taken) and formats each document as
     /// a line of space-separated ids, all on the worker threads; returns the bytes in input
@@ -98,7 +116,10 @@ public final class ParallelEncoder: @unchecked Sendable {
 
     /// A block of whole lines, split at line boundaries into one part per worker.
     func encodeBlock(_ block: [UInt8], kind: DocumentLines.Kind) -> (bytes: [UInt8], skipped: Int) {
-        let width = max(1, min(encoders.count, block.count / 65536 + 1))
+        // Many chunks, handed out as threads free up: a thread that drew denser text no longer
+        // holds up the block. Each chunk borrows an idle encoder (its cache stays warm).
+        let threads = max(1, min(jobs, block.count / 65536 + 1))
+        let width = threads == 1 ? 1 : threads * 8
         var cuts = [0]
         for w in 1..<width {
             var cut = max(cuts[w - 1], block.count * w / width)
@@ -127,7 +148,9 @@ public final class ParallelEncoder: @unchecked Sendable {
                         }
                         if lineStart < end { lines.append(String(decoding: UnsafeBufferPointer(rebasing: b[lineStart..<end]), as: UTF8.self)) }
                     }
-                    let (bytes, skips) = self.encodeLinesSerially(lines, kind: kind, encoder: self.encoders[worker])
+                    let encoder = self.checkOut()
+                    let (bytes, skips) = self.encodeLinesSerially(lines, kind: kind, encoder: encoder)
+                    self.checkIn(encoder)
                     box.value.0[worker] = bytes
                     box.value.1[worker] = skips
                 }
