@@ -191,13 +191,7 @@ public final class IngestRun {
     private func saveProgress(complete: Bool) throws {
         manifest.complete = complete
         manifest.shards = (writers["train"]?.finished ?? []) + (writers["val"]?.finished ?? [])
-        var totals: [String: Manifest.SplitTotals] = [:]
-        for shard in manifest.shards {
-            totals[shard.split, default: .init()].shards += 1
-            totals[shard.split, default: .init()].documents += shard.documents
-            totals[shard.split, default: .init()].tokens += shard.tokens
-        }
-        manifest.totals = totals
+        manifest.totals = Manifest.totals(of: manifest.shards)
         manifest.resume = complete ? [:] : writers.mapValues { $0.resumePoint }
         try manifest.save(directory: directory)
         // Test hook: die like `kill -9` right after the N-th shard is on disk and recorded, so

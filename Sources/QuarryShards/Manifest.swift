@@ -61,6 +61,17 @@ public struct Manifest: Codable, Sendable, Equatable {
 
     public static let fileName = "manifest.json"
 
+    /// Per-split shard, document and token counts, from the shard list.
+    public static func totals(of shards: [ShardFile]) -> [String: SplitTotals] {
+        var totals: [String: SplitTotals] = [:]
+        for shard in shards {
+            totals[shard.split, default: .init()].shards += 1
+            totals[shard.split, default: .init()].documents += shard.documents
+            totals[shard.split, default: .init()].tokens += shard.tokens
+        }
+        return totals
+    }
+
     public static func load(directory: String) throws -> Manifest? {
         let path = directory + "/" + fileName
         guard let data = FileManager.default.contents(atPath: path) else { return nil }

@@ -28,12 +28,7 @@ public enum ExportManifest {
     public static func write(directory: String, shards: [ShardFile], tokenizer: Manifest.Tokenizer, format: ShardFormat,
                              vocabularySize: Int, task: String, count: Int) throws {
         let width = try TokenWidth.forFormat(format, vocabularySize: vocabularySize)
-        var totals: [String: Manifest.SplitTotals] = [:]
-        for shard in shards {
-            totals[shard.split, default: .init()].shards += 1
-            totals[shard.split, default: .init()].documents += shard.documents
-            totals[shard.split, default: .init()].tokens += shard.tokens
-        }
+        let totals = Manifest.totals(of: shards)
         let settings = Manifest.Settings(format: format, tokenWidth: width, shardTokens: 100_000_000, valFraction: 0,
                                          minWords: 0, quality: false, dedup: "off", part: "1/1")
         let manifest = Manifest(complete: true, tokenizer: tokenizer, settings: settings, sources: ["quarry export: task \(task)"],

@@ -179,13 +179,7 @@ public enum ShardTools {
             merged.documentsRead += m.documentsRead
             merged.documentsKept += m.documentsKept
         }
-        var totals: [String: Manifest.SplitTotals] = [:]
-        for shard in merged.shards {
-            totals[shard.split, default: .init()].shards += 1
-            totals[shard.split, default: .init()].documents += shard.documents
-            totals[shard.split, default: .init()].tokens += shard.tokens
-        }
-        merged.totals = totals
+        merged.totals = Manifest.totals(of: merged.shards)
         try merged.save(directory: output)
         return merged
     }

@@ -55,10 +55,7 @@ public enum TextCleaner {
         let cleaned: [UInt8] = text.withUTF8 { s in
             var out: [UInt8] = []
             out.reserveCapacity(s.count)
-            var pendingSpace = false
-            var pendingNewlines = 0     // line breaks seen since the last visible character
-            var lineHasContent = false
-            var documentHasContent = false
+            var layout = Layout()
             var previousWasCarriageReturn = false
             var i = 0
             let n = s.count
@@ -68,18 +65,7 @@ public enum TextCleaner {
                     // Printable ASCII: copy the whole run after any pending separator.
                     var j = i + 1
                     while j < n && s[j] > 0x20 && s[j] < 0x7F { j += 1 }
-                    if pendingNewlines > 0 {
-                        if documentHasContent {
-                            out.append(0x0A)
-                            if pendingNewlines > 1 { out.append(0x0A) }
-                        }
-                        pendingNewlines = 0
-                    } else if pendingSpace {
-                        out.append(0x20)
-                    }
-                    pendingSpace = false
-                    lineHasContent = true
-                    documentHasContent = true
+                    layout.separate(into: &out)
                     previousWasCarriageReturn = false
                     out.append(contentsOf: UnsafeBufferPointer(rebasing: s[i..<j]))
                     i = j
@@ -100,30 +86,19 @@ public enum TextCleaner {
                         previousWasCarriageReturn = false
                         continue
                     }
-                    pendingNewlines += (v == 0x2029) ? 2 : 1
-                    pendingSpace = false
-                    lineHasContent = false
+                    layout.pendingNewlines += (v == 0x2029) ? 2 : 1
+                    layout.pendingSpace = false
+                    layout.lineHasContent = false
                     previousWasCarriageReturn = (v == 0x0D)
                     continue
                 }
                 previousWasCarriageReturn = false
                 if v == 0x09 || v == 0x20 || (v >= 0x80 && isUnicodeSpace(v)) {
-                    if lineHasContent { pendingSpace = true }
+                    if layout.lineHasContent { layout.pendingSpace = true }
                     continue
                 }
                 if isRemovable(v) { continue }
-                if pendingNewlines > 0 {
-                    if documentHasContent {
-                        out.append(0x0A)
-                        if pendingNewlines > 1 { out.append(0x0A) }
-                    }
-                    pendingNewlines = 0
-                } else if pendingSpace {
-                    out.append(0x20)
-                }
-                pendingSpace = false
-                lineHasContent = true
-                documentHasContent = true
+                layout.separate(into: &out)
                 if length == 1 {
                     out.append(b)
                 } else {
@@ -135,6 +110,30 @@ public enum TextCleaner {
         }
         let result = String(decoding: cleaned, as: UTF8.self)
         return mayNeedNFC ? result.precomposedStringWithCanonicalMapping : result
+    }
+
+    /// Whitespace seen but not yet written: it becomes one space, or one or two line breaks,
+    /// when the next visible character comes (a struct, so the hot loop keeps it in registers).
+    struct Layout {
+        var pendingSpace = false
+        var pendingNewlines = 0     // line breaks seen since the last visible character
+        var lineHasContent = false
+        var documentHasContent = false
+
+        @inline(__always) mutating func separate(into out: inout [UInt8]) {
+            if pendingNewlines > 0 {
+                if documentHasContent {
+                    out.append(0x0A)
+                    if pendingNewlines > 1 { out.append(0x0A) }
+                }
+                pendingNewlines = 0
+            } else if pendingSpace {
+                out.append(0x20)
+            }
+            pendingSpace = false
+            lineHasContent = true
+            documentHasContent = true
+        }
     }
 
     /// Zs separators other than the ASCII space: no-break space, en/em spaces, ideographic space…
