@@ -141,10 +141,10 @@ struct EncoderWork {
         var next = Array(1...n)            // n means none
         var prev = Array(-1..<(n - 1))
         var alive = [Bool](repeating: true, count: n)
-        var heap = MinHeap()
+        var heap = BinaryHeap<PendingMerge>()
         for k in 0..<(n - 1) {
             let r = pairRank(model, sym[k], sym[k + 1]).0
-            if r != .max { heap.push(rank: r, position: k, right: sym[k + 1], left: sym[k]) }
+            if r != .max { heap.push(PendingMerge(rank: r, position: k, right: sym[k + 1], left: sym[k])) }
         }
         while let top = heap.pop() {
             let k = top.position
@@ -157,11 +157,11 @@ struct EncoderWork {
             if prev[k] >= 0 {
                 let p = prev[k]
                 let r = pairRank(model, sym[p], sym[k]).0
-                if r != .max { heap.push(rank: r, position: p, right: sym[k], left: sym[p]) }
+                if r != .max { heap.push(PendingMerge(rank: r, position: p, right: sym[k], left: sym[p])) }
             }
             if next[k] < n {
                 let r = pairRank(model, sym[k], sym[next[k]]).0
-                if r != .max { heap.push(rank: r, position: k, right: sym[next[k]], left: sym[k]) }
+                if r != .max { heap.push(PendingMerge(rank: r, position: k, right: sym[next[k]], left: sym[k])) }
             }
         }
         var k = 0
@@ -169,43 +169,56 @@ struct EncoderWork {
     }
 }
 
-/// Min-heap on (rank, position): the lowest rank first, the leftmost on ties.
-struct MinHeap {
-    struct Entry { var rank: UInt32; var position: Int; var right: Int32; var left: Int32 }
-    private var items: [Entry] = []
+/// What a `BinaryHeap` orders by: `before` is true when `a` must come out first.
+protocol HeapOrdered {
+    static func before(_ a: Self, _ b: Self) -> Bool
+}
 
-    @inline(__always) private static func less(_ a: Entry, _ b: Entry) -> Bool {
-        a.rank != b.rank ? a.rank < b.rank : a.position < b.position
-    }
+/// A binary heap whose top is the element that comes `before` all others: the encoder's merge
+/// queue (lowest rank, then leftmost) and the trainer's (highest count, then smallest pair).
+struct BinaryHeap<Element: HeapOrdered> {
+    private var items: [Element] = []
 
-    mutating func push(rank: UInt32, position: Int, right: Int32, left: Int32) {
-        items.append(Entry(rank: rank, position: position, right: right, left: left))
+    var isEmpty: Bool { items.isEmpty }
+
+    mutating func push(_ item: Element) {
+        items.append(item)
         var i = items.count - 1
         while i > 0 {
             let parent = (i - 1) / 2
-            if !Self.less(items[i], items[parent]) { break }
+            if !Element.before(items[i], items[parent]) { break }
             items.swapAt(i, parent)
             i = parent
         }
     }
 
-    mutating func pop() -> Entry? {
-        guard let top = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < items.count && Self.less(items[l], items[m]) { m = l }
-                if r < items.count && Self.less(items[r], items[m]) { m = r }
-                if m == i { break }
-                items.swapAt(i, m)
-                i = m
-            }
+    mutating func pop() -> Element? {
+        guard !items.isEmpty else { return nil }
+        items.swapAt(0, items.count - 1)
+        let top = items.removeLast()
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var m = i
+            if l < items.count && Element.before(items[l], items[m]) { m = l }
+            if r < items.count && Element.before(items[r], items[m]) { m = r }
+            if m == i { break }
+            items.swapAt(i, m)
+            i = m
         }
         return top
+    }
+}
+
+/// A pair waiting to be merged in a long piece: lowest rank first, the leftmost on ties.
+struct PendingMerge: HeapOrdered {
+    var rank: UInt32
+    var position: Int
+    var right: Int32
+    var left: Int32
+
+    static func before(_ a: PendingMerge, _ b: PendingMerge) -> Bool {
+        a.rank != b.rank ? a.rank < b.rank : a.position < b.position
     }
 }
 

@@ -112,7 +112,7 @@ public final class BPETrainer {
                 if occurrences[pair]?.last != Int32(w) { occurrences[pair, default: []].append(Int32(w)) }
             }
         }
-        var queue = MergeQueue()
+        var queue = BinaryHeap<MergeCandidate>()
         for (pair, positions) in occurrences {
             let count = pairCounts[pair] ?? 0
             if count > 0 { queue.push(MergeCandidate(count: count, pair: pair, positions: positions)) }
@@ -186,45 +186,13 @@ public final class BPETrainer {
     }
 }
 
-struct MergeCandidate {
+/// A pair the trainer may merge next: highest count first, the smaller pair on ties (HF's order).
+struct MergeCandidate: HeapOrdered {
     var count: Int64
     var pair: UInt64
     var positions: [Int32]
-}
 
-/// Max-heap by count; ties to the smaller pair, as HF's `Merge` ordering.
-struct MergeQueue {
-    private var items: [MergeCandidate] = []
-
-    @inline(__always) private static func before(_ a: MergeCandidate, _ b: MergeCandidate) -> Bool {
+    static func before(_ a: MergeCandidate, _ b: MergeCandidate) -> Bool {
         a.count != b.count ? a.count > b.count : a.pair < b.pair
-    }
-
-    mutating func push(_ item: MergeCandidate) {
-        items.append(item)
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            if !Self.before(items[i], items[parent]) { break }
-            items.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    mutating func pop() -> MergeCandidate? {
-        guard !items.isEmpty else { return nil }
-        items.swapAt(0, items.count - 1)
-        let top = items.removeLast()
-        var i = 0
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < items.count && Self.before(items[l], items[m]) { m = l }
-            if r < items.count && Self.before(items[r], items[m]) { m = r }
-            if m == i { break }
-            items.swapAt(i, m)
-            i = m
-        }
-        return top
     }
 }
