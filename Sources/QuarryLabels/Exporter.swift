@@ -78,7 +78,7 @@ public struct Exporter {
                 var arguments: StatementArguments = [task.id]
                 switch source {
                 case .annotator(let who):
-                    annotatorFilter = "(SELECT answer FROM annotation a WHERE a.example_id = e.id AND a.annotator = ?)"
+                    annotatorFilter = "(SELECT answer FROM annotation a WHERE a.task_id = e.task_id AND a.example_id = e.id AND a.annotator = ?)"
                     arguments = [who, task.id]
                 case .adjudicated:
                     annotatorFilter = "(SELECT answer FROM adjudication j WHERE j.example_id = e.id)"
@@ -86,7 +86,7 @@ public struct Exporter {
                     annotatorFilter = """
                         coalesce((SELECT answer FROM adjudication j WHERE j.example_id = e.id),
                                  (SELECT CASE WHEN count(DISTINCT answer) = 1 THEN min(answer) WHEN count(*) > 1 THEN '!' END
-                                  FROM annotation a WHERE a.example_id = e.id))
+                                  FROM annotation a WHERE a.task_id = e.task_id AND a.example_id = e.id))
                         """
                 }
                 let rows = try Row.fetchCursor(db, sql: """

@@ -72,7 +72,7 @@ public struct Importer {
                     """)
                 let insertAnnotation = try db.cachedStatement(sql: """
                     INSERT INTO annotation (example_id, task_id, annotator, answer, label, created_at) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (example_id, annotator) DO NOTHING
+                    ON CONFLICT (task_id, example_id, annotator) DO NOTHING
                     """)
                 for (index, rawLine) in lines.enumerated() {
                     lineNumber += 1

@@ -112,10 +112,9 @@ public final class LabelStore: @unchecked Sendable {
                     label TEXT,                         -- the label of single-label answers, for counting
                     created_at REAL NOT NULL,
                     session_id INTEGER REFERENCES session(id),
-                    UNIQUE (example_id, annotator)
+                    UNIQUE (task_id, example_id, annotator)   -- also serves per-task grouping by example
                 );
                 CREATE INDEX annotation_counts ON annotation(task_id, annotator, label);
-                CREATE INDEX annotation_items ON annotation(task_id, example_id);
                 CREATE TABLE adjudication (
                     example_id INTEGER PRIMARY KEY REFERENCES example(id) ON DELETE CASCADE,
                     answer TEXT NOT NULL,

@@ -97,7 +97,7 @@ extension LabelStore {
         try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT t.*, (SELECT count(*) FROM example e WHERE e.task_id = t.id) AS examples,
-                       (SELECT count(DISTINCT a.example_id) FROM annotation a JOIN example e ON e.id = a.example_id WHERE e.task_id = t.id) AS annotated
+                       (SELECT count(DISTINCT a.example_id) FROM annotation a WHERE a.task_id = t.id) AS annotated
                 FROM task t ORDER BY t.name
                 """).map { (try Self.storedTask($0), $0["examples"], $0["annotated"]) }
         }

@@ -33,8 +33,8 @@ public final class ReviewQueue {
                 ORDER BY a.example_id LIMIT 1
                 """, arguments: [task.id, after]) else { return nil }
             let id: Int64 = row["id"]
-            let answers = try Row.fetchAll(db, sql: "SELECT annotator, answer FROM annotation WHERE example_id = ? ORDER BY annotator",
-                                           arguments: [id]).map { (annotator: $0["annotator"] as String, answer: $0["answer"] as String) }
+            let answers = try Row.fetchAll(db, sql: "SELECT annotator, answer FROM annotation WHERE task_id = ? AND example_id = ? ORDER BY annotator",
+                                           arguments: [task.id, id]).map { (annotator: $0["annotator"] as String, answer: $0["answer"] as String) }
             return Item(exampleID: id, text: row["text"], answers: answers)
         }
     }

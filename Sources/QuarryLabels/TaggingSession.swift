@@ -86,7 +86,7 @@ public final class TaggingSession {
                        \(model != nil ? ", p.label AS suggestion, p.confidence" : "")
                 FROM example e \(join)
                 WHERE e.task_id = :task \(after)
-                  AND NOT EXISTS (SELECT 1 FROM annotation a WHERE a.example_id = e.id AND a.annotator = :annotator)
+                  AND NOT EXISTS (SELECT 1 FROM annotation a WHERE a.task_id = :task AND a.example_id = e.id AND a.annotator = :annotator)
                 ORDER BY \(orderColumn), e.id LIMIT 1
                 """
             var arguments: StatementArguments = ["task": task.id, "annotator": annotator]
@@ -110,16 +110,16 @@ public final class TaggingSession {
     public func answer(_ example: Example, with answer: Answer) throws {
         try validate(answer, for: example)
         let id = try store.write { db -> Int64 in
-            let existed = try Int64.fetchOne(db, sql: "SELECT id FROM annotation WHERE example_id = ? AND annotator = ?",
-                                             arguments: [example.id, annotator]) != nil
+            let existed = try Int64.fetchOne(db, sql: "SELECT id FROM annotation WHERE task_id = ? AND example_id = ? AND annotator = ?",
+                                             arguments: [task.id, example.id, annotator]) != nil
             try db.execute(sql: """
                 INSERT INTO annotation (example_id, task_id, annotator, answer, label, created_at, session_id) VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (example_id, annotator) DO UPDATE SET answer = excluded.answer, label = excluded.label,
+                ON CONFLICT (task_id, example_id, annotator) DO UPDATE SET answer = excluded.answer, label = excluded.label,
                     created_at = excluded.created_at, session_id = excluded.session_id
                 """, arguments: [example.id, task.id, annotator, answer.json, answer.singleLabel, Date().timeIntervalSince1970, sessionID])
             if !existed { self.done += 1 }
-            return try Int64.fetchOne(db, sql: "SELECT id FROM annotation WHERE example_id = ? AND annotator = ?",
-                                      arguments: [example.id, annotator]) ?? 0
+            return try Int64.fetchOne(db, sql: "SELECT id FROM annotation WHERE task_id = ? AND example_id = ? AND annotator = ?",
+                                      arguments: [task.id, example.id, annotator]) ?? 0
         }
         answeredThisSession += 1
         undoStack.append((id, example))

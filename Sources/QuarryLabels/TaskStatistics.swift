@@ -72,10 +72,10 @@ public struct TaskStatistics: Codable, Sendable {
                 // Units: the answers (canonical JSON) of every item answered by two or more annotators.
                 var units: [[String]] = []
                 var pairs: [(String, String)] = []
-                let answersOf = try db.cachedStatement(sql: "SELECT annotator, answer FROM annotation WHERE example_id = ?")
+                let answersOf = try db.cachedStatement(sql: "SELECT annotator, answer FROM annotation WHERE task_id = ? AND example_id = ?")
                 let adjudicatedItem = try db.cachedStatement(sql: "SELECT 1 FROM adjudication WHERE example_id = ?")
                 for item in multiple {
-                    let unit = try Row.fetchAll(answersOf, arguments: [item]).map { ($0["annotator"] as String, $0["answer"] as String) }
+                    let unit = try Row.fetchAll(answersOf, arguments: [id, item]).map { ($0["annotator"] as String, $0["answer"] as String) }
                     guard unit.count >= 2 else { continue }
                     if Set(unit.map(\.1)).count > 1, try Int.fetchOne(adjudicatedItem, arguments: [item]) == nil { disagreements += 1 }
                     units.append(unit.map(\.1))
