@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "QuarryTokenizer", targets: ["QuarryTokenizer"]),
         .library(name: "QuarryShards", targets: ["QuarryShards"]),
         .library(name: "QuarryLabels", targets: ["QuarryLabels"]),
+        .library(name: "QuarryTraining", targets: ["QuarryTraining"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -29,6 +30,8 @@ let package = Package(
         .target(name: "QuarryTokenizer", dependencies: ["QuarryCore"]),
         // Stage 1c: filtered, de-duplicated, tokenized documents → binary shards + manifest.
         .target(name: "QuarryShards", dependencies: ["QuarryCore", "QuarryIngest", "QuarryTokenizer"]),
+        // Stage 3: the GPT-2 trainer (OpenBLAS loaded at run time).
+        .target(name: "QuarryTraining", dependencies: ["QuarryCore"]),
         // Stage 2: the labelling workflow over SQLite (GRDB).
         .target(name: "QuarryLabels", dependencies: [
             "QuarryCore", "QuarryTokenizer", "QuarryShards",
@@ -41,6 +44,7 @@ let package = Package(
         ]),
         .testTarget(name: "QuarryIngestTests", dependencies: ["QuarryIngest", "QuarryCore"]),
         .testTarget(name: "QuarryTokenizerTests", dependencies: ["QuarryTokenizer", "QuarryCore"]),
+        .testTarget(name: "QuarryTrainingTests", dependencies: ["QuarryTraining"]),
         .testTarget(name: "QuarryLabelsTests", dependencies: ["QuarryLabels", "QuarryCore"]),
         .testTarget(name: "QuarryShardsTests", dependencies: ["QuarryShards", "QuarryIngest", "QuarryTokenizer", "QuarryCore"]),
     ]

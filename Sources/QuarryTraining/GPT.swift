@@ -1,0 +1,241 @@
+/// GPT-2: token + position embeddings, pre-LayerNorm blocks of causal self-attention and a
+/// GELU MLP of width 4·C, a final LayerNorm and an LM head tied to the token embedding.
+/// Parameters, gradients and activations are each one contiguous buffer, allocated when the
+/// batch shape is first seen: nothing is allocated per step.
+///
+/// Dropout is not applied yet (the config carries it; training runs as with dropout 0).
+public final class GPT<T: TrainingScalar> {
+    public let config: ModelConfig
+    public internal(set) var parameters: [T]
+    public internal(set) var gradients: [T]
+    let offsets: [String: Int]
+    private var activations: [T] = []
+    private var activationGradients: [T] = []
+    private var activationOffsets: [String: Int] = [:]
+    private var shape: (b: Int, t: Int) = (0, 0)
+    private var tokens: [Int32] = []
+    private var targets: [Int32] = []
+    public private(set) var lastLoss: T = 0
+
+    public init(config: ModelConfig, parameters: [T]? = nil) throws {
+        try config.validate()
+        self.config = config
+        var offsets: [String: Int] = [:]
+        var total = 0
+        for (name, shape) in config.tensorShapes {
+            offsets[name] = total
+            total += shape.reduce(1, *)
+        }
+        self.offsets = offsets
+        if let parameters {
+            guard parameters.count == total else { throw TrainingError("expected \(total) parameters, got \(parameters.count)") }
+            self.parameters = parameters
+        } else {
+            self.parameters = [T](repeating: 0, count: total)
+        }
+        gradients = [T](repeating: 0, count: total)
+    }
+
+    /// GPT-2's initialisation: normal(0, 0.02) weights, zero biases, unit LayerNorm gains, and
+    /// residual projections scaled by 1/sqrt(2·layers); deterministic for a seed.
+    public func initialise(seed: UInt64) {
+        var rng = SplitMix(seed: seed)
+        let c = config.nEmbd
+        let residualScale = 1 / (2 * Double(config.nLayer)).squareRoot()
+        for (name, shape) in config.tensorShapes {
+            let start = offsets[name] ?? 0, count = shape.reduce(1, *)
+            for i in 0..<count {
+                let value: Double
+                switch name {
+                case "ln1w", "ln2w", "lnfw": value = 1
+                case "ln1b", "ln2b", "lnfb", "qkvb", "attprojb", "fcb", "fcprojb": value = 0
+                case "attprojw", "fcprojw": value = rng.normal() * 0.02 * residualScale
+                default: value = rng.normal() * 0.02
+                }
+                parameters[start + i] = T(value)
+            }
+        }
+        _ = c
+    }
+
+    // MARK: buffers
+
+    private func activationLayout(B: Int, T n: Int) -> [(String, Int)] {
+        let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = B * n
+        return [
+            ("encoded", bt * c), ("ln1", l * bt * c), ("ln1mean", l * bt), ("ln1rstd", l * bt),
+            ("qkv", l * bt * 3 * c), ("atty", l * bt * c), ("preatt", l * B * nh * n * n), ("att", l * B * nh * n * n),
+            ("attproj", l * bt * c), ("residual2", l * bt * c), ("ln2", l * bt * c), ("ln2mean", l * bt), ("ln2rstd", l * bt),
+            ("fch", l * bt * 4 * c), ("fchgelu", l * bt * 4 * c), ("fcproj", l * bt * c), ("residual3", l * bt * c),
+            ("lnf", bt * c), ("lnfmean", bt), ("lnfrstd", bt), ("logits", bt * v), ("probs", bt * v), ("losses", bt),
+        ]
+    }
+
+    private func prepare(B: Int, T n: Int) {
+        guard shape.b != B || shape.t != n else { return }
+        var total = 0
+        activationOffsets = [:]
+        for (name, size) in activationLayout(B: B, T: n) {
+            activationOffsets[name] = total
+            total += size
+        }
+        activations = [T](repeating: 0, count: total)
+        activationGradients = [T](repeating: 0, count: total)
+        shape = (B, n)
+    }
+
+    // MARK: forward
+
+    /// Runs the model on B×T tokens; with targets, returns the mean cross-entropy loss.
+    @discardableResult
+    public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int) throws -> T? {
+        guard n <= config.nPositions else { throw TrainingError("context \(n) is longer than the model's n_positions \(config.nPositions)") }
+        guard tokens.count == B * n, targets.map({ $0.count == B * n }) ?? true else { throw TrainingError("tokens must be B×T") }
+        for t in tokens where t < 0 || Int(t) >= config.vocabSize {
+            throw TrainingError("token id \(t) is outside the model's vocabulary of \(config.vocabSize)")
+        }
+        prepare(B: B, T: n)
+        self.tokens = tokens
+        self.targets = targets ?? []
+        let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = B * n
+        var loss: T?
+        parameters.withUnsafeMutableBufferPointer { pp in
+            activations.withUnsafeMutableBufferPointer { aa in
+                let pBase = pp.baseAddress!, aBase = aa.baseAddress!
+                let offsets = self.offsets, activationOffsets = self.activationOffsets
+                let p = { (name: String) in pBase + (offsets[name] ?? 0) }
+                let a = { (name: String) in aBase + (activationOffsets[name] ?? 0) }
+                tokens.withUnsafeBufferPointer { tok in
+                    Layers.encoderForward(a("encoded"), tok.baseAddress!, p("wte"), p("wpe"), B: B, T: n, C: c)
+                }
+                for layer in 0..<l {
+                    let residual = layer == 0 ? a("encoded") : a("residual3") + (layer - 1) * bt * c
+                    let ln1 = a("ln1") + layer * bt * c, ln1m = a("ln1mean") + layer * bt, ln1r = a("ln1rstd") + layer * bt
+                    let qkv = a("qkv") + layer * bt * 3 * c, atty = a("atty") + layer * bt * c
+                    let preatt = a("preatt") + layer * B * nh * n * n, att = a("att") + layer * B * nh * n * n
+                    let attproj = a("attproj") + layer * bt * c, residual2 = a("residual2") + layer * bt * c
+                    let ln2 = a("ln2") + layer * bt * c, ln2m = a("ln2mean") + layer * bt, ln2r = a("ln2rstd") + layer * bt
+                    let fch = a("fch") + layer * bt * 4 * c, fchg = a("fchgelu") + layer * bt * 4 * c
+                    let fcproj = a("fcproj") + layer * bt * c, residual3 = a("residual3") + layer * bt * c
+                    Layers.layernormForward(ln1, ln1m, ln1r, residual, p("ln1w") + layer * c, p("ln1b") + layer * c, N: bt, C: c)
+                    Layers.matmulForward(qkv, ln1, p("qkvw") + layer * c * 3 * c, p("qkvb") + layer * 3 * c, N: bt, C: c, OC: 3 * c)
+                    Layers.attentionForward(atty, preatt, att, qkv, B: B, T: n, C: c, NH: nh)
+                    Layers.matmulForward(attproj, atty, p("attprojw") + layer * c * c, p("attprojb") + layer * c, N: bt, C: c, OC: c)
+                    Layers.residualForward(residual2, residual, attproj, N: bt * c)
+                    Layers.layernormForward(ln2, ln2m, ln2r, residual2, p("ln2w") + layer * c, p("ln2b") + layer * c, N: bt, C: c)
+                    Layers.matmulForward(fch, ln2, p("fcw") + layer * c * 4 * c, p("fcb") + layer * 4 * c, N: bt, C: c, OC: 4 * c)
+                    Layers.geluForward(fchg, fch, N: bt * 4 * c)
+                    Layers.matmulForward(fcproj, fchg, p("fcprojw") + layer * 4 * c * c, p("fcprojb") + layer * c, N: bt, C: 4 * c, OC: c)
+                    Layers.residualForward(residual3, residual2, fcproj, N: bt * c)
+                }
+                let last = a("residual3") + (l - 1) * bt * c
+                Layers.layernormForward(a("lnf"), a("lnfmean"), a("lnfrstd"), last, p("lnfw"), p("lnfb"), N: bt, C: c)
+                // Tied LM head: logits = lnf · wteᵀ
+                T.gemm(transA: false, transB: true, m: bt, n: v, k: c, a: a("lnf"), lda: c, b: p("wte"), ldb: c, beta: 0, c: a("logits"), ldc: v)
+                if let targets {
+                    targets.withUnsafeBufferPointer { tg in
+                        Layers.softmaxCrossEntropyForward(a("probs"), a("losses"), a("logits"), tg.baseAddress!, N: bt, V: v)
+                    }
+                    var sum: T = 0
+                    for i in 0..<bt { sum += a("losses")[i] }
+                    loss = sum / T(bt)
+                }
+            }
+        }
+        if let loss { lastLoss = loss }
+        return loss
+    }
+
+    /// The logits of the last forward pass, (B, T, V).
+    public func logits() -> ArraySlice<T> {
+        let start = activationOffsets["logits"] ?? 0
+        return activations[start..<(start + shape.b * shape.t * config.vocabSize)]
+    }
+
+    public func zeroGradients() {
+        for i in gradients.indices { gradients[i] = 0 }
+    }
+
+    // MARK: backward
+
+    /// Gradients of the mean loss of the last forward pass (which needed targets), accumulated.
+    public func backward() throws {
+        guard !targets.isEmpty else { throw TrainingError("backward needs a forward pass with targets") }
+        let (B, n) = shape
+        let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = B * n
+        for i in activationGradients.indices { activationGradients[i] = 0 }
+        parameters.withUnsafeMutableBufferPointer { pp in
+            gradients.withUnsafeMutableBufferPointer { gg in
+                activations.withUnsafeMutableBufferPointer { aa in
+                    activationGradients.withUnsafeMutableBufferPointer { dd in
+                        let pBase = pp.baseAddress!, gBase = gg.baseAddress!, aBase = aa.baseAddress!, dBase = dd.baseAddress!
+                        let offsets = self.offsets, activationOffsets = self.activationOffsets
+                        let p = { (name: String) in pBase + (offsets[name] ?? 0) }
+                        let g = { (name: String) in gBase + (offsets[name] ?? 0) }
+                        let a = { (name: String) in aBase + (activationOffsets[name] ?? 0) }
+                        let d = { (name: String) in dBase + (activationOffsets[name] ?? 0) }
+                        targets.withUnsafeBufferPointer { tg in
+                            Layers.softmaxCrossEntropyBackward(d("logits"), a("probs"), tg.baseAddress!, dloss: 1 / T(bt), N: bt, V: v)
+                        }
+                        // logits = lnf · wteᵀ
+                        T.gemm(transA: false, transB: false, m: bt, n: c, k: v, a: d("logits"), lda: v, b: p("wte"), ldb: c, beta: 1, c: d("lnf"), ldc: c)
+                        T.gemm(transA: true, transB: false, m: v, n: c, k: bt, a: d("logits"), lda: v, b: a("lnf"), ldb: c, beta: 1, c: g("wte"), ldc: c)
+                        let last = a("residual3") + (l - 1) * bt * c, dlast = d("residual3") + (l - 1) * bt * c
+                        Layers.layernormBackward(dlast, g("lnfw"), g("lnfb"), d("lnf"), last, p("lnfw"), a("lnfmean"), a("lnfrstd"), N: bt, C: c)
+                        for layer in stride(from: l - 1, through: 0, by: -1) {
+                            let residual = layer == 0 ? a("encoded") : a("residual3") + (layer - 1) * bt * c
+                            let dresidual = layer == 0 ? d("encoded") : d("residual3") + (layer - 1) * bt * c
+                            let off = layer * bt * c, off3 = layer * bt * 3 * c, off4 = layer * bt * 4 * c, offa = layer * B * nh * n * n
+                            Layers.residualBackward(d("residual2") + off, d("fcproj") + off, d("residual3") + off, N: bt * c)
+                            Layers.matmulBackward(d("fchgelu") + off4, g("fcprojw") + layer * 4 * c * c, g("fcprojb") + layer * c, d("fcproj") + off,
+                                                  a("fchgelu") + off4, p("fcprojw") + layer * 4 * c * c, N: bt, C: 4 * c, OC: c)
+                            Layers.geluBackward(d("fch") + off4, a("fch") + off4, d("fchgelu") + off4, N: bt * 4 * c)
+                            Layers.matmulBackward(d("ln2") + off, g("fcw") + layer * c * 4 * c, g("fcb") + layer * 4 * c, d("fch") + off4,
+                                                  a("ln2") + off, p("fcw") + layer * c * 4 * c, N: bt, C: c, OC: 4 * c)
+                            Layers.layernormBackward(d("residual2") + off, g("ln2w") + layer * c, g("ln2b") + layer * c, d("ln2") + off,
+                                                     a("residual2") + off, p("ln2w") + layer * c, a("ln2mean") + layer * bt, a("ln2rstd") + layer * bt, N: bt, C: c)
+                            Layers.residualBackward(dresidual, d("attproj") + off, d("residual2") + off, N: bt * c)
+                            Layers.matmulBackward(d("atty") + off, g("attprojw") + layer * c * c, g("attprojb") + layer * c, d("attproj") + off,
+                                                  a("atty") + off, p("attprojw") + layer * c * c, N: bt, C: c, OC: c)
+                            Layers.attentionBackward(d("qkv") + off3, d("preatt") + offa, d("att") + offa, d("atty") + off, a("qkv") + off3, a("att") + offa,
+                                                     B: B, T: n, C: c, NH: nh)
+                            Layers.matmulBackward(d("ln1") + off, g("qkvw") + layer * c * 3 * c, g("qkvb") + layer * 3 * c, d("qkv") + off3,
+                                                  a("ln1") + off, p("qkvw") + layer * c * 3 * c, N: bt, C: c, OC: 3 * c)
+                            Layers.layernormBackward(dresidual, g("ln1w") + layer * c, g("ln1b") + layer * c, d("ln1") + off,
+                                                     residual, p("ln1w") + layer * c, a("ln1mean") + layer * bt, a("ln1rstd") + layer * bt, N: bt, C: c)
+                        }
+                        tokens.withUnsafeBufferPointer { tok in
+                            Layers.encoderBackward(g("wte"), g("wpe"), d("encoded"), tok.baseAddress!, B: B, T: n, C: c)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sets one parameter (gradient checks).
+    func setParameter(_ index: Int, _ value: T) { parameters[index] = value }
+}
+
+/// A small, fast, seedable generator (SplitMix64) with Box–Muller normals: reproducible runs.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func uniform() -> Double { Double(next() >> 11) / Double(UInt64(1) << 53) }
+
+    mutating func normal() -> Double {
+        let u1 = max(uniform(), 1e-300), u2 = uniform()
+        return (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
+    }
+}
+
+import Foundation
