@@ -31,7 +31,7 @@ let package = Package(
         // Stage 1c: filtered, de-duplicated, tokenized documents → binary shards + manifest.
         .target(name: "QuarryShards", dependencies: ["QuarryCore", "QuarryIngest", "QuarryTokenizer"]),
         // Stage 3: the GPT-2 trainer (OpenBLAS loaded at run time).
-        .target(name: "QuarryTraining", dependencies: ["QuarryCore"]),
+        .target(name: "QuarryTraining", dependencies: ["QuarryCore", "QuarryShards", "QuarryTokenizer"]),
         // Stage 2: the labelling workflow over SQLite (GRDB).
         .target(name: "QuarryLabels", dependencies: [
             "QuarryCore", "QuarryTokenizer", "QuarryShards",
@@ -39,12 +39,12 @@ let package = Package(
         ]),
         // The executable only parses arguments and calls the libraries.
         .executableTarget(name: "quarry", dependencies: [
-            "QuarryCore", "QuarryIngest", "QuarryTokenizer", "QuarryShards", "QuarryLabels",
+            "QuarryCore", "QuarryIngest", "QuarryTokenizer", "QuarryShards", "QuarryLabels", "QuarryTraining",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "QuarryIngestTests", dependencies: ["QuarryIngest", "QuarryCore"]),
         .testTarget(name: "QuarryTokenizerTests", dependencies: ["QuarryTokenizer", "QuarryCore"]),
-        .testTarget(name: "QuarryTrainingTests", dependencies: ["QuarryTraining"]),
+        .testTarget(name: "QuarryTrainingTests", dependencies: ["QuarryTraining", "QuarryShards"]),
         .testTarget(name: "QuarryLabelsTests", dependencies: ["QuarryLabels", "QuarryCore"]),
         .testTarget(name: "QuarryShardsTests", dependencies: ["QuarryShards", "QuarryIngest", "QuarryTokenizer", "QuarryCore"]),
     ]

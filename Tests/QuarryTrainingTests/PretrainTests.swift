@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+@testable import QuarryTraining
+
+func tokenFile(_ dir: String, count: Int, vocab: Int) -> String {
+    var bytes: [UInt8] = []
+    var rng = SplitMix(seed: 5)
+    for i in 0..<count {
+        // A learnable pattern with noise: the next token is often the previous + 1.
+        let t = UInt16(rng.next() % 4 == 0 ? Int(rng.next() % UInt64(vocab)) : (i * 3) % vocab)
+        bytes += [UInt8(t & 0xFF), UInt8(t >> 8)]
+    }
+    let path = dir + "/train.bin"
+    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    return path
+}
+
+@Suite(.serialized) struct PretrainTests {
+    func options() -> PretrainOptions {
+        var o = PretrainOptions()
+        o.steps = 6
+        o.batch = 2
+        o.context = 16
+        o.warmupSteps = 2
+        o.learningRate = 1e-3
+        o.checkpointEvery = 3
+        o.validationEvery = 3
+        o.validationBatches = 2
+        return o
+    }
+
+    @Test func resumedRunEndsWhereAnUninterruptedOneDoes() throws {
+        try BLAS.load(threads: 1)
+        let dir = NSTemporaryDirectory() + "quarry-train-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = tokenFile(dir, count: 4000, vocab: 64)
+        let config = ModelConfig(vocabSize: 64, nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 16)
+        func fresh() throws -> GPT<Float> { let m = try GPT<Float>(config: config); m.initialise(seed: 11); return m }
+        let windows = try TokenWindows(files: [(data, 0)], tokenBytes: 2)
+
+        let whole = Pretrainer(model: try fresh(), options: options(), train: windows, validation: windows, directory: dir + "/a")
+        try FileManager.default.createDirectory(atPath: dir + "/a", withIntermediateDirectories: true)
+        try whole.run(endOfTextID: 0)
+
+        try FileManager.default.createDirectory(atPath: dir + "/b", withIntermediateDirectories: true)
+        let first = Pretrainer(model: try fresh(), options: options(), train: windows, validation: windows, directory: dir + "/b")
+        first.stopAfter = 3
+        try first.run(endOfTextID: 0)
+        let second = Pretrainer(model: try Checkpoint.load(from: dir + "/b"), options: options(), train: windows, validation: windows, directory: dir + "/b")
+        #expect(try second.resume() == 3)
+        try second.run(endOfTextID: 0)
+
+        #expect(whole.model.parameters == second.model.parameters)
+        func losses(_ d: String) throws -> [String] {
+            try String(contentsOfFile: d + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+                let j = try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+                return "\(j?["step"] ?? "") \(j?["loss"] ?? "") \(j?["val_loss"] ?? "-")"
+            }
+        }
+        #expect(try losses(dir + "/a") == losses(dir + "/b"))
+        #expect(try losses(dir + "/a").count == 6)
+        #expect(FileManager.default.fileExists(atPath: dir + "/a/loss.svg"))
+    }
+
+    @Test func checkpointRoundTripAndHFLayout() throws {
+        let dir = NSTemporaryDirectory() + "quarry-ckpt-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = ModelConfig(vocabSize: 10, nLayer: 2, nHead: 2, nEmbd: 4, nPositions: 8)
+        let model = try GPT<Float>(config: config)
+        model.initialise(seed: 2)
+        try Checkpoint.save(model, to: dir, endOfTextID: 0)
+        let loaded = try Checkpoint.load(from: dir)
+        #expect(loaded.parameters == model.parameters && loaded.config == config)
+        let tensors = try SafeTensors.read(dir + "/model.safetensors")
+        #expect(tensors["transformer.h.1.attn.c_attn.weight"]?.shape == [4, 12])    // Conv1D: [in, out]
+        #expect(tensors["transformer.h.0.mlp.c_proj.weight"]?.shape == [16, 4])
+        #expect(tensors["transformer.wte.weight"]?.shape == [10, 4])
+        #expect(tensors["lm_head.weight"] == nil)                                  // tied
+        #expect(tensors.count == 4 + 12 * 2)
+        // A truncated file is refused with a message.
+        let data = try #require(FileManager.default.contents(atPath: dir + "/model.safetensors"))
+        FileManager.default.createFile(atPath: dir + "/model.safetensors", contents: data.prefix(data.count - 10))
+        #expect(throws: TrainingError.self) { try Checkpoint.load(from: dir) }
+    }
+
+    @Test func learningRateSchedule() {
+        var o = PretrainOptions()
+        o.steps = 110
+        o.warmupSteps = 10
+        o.learningRate = 1e-3
+        o.minLearningRateRatio = 0.1
+        #expect(abs(o.learningRate(at: 0) - 1e-4) < 1e-12)
+        #expect(abs(o.learningRate(at: 9) - 1e-3) < 1e-12)
+        #expect(abs(o.learningRate(at: 60) - 5.5e-4) < 1e-9)    // halfway down the cosine
+        #expect(abs(o.learningRate(at: 110) - 1e-4) < 1e-12)
+    }
+}
