@@ -33,6 +33,9 @@ public enum BLAS {
         } else {
             kernelNote = "OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "") (set outside quarry)"
         }
+        // OpenBLAS's idle threads spin before sleeping; between matrix products quarry's own
+        // threads need the cores, so they should yield early.
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0)
         for name in ["libopenblas.so.0", "libopenblas.so"] {
             guard let handle = dlopen(name, RTLD_NOW | RTLD_LOCAL) else { continue }
             guard let sgemm = dlsym(handle, "cblas_sgemm") else { continue }

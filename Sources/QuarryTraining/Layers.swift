@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// The layers of GPT-2, forward and backward, over contiguous buffers (shapes in comments:
 /// B batch, T time, C channels, OC output channels, NH heads, V vocabulary). Backward
@@ -91,39 +92,31 @@ enum Layers {
 
     // MARK: causal self-attention
 
-    /// qkv (B,T,3C) → out (B,T,C); preatt/att (B,NH,T,T) kept for backward. One (b, h) per task.
+    /// qkv (B,T,3C) → out (B,T,C); preatt/att (B,NH,T,T) kept for backward. Per (batch, head)
+    /// the scores and the weighted values are two matrix products (the masked upper triangle is
+    /// computed and ignored: cheaper than T small products).
     static func attentionForward<T: TrainingScalar>(_ out: P<T>, _ preatt: P<T>, _ att: P<T>, _ qkv: P<T>, B: Int, T n: Int, C: Int, NH: Int) {
         let hs = C / NH
         let scale = 1 / T.squareRoot(T(hs))
         let c3 = 3 * C
-        let work = { (bh: Int) in
-            let b = bh / NH, h = bh % NH
-            for t in 0..<n {
-                let q = qkv + (b * n + t) * c3 + h * hs
-                let pre = preatt + ((b * NH + h) * n + t) * n, w = att + ((b * NH + h) * n + t) * n
-                var maxv = -T.greatestFiniteMagnitude
-                for t2 in 0...t {
-                    let k = qkv + (b * n + t2) * c3 + h * hs + C
-                    var dot: T = 0
-                    for i in 0..<hs { dot += q[i] * k[i] }
-                    dot *= scale
-                    if dot > maxv { maxv = dot }
-                    pre[t2] = dot
+        for b in 0..<B {
+            for h in 0..<NH {
+                let q = qkv + b * n * c3 + h * hs, k = q + C, v = q + 2 * C
+                let pre = preatt + (b * NH + h) * n * n, w = att + (b * NH + h) * n * n
+                T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: q, lda: c3, b: k, ldb: c3, beta: 0, c: pre, ldc: n)   // (T,T) = Q·Kᵀ
+                for t in 0..<n {
+                    let row = pre + t * n, wrow = w + t * n
+                    var maxv = -T.greatestFiniteMagnitude
+                    for t2 in 0...t { row[t2] *= scale; if row[t2] > maxv { maxv = row[t2] } }
+                    var sum: T = 0
+                    for t2 in 0...t { let e = T.exponential(row[t2] - maxv); wrow[t2] = e; sum += e }
+                    let inv = sum == 0 ? 0 : 1 / sum
+                    for t2 in 0..<n { wrow[t2] = t2 <= t ? wrow[t2] * inv : 0 }
                 }
-                var sum: T = 0
-                for t2 in 0...t { let e = T.exponential(pre[t2] - maxv); sum += e; w[t2] = e }
-                let inv = sum == 0 ? 0 : 1 / sum
-                for t2 in 0..<n { w[t2] = t2 <= t ? w[t2] * inv : 0 }
-                let o = out + (b * n + t) * C + h * hs
-                for i in 0..<hs { o[i] = 0 }
-                for t2 in 0...t {
-                    let v = qkv + (b * n + t2) * c3 + h * hs + 2 * C
-                    let a = w[t2]
-                    for i in 0..<hs { o[i] += a * v[i] }
-                }
+                T.gemm(transA: false, transB: false, m: n, n: hs, k: n, a: w, lda: n, b: v, ldb: c3, beta: 0,
+                       c: out + b * n * C + h * hs, ldc: C)                                                                  // (T,hs) = att·V
             }
         }
-        parallel(B * NH, work)
     }
 
     static func attentionBackward<T: TrainingScalar>(_ dqkv: P<T>, _ dpreatt: P<T>, _ datt: P<T>, _ dout: P<T>, _ qkv: P<T>, _ att: P<T>,
@@ -131,44 +124,25 @@ enum Layers {
         let hs = C / NH
         let scale = 1 / T.squareRoot(T(hs))
         let c3 = 3 * C
-        let work = { (bh: Int) in
-            let b = bh / NH, h = bh % NH
-            for t in 0..<n {
-                let w = att + ((b * NH + h) * n + t) * n
-                let dw = datt + ((b * NH + h) * n + t) * n
-                let dpre = dpreatt + ((b * NH + h) * n + t) * n
-                let dq = dqkv + (b * n + t) * c3 + h * hs
-                let q = qkv + (b * n + t) * c3 + h * hs
-                let d = dout + (b * n + t) * C + h * hs
-                // out = att · v
-                for t2 in 0...t {
-                    let v = qkv + (b * n + t2) * c3 + h * hs + 2 * C
-                    let dv = dqkv + (b * n + t2) * c3 + h * hs + 2 * C
-                    for i in 0..<hs {
-                        dw[t2] += v[i] * d[i]
-                        dv[i] += w[t2] * d[i]
-                    }
+        for b in 0..<B {
+            for h in 0..<NH {
+                let q = qkv + b * n * c3 + h * hs, k = q + C, v = q + 2 * C
+                let dq = dqkv + b * n * c3 + h * hs, dk = dq + C, dv = dq + 2 * C
+                let w = att + (b * NH + h) * n * n, dw = datt + (b * NH + h) * n * n, dpre = dpreatt + (b * NH + h) * n * n
+                let d = dout + b * n * C + h * hs
+                T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: d, lda: C, b: v, ldb: c3, beta: 1, c: dw, ldc: n)    // datt += dout·Vᵀ
+                T.gemm(transA: true, transB: false, m: n, n: hs, k: n, a: w, lda: n, b: d, ldb: C, beta: 1, c: dv, ldc: c3)    // dV += attᵀ·dout
+                // Softmax backward, one row at a time: dpre = att ⊙ (datt − Σ att·datt), scaled for Q·Kᵀ.
+                for t in 0..<n {
+                    let wrow = w + t * n, drow = dw + t * n, prow = dpre + t * n
+                    var dot: T = 0
+                    for t2 in 0...t { dot += wrow[t2] * drow[t2] }
+                    for t2 in 0...t { prow[t2] += wrow[t2] * (drow[t2] - dot) * scale }
                 }
-                // softmax
-                for t2 in 0...t {
-                    for t3 in 0...t {
-                        let indicator: T = t2 == t3 ? 1 : 0
-                        dpre[t3] += w[t2] * (indicator - w[t3]) * dw[t2]
-                    }
-                }
-                // q · k
-                for t2 in 0...t {
-                    let k = qkv + (b * n + t2) * c3 + h * hs + C
-                    let dk = dqkv + (b * n + t2) * c3 + h * hs + C
-                    for i in 0..<hs {
-                        dq[i] += k[i] * dpre[t2] * scale
-                        dk[i] += q[i] * dpre[t2] * scale
-                    }
-                }
+                T.gemm(transA: false, transB: false, m: n, n: hs, k: n, a: dpre, lda: n, b: k, ldb: c3, beta: 1, c: dq, ldc: c3) // dQ += dpre·K
+                T.gemm(transA: true, transB: false, m: n, n: hs, k: n, a: dpre, lda: n, b: q, ldb: c3, beta: 1, c: dk, ldc: c3)  // dK += dpreᵀ·Q
             }
         }
-        // Heads of one batch row touch disjoint slices of dqkv; batch rows are disjoint too.
-        parallel(B * NH, work)
     }
 
     // MARK: GELU (tanh approximation), residual
@@ -177,15 +151,17 @@ enum Layers {
 
     static func geluForward<T: TrainingScalar>(_ out: P<T>, _ inp: P<T>, N: Int) {
         let s = T(geluScale)
-        for i in 0..<N {
-            let x = inp[i]
-            out[i] = T(0.5) * x * (1 + T.hyperbolicTangent(s * (x + T(0.044715) * x * x * x)))
+        chunks(N) { range in
+            for i in range {
+                let x = inp[i]
+                out[i] = T(0.5) * x * (1 + T.hyperbolicTangent(s * (x + T(0.044715) * x * x * x)))
+            }
         }
     }
 
     static func geluBackward<T: TrainingScalar>(_ dinp: P<T>, _ inp: P<T>, _ dout: P<T>, N: Int) {
         let s = T(geluScale)
-        for i in 0..<N {
+        chunks(N) { range in for i in range {
             let x = inp[i]
             let cube = T(0.044715) * x * x * x
             let arg = s * (x + cube)
@@ -193,7 +169,7 @@ enum Layers {
             let sech2 = 1 - th * th
             let local = T(0.5) * (1 + th) + x * T(0.5) * sech2 * s * (1 + 3 * T(0.044715) * x * x)
             dinp[i] += local * dout[i]
-        }
+        } }
     }
 
     static func residualForward<T: TrainingScalar>(_ out: P<T>, _ a: P<T>, _ b: P<T>, N: Int) {
@@ -208,7 +184,7 @@ enum Layers {
 
     /// probs = softmax(logits) per position; losses = -log(probs[target]).
     static func softmaxCrossEntropyForward<T: TrainingScalar>(_ probs: P<T>, _ losses: P<T>, _ logits: P<T>, _ targets: UnsafePointer<Int32>, N: Int, V: Int) {
-        for i in 0..<N {
+        chunks(N) { range in for i in range {
             let l = logits + i * V, p = probs + i * V
             var maxv = -T.greatestFiniteMagnitude
             for j in 0..<V where l[j] > maxv { maxv = l[j] }
@@ -216,16 +192,25 @@ enum Layers {
             for j in 0..<V { let e = T.exponential(l[j] - maxv); p[j] = e; sum += e }
             for j in 0..<V { p[j] /= sum }
             losses[i] = -T.logarithm(max(p[Int(targets[i])], T.leastNormalMagnitude))
-        }
+        } }
     }
 
     /// dlogits += (probs - onehot(target)) · dloss[i]
     static func softmaxCrossEntropyBackward<T: TrainingScalar>(_ dlogits: P<T>, _ probs: P<T>, _ targets: UnsafePointer<Int32>, dloss: T, N: Int, V: Int) {
-        for i in 0..<N {
-            let d = dlogits + i * V, p = probs + i * V
-            let target = Int(targets[i])
-            for j in 0..<V { d[j] += (p[j] - (j == target ? 1 : 0)) * dloss }
+        chunks(N) { range in
+            for i in range {
+                let d = dlogits + i * V, p = probs + i * V
+                for j in 0..<V { d[j] += p[j] * dloss }
+                d[Int(targets[i])] -= dloss
+            }
         }
+    }
+
+    /// Splits 0..<n into one contiguous range per core (work whose items are independent).
+    static func chunks(_ n: Int, _ body: (Range<Int>) -> Void) {
+        let width = min(ProcessInfo.processInfo.activeProcessorCount, max(1, n / 1024))
+        if width <= 1 { body(0..<n); return }
+        parallel(width) { w in body((n * w / width)..<(n * (w + 1) / width)) }
     }
 
     static func parallel(_ count: Int, _ body: (Int) -> Void) {
