@@ -12,6 +12,9 @@ public final class GPT<T: TrainingScalar> {
     private var activations: [T] = []
     private var activationGradients: [T] = []
     private var activationOffsets: [String: Int] = [:]
+    private var gradientOffsets: [String: Int] = [:]
+    /// Attention backward's per-(batch, head) T×T scratch (dpre and datt), reused.
+    private var attentionScratch: [T] = []
     private var shape: (b: Int, t: Int) = (0, 0)
     private var tokens: [Int32] = []
     private var targets: [Int32] = []
@@ -60,27 +63,37 @@ public final class GPT<T: TrainingScalar> {
 
     // MARK: buffers
 
-    private func activationLayout(B: Int, T n: Int) -> [(String, Int)] {
+    /// Activations kept for backward: (name, size, whether backward needs its gradient).
+    /// Scores are normalised in place (no separate pre-softmax copy) and the probabilities
+    /// overwrite the logits, then their gradient overwrites them in backward.
+    private func activationLayout(B: Int, T n: Int) -> [(String, Int, Bool)] {
         let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = B * n
         return [
-            ("encoded", bt * c), ("ln1", l * bt * c), ("ln1mean", l * bt), ("ln1rstd", l * bt),
-            ("qkv", l * bt * 3 * c), ("atty", l * bt * c), ("preatt", l * B * nh * n * n), ("att", l * B * nh * n * n),
-            ("attproj", l * bt * c), ("residual2", l * bt * c), ("ln2", l * bt * c), ("ln2mean", l * bt), ("ln2rstd", l * bt),
-            ("fch", l * bt * 4 * c), ("fchgelu", l * bt * 4 * c), ("fcproj", l * bt * c), ("residual3", l * bt * c),
-            ("lnf", bt * c), ("lnfmean", bt), ("lnfrstd", bt), ("logits", bt * v), ("probs", bt * v), ("losses", bt),
+            ("encoded", bt * c, true), ("ln1", l * bt * c, true), ("ln1mean", l * bt, false), ("ln1rstd", l * bt, false),
+            ("qkv", l * bt * 3 * c, true), ("atty", l * bt * c, true), ("att", l * B * nh * n * n, false),
+            ("attproj", l * bt * c, true), ("residual2", l * bt * c, true), ("ln2", l * bt * c, true), ("ln2mean", l * bt, false),
+            ("ln2rstd", l * bt, false), ("fch", l * bt * 4 * c, true), ("fchgelu", l * bt * 4 * c, true), ("fcproj", l * bt * c, true),
+            ("residual3", l * bt * c, true), ("lnf", bt * c, true), ("lnfmean", bt, false), ("lnfrstd", bt, false),
+            ("probs", bt * v, false), ("losses", bt, false),
         ]
     }
 
     private func prepare(B: Int, T n: Int) {
         guard shape.b != B || shape.t != n else { return }
-        var total = 0
+        var total = 0, gradientTotal = 0
         activationOffsets = [:]
-        for (name, size) in activationLayout(B: B, T: n) {
+        gradientOffsets = [:]
+        for (name, size, needsGradient) in activationLayout(B: B, T: n) {
             activationOffsets[name] = total
             total += size
+            if needsGradient {
+                gradientOffsets[name] = gradientTotal
+                gradientTotal += size
+            }
         }
         activations = [T](repeating: 0, count: total)
-        activationGradients = [T](repeating: 0, count: total)
+        activationGradients = [T](repeating: 0, count: gradientTotal)
+        attentionScratch = [T](repeating: 0, count: 2 * n * n)
         shape = (B, n)
     }
 
@@ -112,14 +125,14 @@ public final class GPT<T: TrainingScalar> {
                     let residual = layer == 0 ? a("encoded") : a("residual3") + (layer - 1) * bt * c
                     let ln1 = a("ln1") + layer * bt * c, ln1m = a("ln1mean") + layer * bt, ln1r = a("ln1rstd") + layer * bt
                     let qkv = a("qkv") + layer * bt * 3 * c, atty = a("atty") + layer * bt * c
-                    let preatt = a("preatt") + layer * B * nh * n * n, att = a("att") + layer * B * nh * n * n
+                    let att = a("att") + layer * B * nh * n * n
                     let attproj = a("attproj") + layer * bt * c, residual2 = a("residual2") + layer * bt * c
                     let ln2 = a("ln2") + layer * bt * c, ln2m = a("ln2mean") + layer * bt, ln2r = a("ln2rstd") + layer * bt
                     let fch = a("fch") + layer * bt * 4 * c, fchg = a("fchgelu") + layer * bt * 4 * c
                     let fcproj = a("fcproj") + layer * bt * c, residual3 = a("residual3") + layer * bt * c
                     Layers.layernormForward(ln1, ln1m, ln1r, residual, p("ln1w") + layer * c, p("ln1b") + layer * c, N: bt, C: c)
                     Layers.matmulForward(qkv, ln1, p("qkvw") + layer * c * 3 * c, p("qkvb") + layer * 3 * c, N: bt, C: c, OC: 3 * c)
-                    Layers.attentionForward(atty, preatt, att, qkv, B: B, T: n, C: c, NH: nh)
+                    Layers.attentionForward(atty, att, qkv, B: B, T: n, C: c, NH: nh)
                     Layers.matmulForward(attproj, atty, p("attprojw") + layer * c * c, p("attprojb") + layer * c, N: bt, C: c, OC: c)
                     Layers.residualForward(residual2, residual, attproj, N: bt * c)
                     Layers.layernormForward(ln2, ln2m, ln2r, residual2, p("ln2w") + layer * c, p("ln2b") + layer * c, N: bt, C: c)
@@ -131,10 +144,10 @@ public final class GPT<T: TrainingScalar> {
                 let last = a("residual3") + (l - 1) * bt * c
                 Layers.layernormForward(a("lnf"), a("lnfmean"), a("lnfrstd"), last, p("lnfw"), p("lnfb"), N: bt, C: c)
                 // Tied LM head: logits = lnf · wteᵀ
-                T.gemm(transA: false, transB: true, m: bt, n: v, k: c, a: a("lnf"), lda: c, b: p("wte"), ldb: c, beta: 0, c: a("logits"), ldc: v)
+                T.gemm(transA: false, transB: true, m: bt, n: v, k: c, a: a("lnf"), lda: c, b: p("wte"), ldb: c, beta: 0, c: a("probs"), ldc: v)
                 if let targets {
                     targets.withUnsafeBufferPointer { tg in
-                        Layers.softmaxCrossEntropyForward(a("probs"), a("losses"), a("logits"), tg.baseAddress!, N: bt, V: v)
+                        Layers.softmaxCrossEntropyForward(a("probs"), a("losses"), a("probs"), tg.baseAddress!, N: bt, V: v)
                     }
                     var sum: T = 0
                     for i in 0..<bt { sum += a("losses")[i] }
@@ -146,9 +159,10 @@ public final class GPT<T: TrainingScalar> {
         return loss
     }
 
-    /// The logits of the last forward pass, (B, T, V).
+    /// The logits of the last forward pass without targets, (B, T, V) (with targets the buffer
+    /// holds the probabilities).
     public func logits() -> ArraySlice<T> {
-        let start = activationOffsets["logits"] ?? 0
+        let start = activationOffsets["probs"] ?? 0
         return activations[start..<(start + shape.b * shape.t * config.vocabSize)]
     }
 
@@ -159,27 +173,32 @@ public final class GPT<T: TrainingScalar> {
     // MARK: backward
 
     /// Gradients of the mean loss of the last forward pass (which needed targets), accumulated.
+    /// The probabilities are overwritten by their gradient: call forward again before another backward.
     public func backward() throws {
         guard !targets.isEmpty else { throw TrainingError("backward needs a forward pass with targets") }
         let (B, n) = shape
         let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = B * n
         for i in activationGradients.indices { activationGradients[i] = 0 }
+        var scratch = attentionScratch
+        defer { attentionScratch = scratch }
         parameters.withUnsafeMutableBufferPointer { pp in
             gradients.withUnsafeMutableBufferPointer { gg in
                 activations.withUnsafeMutableBufferPointer { aa in
                     activationGradients.withUnsafeMutableBufferPointer { dd in
                         let pBase = pp.baseAddress!, gBase = gg.baseAddress!, aBase = aa.baseAddress!, dBase = dd.baseAddress!
-                        let offsets = self.offsets, activationOffsets = self.activationOffsets
+                        let offsets = self.offsets, activationOffsets = self.activationOffsets, gradientOffsets = self.gradientOffsets
                         let p = { (name: String) in pBase + (offsets[name] ?? 0) }
                         let g = { (name: String) in gBase + (offsets[name] ?? 0) }
                         let a = { (name: String) in aBase + (activationOffsets[name] ?? 0) }
-                        let d = { (name: String) in dBase + (activationOffsets[name] ?? 0) }
+                        let d = { (name: String) in dBase + (gradientOffsets[name] ?? 0) }
+                        // dlogits overwrites the probabilities, which nothing needs afterwards.
+                        let dlogits = a("probs")
                         targets.withUnsafeBufferPointer { tg in
-                            Layers.softmaxCrossEntropyBackward(d("logits"), a("probs"), tg.baseAddress!, dloss: 1 / T(bt), N: bt, V: v)
+                            Layers.softmaxCrossEntropyBackwardInPlace(dlogits, tg.baseAddress!, dloss: 1 / T(bt), N: bt, V: v)
                         }
                         // logits = lnf · wteᵀ
-                        T.gemm(transA: false, transB: false, m: bt, n: c, k: v, a: d("logits"), lda: v, b: p("wte"), ldb: c, beta: 1, c: d("lnf"), ldc: c)
-                        T.gemm(transA: true, transB: false, m: v, n: c, k: bt, a: d("logits"), lda: v, b: a("lnf"), ldb: c, beta: 1, c: g("wte"), ldc: c)
+                        T.gemm(transA: false, transB: false, m: bt, n: c, k: v, a: dlogits, lda: v, b: p("wte"), ldb: c, beta: 1, c: d("lnf"), ldc: c)
+                        T.gemm(transA: true, transB: false, m: v, n: c, k: bt, a: dlogits, lda: v, b: a("lnf"), ldb: c, beta: 1, c: g("wte"), ldc: c)
                         let last = a("residual3") + (l - 1) * bt * c, dlast = d("residual3") + (l - 1) * bt * c
                         Layers.layernormBackward(dlast, g("lnfw"), g("lnfb"), d("lnf"), last, p("lnfw"), a("lnfmean"), a("lnfrstd"), N: bt, C: c)
                         for layer in stride(from: l - 1, through: 0, by: -1) {
@@ -197,8 +216,10 @@ public final class GPT<T: TrainingScalar> {
                             Layers.residualBackward(dresidual, d("attproj") + off, d("residual2") + off, N: bt * c)
                             Layers.matmulBackward(d("atty") + off, g("attprojw") + layer * c * c, g("attprojb") + layer * c, d("attproj") + off,
                                                   a("atty") + off, p("attprojw") + layer * c * c, N: bt, C: c, OC: c)
-                            Layers.attentionBackward(d("qkv") + off3, d("preatt") + offa, d("att") + offa, d("atty") + off, a("qkv") + off3, a("att") + offa,
-                                                     B: B, T: n, C: c, NH: nh)
+                            scratch.withUnsafeMutableBufferPointer { sc in
+                                Layers.attentionBackward(d("qkv") + off3, sc.baseAddress!, d("atty") + off, a("qkv") + off3, a("att") + offa,
+                                                         B: B, T: n, C: c, NH: nh)
+                            }
                             Layers.matmulBackward(d("ln1") + off, g("qkvw") + layer * c * 3 * c, g("qkvb") + layer * 3 * c, d("qkv") + off3,
                                                   a("ln1") + off, p("qkvw") + layer * c * 3 * c, N: bt, C: c, OC: 3 * c)
                             Layers.layernormBackward(dresidual, g("ln1w") + layer * c, g("ln1b") + layer * c, d("ln1") + off,

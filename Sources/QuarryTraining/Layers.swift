@@ -95,17 +95,17 @@ enum Layers {
     /// qkv (B,T,3C) → out (B,T,C); preatt/att (B,NH,T,T) kept for backward. Per (batch, head)
     /// the scores and the weighted values are two matrix products (the masked upper triangle is
     /// computed and ignored: cheaper than T small products).
-    static func attentionForward<T: TrainingScalar>(_ out: P<T>, _ preatt: P<T>, _ att: P<T>, _ qkv: P<T>, B: Int, T n: Int, C: Int, NH: Int) {
+    static func attentionForward<T: TrainingScalar>(_ out: P<T>, _ att: P<T>, _ qkv: P<T>, B: Int, T n: Int, C: Int, NH: Int) {
         let hs = C / NH
         let scale = 1 / T.squareRoot(T(hs))
         let c3 = 3 * C
         for b in 0..<B {
             for h in 0..<NH {
                 let q = qkv + b * n * c3 + h * hs, k = q + C, v = q + 2 * C
-                let pre = preatt + (b * NH + h) * n * n, w = att + (b * NH + h) * n * n
-                T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: q, lda: c3, b: k, ldb: c3, beta: 0, c: pre, ldc: n)   // (T,T) = Q·Kᵀ
+                let w = att + (b * NH + h) * n * n
+                T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: q, lda: c3, b: k, ldb: c3, beta: 0, c: w, ldc: n)     // (T,T) = Q·Kᵀ
                 for t in 0..<n {
-                    let row = pre + t * n, wrow = w + t * n
+                    let row = w + t * n, wrow = row
                     var maxv = -T.greatestFiniteMagnitude
                     for t2 in 0...t { row[t2] *= scale; if row[t2] > maxv { maxv = row[t2] } }
                     var sum: T = 0
@@ -119,7 +119,8 @@ enum Layers {
         }
     }
 
-    static func attentionBackward<T: TrainingScalar>(_ dqkv: P<T>, _ dpreatt: P<T>, _ datt: P<T>, _ dout: P<T>, _ qkv: P<T>, _ att: P<T>,
+    /// `scratch` holds 2·T·T values (the scores' and the weights' gradients of one head).
+    static func attentionBackward<T: TrainingScalar>(_ dqkv: P<T>, _ scratch: P<T>, _ dout: P<T>, _ qkv: P<T>, _ att: P<T>,
                                                      B: Int, T n: Int, C: Int, NH: Int) {
         let hs = C / NH
         let scale = 1 / T.squareRoot(T(hs))
@@ -128,9 +129,10 @@ enum Layers {
             for h in 0..<NH {
                 let q = qkv + b * n * c3 + h * hs, k = q + C, v = q + 2 * C
                 let dq = dqkv + b * n * c3 + h * hs, dk = dq + C, dv = dq + 2 * C
-                let w = att + (b * NH + h) * n * n, dw = datt + (b * NH + h) * n * n, dpre = dpreatt + (b * NH + h) * n * n
+                let w = att + (b * NH + h) * n * n, dw = scratch, dpre = scratch + n * n
+                for i in 0..<(2 * n * n) { scratch[i] = 0 }
                 let d = dout + b * n * C + h * hs
-                T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: d, lda: C, b: v, ldb: c3, beta: 1, c: dw, ldc: n)    // datt += dout·Vᵀ
+                T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: d, lda: C, b: v, ldb: c3, beta: 0, c: dw, ldc: n)    // datt = dout·Vᵀ
                 T.gemm(transA: true, transB: false, m: n, n: hs, k: n, a: w, lda: n, b: d, ldb: C, beta: 1, c: dv, ldc: c3)    // dV += attᵀ·dout
                 // Softmax backward, one row at a time: dpre = att ⊙ (datt − Σ att·datt), scaled for Q·Kᵀ.
                 for t in 0..<n {
@@ -193,6 +195,17 @@ enum Layers {
             for j in 0..<V { p[j] /= sum }
             losses[i] = -T.logarithm(max(p[Int(targets[i])], T.leastNormalMagnitude))
         } }
+    }
+
+    /// probs → (probs − onehot(target)) · dloss, in place.
+    static func softmaxCrossEntropyBackwardInPlace<T: TrainingScalar>(_ probs: P<T>, _ targets: UnsafePointer<Int32>, dloss: T, N: Int, V: Int) {
+        chunks(N) { range in
+            for i in range {
+                let p = probs + i * V
+                for j in 0..<V { p[j] *= dloss }
+                p[Int(targets[i])] -= dloss
+            }
+        }
     }
 
     /// dlogits += (probs - onehot(target)) · dloss[i]
