@@ -119,3 +119,81 @@ struct Logits: ParsableCommand {
         print("[" + logits.map { String($0) }.joined(separator: ",") + "]")
     }
 }
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate text from a model, streaming tokens as they come.",
+        discussion: """
+        Temperature 0 is greedy decoding. Generation ends after --max-tokens, at <|endoftext|>, \
+        or at a --stop sequence (which is not printed). A key/value cache makes each new token \
+        cost one position, not the whole prefix.
+
+        Example:
+          quarry generate --model run1 --prompt "The quarry" --max-tokens 100 --temperature 0.8 --top-k 40
+        """)
+    @Option(help: "A model directory (config.json, model.safetensors, tokenizer.json).") var model: String
+    @Option(help: "The text to continue.") var prompt: String
+    @Option(help: "Tokens to generate at most.") var maxTokens: Int = 128
+    @Option(help: "0 for greedy decoding.") var temperature: Double = 0.8
+    @Option(help: "Sample among the K most likely tokens (0: all).") var topK: Int = 40
+    @Option(parsing: .singleValue, help: "Stop before this text (repeatable).") var stop: [String] = []
+    @Option(help: "Seed for sampling.") var seed: UInt64 = 1337
+    @Flag(help: .hidden) var recompute = false   // benchmark: run the whole prefix for every token, no cache
+
+    func validate() throws {
+        guard maxTokens >= 0, temperature >= 0, topK >= 0 else { throw ValidationError("--max-tokens, --temperature and --top-k must not be negative") }
+    }
+
+    func run() throws {
+        try runReporting { try BLAS.load(threads: 1) }
+        let gpt = try runReporting { try Checkpoint.load(from: model) }
+        let tokenizer = try loadTokenizer(model + "/tokenizer.json")
+        let endOfText = tokenizer.id(of: "<|endoftext|>")
+        let promptIDs = BPEEncoder(model: tokenizer).encode(prompt)
+        guard !promptIDs.isEmpty else { printError("error: the prompt is empty"); throw ExitCode(1) }
+        guard promptIDs.count < gpt.config.nPositions else {
+            printError("error: the prompt has \(promptIDs.count) tokens; the model's context is \(gpt.config.nPositions)")
+            throw ExitCode(1)
+        }
+        let generator = Generator(model: gpt)
+        var rng = SplitMixGenerator(seed: seed)
+        try runReporting { for id in promptIDs { try generator.feed(id) } }
+        // Output is held back by the longest stop sequence's length, so a stop is never printed.
+        let holdBack = stop.map { $0.utf8.count }.max() ?? 0
+        var pending: [UInt8] = []
+        var context = promptIDs
+        let out = FileHandle.standardOutput
+        generation: for _ in 0..<maxTokens {
+            let next = generator.sample(temperature: temperature, topK: topK, rng: &rng)
+            if next == endOfText { break }
+            pending += (try? tokenizer.decodeBytes([next])) ?? []
+            for s in stop {
+                let stopBytes = Array(s.utf8)
+                if !stopBytes.isEmpty, let range = firstRange(of: stopBytes, in: pending) {
+                    out.write(Data(pending[..<range]))
+                    pending = []
+                    break generation
+                }
+            }
+            if pending.count > holdBack {
+                let emit = pending.count - holdBack
+                out.write(Data(pending[..<emit]))
+                pending.removeFirst(emit)
+            }
+            if generator.position >= gpt.config.nPositions { break }
+            if recompute {
+                // The cost a cache avoids: every position again, then the last one's logits.
+                context.append(next)
+                try runReporting { _ = try gpt.forward(tokens: context, targets: nil, B: 1, T: context.count) }
+            }
+            try runReporting { try generator.feed(next) }
+        }
+        out.write(Data(pending + [0x0A]))
+    }
+
+    func firstRange(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for i in 0...(haystack.count - needle.count) where Array(haystack[i..<(i + needle.count)]) == needle { return i }
+        return nil
+    }
+}
