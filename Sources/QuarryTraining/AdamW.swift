@@ -12,6 +12,14 @@ public struct AdamW {
     /// Which parameters are decayed (1) or not (0).
     let decay: [Float]
 
+    /// For any parameter vector; `decay` marks the entries that are decayed (1) or not (0).
+    public init(count: Int, decay: [Float], weightDecay: Float) {
+        self.weightDecay = weightDecay
+        m = [Float](repeating: 0, count: count)
+        v = m
+        self.decay = decay
+    }
+
     public init(model: GPT<Float>, weightDecay: Float = 0.1) {
         self.weightDecay = weightDecay
         m = [Float](repeating: 0, count: model.parameters.count)
@@ -30,16 +38,18 @@ public struct AdamW {
 
     /// One update with learning rate `lr` from the model's accumulated gradients.
     public mutating func update(_ model: GPT<Float>, lr: Float) {
+        model.update { params, grads in update(&params, grads, lr: lr) }
+    }
+
+    public mutating func update(_ params: inout [Float], _ grads: [Float], lr: Float) {
         step += 1
         let correction1 = 1 - Float.pow(beta1, step), correction2 = 1 - Float.pow(beta2, step)
-        model.update { params, grads in
-            for i in 0..<params.count {
-                let g = grads[i]
-                m[i] = beta1 * m[i] + (1 - beta1) * g
-                v[i] = beta2 * v[i] + (1 - beta2) * g * g
-                let mHat = m[i] / correction1, vHat = v[i] / correction2
-                params[i] -= lr * (mHat / (vHat.squareRoot() + epsilon) + weightDecay * decay[i] * params[i])
-            }
+        for i in 0..<params.count {
+            let g = grads[i]
+            m[i] = beta1 * m[i] + (1 - beta1) * g
+            v[i] = beta2 * v[i] + (1 - beta2) * g * g
+            let mHat = m[i] / correction1, vHat = v[i] / correction2
+            params[i] -= lr * (mHat / (vHat.squareRoot() + epsilon) + weightDecay * decay[i] * params[i])
         }
     }
 

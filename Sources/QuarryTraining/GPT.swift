@@ -102,6 +102,13 @@ public final class GPT<T: TrainingScalar> {
     /// Runs the model on B×T tokens; with targets, returns the mean cross-entropy loss.
     @discardableResult
     public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int) throws -> T? {
+        try forward(tokens: tokens, targets: targets, B: B, T: n, languageModelHead: true)
+    }
+
+    /// With `languageModelHead` false the pass stops at the final LayerNorm (`hidden()`), for
+    /// task heads such as classification.
+    @discardableResult
+    public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int, languageModelHead: Bool) throws -> T? {
         guard n <= config.nPositions else { throw TrainingError("context \(n) is longer than the model's n_positions \(config.nPositions)") }
         guard tokens.count == B * n, targets.map({ $0.count == B * n }) ?? true else { throw TrainingError("tokens must be B×T") }
         for t in tokens where t < 0 || Int(t) >= config.vocabSize {
@@ -143,6 +150,7 @@ public final class GPT<T: TrainingScalar> {
                 }
                 let last = a("residual3") + (l - 1) * bt * c
                 Layers.layernormForward(a("lnf"), a("lnfmean"), a("lnfrstd"), last, p("lnfw"), p("lnfb"), N: bt, C: c)
+                guard languageModelHead else { return }
                 // Tied LM head: logits = lnf · wteᵀ
                 T.gemm(transA: false, transB: true, m: bt, n: v, k: c, a: a("lnf"), lda: c, b: p("wte"), ldb: c, beta: 0, c: a("probs"), ldc: v)
                 if let targets {
@@ -166,6 +174,12 @@ public final class GPT<T: TrainingScalar> {
         return activations[start..<(start + shape.b * shape.t * config.vocabSize)]
     }
 
+    /// The final hidden states of the last forward pass, (B, T, C).
+    public func hidden() -> ArraySlice<T> {
+        let start = activationOffsets["lnf"] ?? 0
+        return activations[start..<(start + shape.b * shape.t * config.nEmbd)]
+    }
+
     public func zeroGradients() {
         for i in gradients.indices { gradients[i] = 0 }
     }
@@ -176,6 +190,12 @@ public final class GPT<T: TrainingScalar> {
     /// The probabilities are overwritten by their gradient: call forward again before another backward.
     public func backward() throws {
         guard !targets.isEmpty else { throw TrainingError("backward needs a forward pass with targets") }
+        try backward(hiddenGradient: nil)
+    }
+
+    /// Backward from a task head: `hiddenGradient` is the loss's gradient with respect to the
+    /// final hidden states (B, T, C) of the last forward pass.
+    public func backward(hiddenGradient: [T]?) throws {
         let (B, n) = shape
         let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = B * n
         for i in activationGradients.indices { activationGradients[i] = 0 }
@@ -191,14 +211,19 @@ public final class GPT<T: TrainingScalar> {
                         let g = { (name: String) in gBase + (offsets[name] ?? 0) }
                         let a = { (name: String) in aBase + (activationOffsets[name] ?? 0) }
                         let d = { (name: String) in dBase + (gradientOffsets[name] ?? 0) }
-                        // dlogits overwrites the probabilities, which nothing needs afterwards.
-                        let dlogits = a("probs")
-                        targets.withUnsafeBufferPointer { tg in
-                            Layers.softmaxCrossEntropyBackwardInPlace(dlogits, tg.baseAddress!, dloss: 1 / T(bt), N: bt, V: v)
+                        if let hiddenGradient {
+                            let dl = d("lnf")
+                            for i in 0..<min(hiddenGradient.count, bt * c) { dl[i] = hiddenGradient[i] }
+                        } else {
+                            // dlogits overwrites the probabilities, which nothing needs afterwards.
+                            let dlogits = a("probs")
+                            targets.withUnsafeBufferPointer { tg in
+                                Layers.softmaxCrossEntropyBackwardInPlace(dlogits, tg.baseAddress!, dloss: 1 / T(bt), N: bt, V: v)
+                            }
+                            // logits = lnf · wteᵀ
+                            T.gemm(transA: false, transB: false, m: bt, n: c, k: v, a: dlogits, lda: v, b: p("wte"), ldb: c, beta: 1, c: d("lnf"), ldc: c)
+                            T.gemm(transA: true, transB: false, m: v, n: c, k: bt, a: dlogits, lda: v, b: a("lnf"), ldb: c, beta: 1, c: g("wte"), ldc: c)
                         }
-                        // logits = lnf · wteᵀ
-                        T.gemm(transA: false, transB: false, m: bt, n: c, k: v, a: dlogits, lda: v, b: p("wte"), ldb: c, beta: 1, c: d("lnf"), ldc: c)
-                        T.gemm(transA: true, transB: false, m: v, n: c, k: bt, a: dlogits, lda: v, b: a("lnf"), ldb: c, beta: 1, c: g("wte"), ldc: c)
                         let last = a("residual3") + (l - 1) * bt * c, dlast = d("residual3") + (l - 1) * bt * c
                         Layers.layernormBackward(dlast, g("lnfw"), g("lnfb"), d("lnf"), last, p("lnfw"), a("lnfmean"), a("lnfrstd"), N: bt, C: c)
                         for layer in stride(from: l - 1, through: 0, by: -1) {

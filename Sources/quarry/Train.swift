@@ -197,3 +197,169 @@ struct Generate: ParsableCommand {
         return nil
     }
 }
+
+/// Labelled JSONL ({"text", "label"}: `quarry export --format jsonl`) as token ids and label indices.
+func readLabelled(_ path: String, encoder: BPEEncoder, limit: Int, labels: inout [String], fixedLabels: Bool) throws -> [LabelledExample] {
+    let reader = try LineReader(path: path)
+    var examples: [LabelledExample] = []
+    var lineNumber = 0
+    while true {
+        let lines = try reader.nextLines(max: 16384)
+        if lines.isEmpty { break }
+        for line in lines {
+            lineNumber += 1
+            if line.allSatisfy(\.isWhitespace) { continue }
+            guard let json = try? JSONValue.parse(line), let text = json["text"]?.string else {
+                throw QuarryError("\(path):\(lineNumber): not a JSON object with a string \"text\"")
+            }
+            guard let label = json["label"]?.string else {
+                throw QuarryError("\(path):\(lineNumber): no string \"label\" (fine-tuning needs labelled examples: `quarry export --format jsonl`)")
+            }
+            var index = labels.firstIndex(of: label)
+            if index == nil {
+                guard !fixedLabels else { throw QuarryError("\(path):\(lineNumber): label \"\(label)\" is unknown to the model (its labels: \(labels.joined(separator: ", ")))") }
+                labels.append(label)
+                index = labels.count - 1
+            }
+            examples.append(LabelledExample(tokens: Classifier.encode(text, encoder: encoder, limit: limit), label: index ?? 0))
+        }
+    }
+    return examples
+}
+
+struct Finetune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fine-tune a model on labelled examples (classification).",
+        discussion: """
+        --task classify adds a linear head over the final hidden state of each text's last token \
+        (in a causal model the only position that has seen the whole text) and trains it with the \
+        model (or alone, with --freeze-base). The dev set is measured after every epoch; the best \
+        epoch by macro-F1 is kept in --out (model.safetensors, classifier.safetensors, labels.json).
+        --task sft is not available yet.
+
+        Example:
+          quarry export sections --format jsonl --split train=0.8,dev=0.1,test=0.1 --out data/
+          quarry finetune --from run1 --train data/train.jsonl --dev data/dev.jsonl --out run2 --epochs 3
+        """)
+    @Option(help: "The model to start from (a quarry run or any Hugging Face GPT-2 safetensors directory).") var from: String
+    @Option(help: "Labelled JSONL ({\"text\", \"label\"}).") var train: String
+    @Option(name: [.short, .long], help: "Where the fine-tuned model goes.") var out: String
+    @Option(help: "classify (sft: not yet).") var task: String = "classify"
+    @Option(help: "Dev JSONL (default: a held-out tenth of --train).") var dev: String?
+    @Option(help: "Epochs at most.") var epochs: Int = 3
+    @Option(help: "Examples per batch.") var batch: Int = 16
+    @Option(help: "Learning rate of the model.") var lr: Double = 1e-4
+    @Option(help: "Learning rate of the head.") var headLr: Double = 1e-3
+    @Option(help: "AdamW weight decay.") var weightDecay: Double = 0.01
+    @Flag(help: "Train the head only.") var freezeBase = false
+    @Flag(help: "Weight classes inversely to their frequency.") var classWeights = false
+    @Option(help: "Stop after this many epochs without a better dev macro-F1.") var patience: Int = 2
+    @Option(help: "Seed for the head's initialisation and the data order.") var seed: UInt64 = 1337
+    @Option(name: [.short, .long], help: "Threads for matrix products.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard task == "classify" || task == "sft" else { throw ValidationError("--task must be classify or sft") }
+        guard epochs >= 1, batch >= 1, lr > 0, headLr > 0, patience >= 1, jobs >= 1 else { throw ValidationError("--epochs, --batch, --patience, --jobs ≥ 1 and learning rates > 0") }
+    }
+
+    func run() throws {
+        guard task == "classify" else {
+            printError("error: --task sft is not implemented yet; use --task classify")
+            throw ExitCode(1)
+        }
+        try runReporting { try BLAS.load(threads: jobs) }
+        let model = try runReporting { try Checkpoint.load(from: from) }
+        let tokenizer = try loadTokenizer(from + "/tokenizer.json")
+        let encoder = BPEEncoder(model: tokenizer)
+        guard tokenizer.vocabularySize <= model.config.vocabSize else {
+            printError("error: the tokenizer's vocabulary (\(tokenizer.vocabularySize)) is larger than the model's (\(model.config.vocabSize))")
+            throw ExitCode(1)
+        }
+        var labels: [String] = []
+        var trainSet = try runReporting { try readLabelled(train, encoder: encoder, limit: model.config.nPositions, labels: &labels, fixedLabels: false) }
+        var devSet: [LabelledExample]
+        if let dev {
+            devSet = try runReporting { try readLabelled(dev, encoder: encoder, limit: model.config.nPositions, labels: &labels, fixedLabels: false) }
+        } else {
+            let cut = trainSet.count - max(1, trainSet.count / 10)
+            devSet = Array(trainSet[cut...])
+            trainSet = Array(trainSet[..<cut])
+        }
+        guard labels.count >= 2 else { printError("error: the training set has fewer than two labels"); throw ExitCode(1) }
+        if FileManager.default.fileExists(atPath: out + "/labels.json") {
+            printError("error: \(out) already holds a fine-tuned model: choose another --out")
+            throw ExitCode(1)
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try? FileManager.default.copyItem(atPath: from + "/tokenizer.json", toPath: out + "/tokenizer.json")
+        var options = FineTuneOptions()
+        options.epochs = epochs
+        options.batch = batch
+        options.learningRate = lr
+        options.headLearningRate = headLr
+        options.weightDecay = weightDecay
+        options.freezeBase = freezeBase
+        options.classWeights = classWeights
+        options.patience = patience
+        options.seed = seed
+        let classifier = Classifier(model: model, labels: labels, seed: seed)
+        let tuner = FineTuner(classifier: classifier, options: options, directory: out, padding: tokenizer.id(of: "<|endoftext|>") ?? 0)
+        tuner.onEpoch = { epoch, loss, report in
+            printError(String(format: "epoch %d: train loss %.4f, dev accuracy %.4f, dev macro-F1 %.4f", epoch, loss, report.accuracy, report.macroF1))
+        }
+        let best = try runReporting { try tuner.run(train: trainSet, dev: devSet, endOfTextID: tokenizer.id(of: "<|endoftext|>")) }
+        printError(String(format: "best dev macro-F1 %.4f (accuracy %.4f); saved in %@", best.macroF1, best.accuracy, out))
+    }
+}
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a fine-tuned classifier (accuracy, macro-F1, per class, confusion) or a language model (loss, perplexity).",
+        discussion: """
+        Examples:
+          quarry eval --model run2 --data data/test.jsonl --json
+          quarry eval --model run1 --data shards/          # loss and perplexity on the val split
+        """)
+    @Option(help: "A fine-tuned classifier, or a language model for shard data.") var model: String
+    @Option(help: "Labelled JSONL, or a `quarry ingest` directory.") var data: String
+    @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Windows of this many tokens (language models).") var context: Int = 256
+    @Option(help: "Batches to average (language models).") var batches: Int = 16
+
+    func run() throws {
+        try runReporting { try BLAS.load() }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: data, isDirectory: &isDirectory), isDirectory.boolValue {
+            let gpt = try runReporting { try Checkpoint.load(from: model) }
+            let split = try runReporting { try TokenWindows.split("val", of: data) ?? TokenWindows.split("train", of: data) }
+            guard let (windows, manifest) = split else { printError("error: \(data) has no shards"); throw ExitCode(1) }
+            guard manifest.tokenizer.vocabSize <= gpt.config.vocabSize else {
+                printError("error: the shards' vocabulary (\(manifest.tokenizer.vocabSize)) is larger than the model's (\(gpt.config.vocabSize))")
+                throw ExitCode(1)
+            }
+            var options = PretrainOptions()
+            options.context = min(context, gpt.config.nPositions)
+            options.batch = 8
+            options.validationBatches = batches
+            let loss = try runReporting { try Pretrainer(model: gpt, options: options, train: windows, validation: nil, directory: model).evaluate(windows) }
+            if json { print(String(format: "{\"loss\":%.6f,\"perplexity\":%.4f}", loss, Foundation.exp(loss))) }
+            else { print(String(format: "loss %.4f, perplexity %.2f (%d windows of %d tokens)", loss, Foundation.exp(loss), batches * 8, options.context)) }
+            return
+        }
+        let classifier = try runReporting { try Classifier.load(from: model) }
+        let tokenizer = try loadTokenizer(model + "/tokenizer.json")
+        var labels = classifier.labels
+        let examples = try runReporting { try readLabelled(data, encoder: BPEEncoder(model: tokenizer), limit: classifier.model.config.nPositions, labels: &labels, fixedLabels: true) }
+        guard !examples.isEmpty else { printError("error: \(data) has no examples"); throw ExitCode(1) }
+        var options = FineTuneOptions()
+        options.batch = 16
+        let report = try runReporting { try FineTuner(classifier: classifier, options: options, directory: model, padding: tokenizer.id(of: "<|endoftext|>") ?? 0).evaluate(examples) }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(report.table(), terminator: "")
+        }
+    }
+}

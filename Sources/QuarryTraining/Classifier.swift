@@ -1,0 +1,185 @@
+import Foundation
+import QuarryCore
+import QuarryTokenizer
+
+/// A classification head on a GPT: a linear layer over the final hidden state of each text's
+/// last token. In a causal model only the last position has attended to the whole text, so it
+/// is the one summary that sees everything (mean pooling would average states that saw only a
+/// prefix); this is also what Hugging Face's GPT2ForSequenceClassification does.
+public final class Classifier {
+    public let model: GPT<Float>
+    public let labels: [String]
+    public var weight: [Float]      // (C, K)
+    public var bias: [Float]        // (K)
+    var weightGradient: [Float]
+    var biasGradient: [Float]
+
+    public init(model: GPT<Float>, labels: [String], seed: UInt64) {
+        self.model = model
+        self.labels = labels
+        let c = model.config.nEmbd, k = labels.count
+        var rng = SplitMix(seed: seed ^ 0xC1A55)
+        weight = (0..<(c * k)).map { _ in Float(rng.normal() * 0.02) }
+        bias = [Float](repeating: 0, count: k)
+        weightGradient = [Float](repeating: 0, count: c * k)
+        biasGradient = [Float](repeating: 0, count: k)
+    }
+
+    /// Token ids of a text, cut to the model's context (the beginning is kept).
+    public static func encode(_ text: String, encoder: BPEEncoder, limit: Int) -> [Int32] {
+        let ids = encoder.encode(text)
+        return ids.isEmpty ? [0] : Array(ids.prefix(limit))
+    }
+
+    /// Class probabilities for a batch of token sequences (padded on the right to the longest).
+    public func probabilities(_ batch: [[Int32]], padding: Int32) throws -> [[Float]] {
+        let (tokens, lengths, T) = Self.pad(batch, padding: padding)
+        try model.forward(tokens: tokens, targets: nil, B: batch.count, T: T, languageModelHead: false)
+        let hidden = Array(model.hidden())
+        let c = model.config.nEmbd, k = labels.count
+        return (0..<batch.count).map { b in
+            let h = (b * T + lengths[b] - 1) * c
+            var logits = bias
+            for j in 0..<k { for i in 0..<c { logits[j] += hidden[h + i] * weight[i * k + j] } }
+            return Self.softmax(logits)
+        }
+    }
+
+    /// One batch: forward, cross-entropy (optionally class-weighted), backward into the head and,
+    /// unless the base is frozen, the model. Returns the mean loss.
+    func trainStep(_ batch: [[Int32]], targets: [Int], classWeights: [Float]?, freezeBase: Bool, padding: Int32) throws -> Float {
+        let (tokens, lengths, T) = Self.pad(batch, padding: padding)
+        let B = batch.count, c = model.config.nEmbd, k = labels.count
+        try model.forward(tokens: tokens, targets: nil, B: B, T: T, languageModelHead: false)
+        let hidden = Array(model.hidden())
+        var hiddenGradient = [Float](repeating: 0, count: B * T * c)
+        for i in weightGradient.indices { weightGradient[i] = 0 }
+        for i in biasGradient.indices { biasGradient[i] = 0 }
+        var loss: Float = 0
+        let norm = (0..<B).reduce(Float(0)) { $0 + (classWeights?[targets[$1]] ?? 1) }
+        for b in 0..<B {
+            let h = (b * T + lengths[b] - 1) * c
+            var logits = bias
+            for j in 0..<k { for i in 0..<c { logits[j] += hidden[h + i] * weight[i * k + j] } }
+            let p = Self.softmax(logits)
+            let w = (classWeights?[targets[b]] ?? 1) / norm
+            loss -= w * Foundation.log(max(p[targets[b]], 1e-12))
+            for j in 0..<k {
+                let d = (p[j] - (j == targets[b] ? 1 : 0)) * w
+                biasGradient[j] += d
+                for i in 0..<c {
+                    weightGradient[i * k + j] += hidden[h + i] * d
+                    hiddenGradient[h + i] += weight[i * k + j] * d
+                }
+            }
+        }
+        if !freezeBase {
+            model.zeroGradients()
+            try model.backward(hiddenGradient: hiddenGradient)
+        }
+        return loss
+    }
+
+    static func pad(_ batch: [[Int32]], padding: Int32) -> ([Int32], [Int], Int) {
+        let T = batch.map(\.count).max() ?? 1
+        var tokens: [Int32] = []
+        tokens.reserveCapacity(batch.count * T)
+        for seq in batch { tokens += seq + [Int32](repeating: padding, count: T - seq.count) }
+        return (tokens, batch.map(\.count), T)
+    }
+
+    static func softmax(_ x: [Float]) -> [Float] {
+        let m = x.max() ?? 0
+        let e = x.map { Foundation.exp($0 - m) }
+        let s = e.reduce(0, +)
+        return e.map { $0 / s }
+    }
+
+    // MARK: files
+
+    public func save(to directory: String, endOfTextID: Int32?) throws {
+        try Checkpoint.save(model, to: directory, endOfTextID: endOfTextID)
+        let c = model.config.nEmbd, k = labels.count
+        try SafeTensors.write(directory + "/classifier.safetensors",
+                              tensors: [("score.weight", [c, k], weight[...]), ("score.bias", [k], bias[...])],
+                              metadata: ["format": "pt", "labels": labels.joined(separator: "\n"), "pooling": "last_token"])
+        let file = try OutputFile(path: directory + "/labels.json")
+        try file.write(Array(JSONValue.array(labels.map { .string($0) }).serialized.utf8) + [0x0A])
+        try file.commit()
+    }
+
+    public static func load(from directory: String) throws -> Classifier {
+        let model = try Checkpoint.load(from: directory)
+        guard let data = FileManager.default.contents(atPath: directory + "/labels.json"),
+              let labels = (try? data.withUnsafeBytes { try JSONValue.parse($0.bindMemory(to: UInt8.self)) })?.array?.compactMap(\.string) else {
+            throw TrainingError("\(directory)/labels.json not found: not a fine-tuned classifier (run `quarry finetune --task classify`)")
+        }
+        let tensors = try SafeTensors.read(directory + "/classifier.safetensors")
+        guard let w = tensors["score.weight"], let b = tensors["score.bias"], w.shape == [model.config.nEmbd, labels.count], b.shape == [labels.count] else {
+            throw TrainingError("\(directory)/classifier.safetensors does not match the model and labels")
+        }
+        let classifier = Classifier(model: model, labels: labels, seed: 0)
+        classifier.weight = w.values
+        classifier.bias = b.values
+        return classifier
+    }
+}
+
+/// Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix.
+public struct ClassificationReport: Codable, Sendable {
+    public struct PerClass: Codable, Sendable {
+        public var label: String
+        public var precision: Double
+        public var recall: Double
+        public var f1: Double
+        public var support: Int
+    }
+    public var accuracy: Double
+    public var macroF1: Double
+    public var perClass: [PerClass]
+    public var labels: [String]
+    /// confusion[true][predicted]
+    public var confusion: [[Int]]
+    public var examples: Int
+
+    enum CodingKeys: String, CodingKey {
+        case accuracy, macroF1 = "macro_f1", perClass = "per_class", labels, confusion, examples
+    }
+
+    public init(truth: [Int], predicted: [Int], labels: [String]) {
+        let k = labels.count
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
+        for (t, p) in zip(truth, predicted) { confusion[t][p] += 1 }
+        var perClass: [PerClass] = []
+        for j in 0..<k {
+            let tp = Double(confusion[j][j])
+            let predictedJ = Double((0..<k).reduce(0) { $0 + confusion[$1][j] })
+            let actualJ = Double(confusion[j].reduce(0, +))
+            let p = predictedJ > 0 ? tp / predictedJ : 0, r = actualJ > 0 ? tp / actualJ : 0
+            perClass.append(PerClass(label: labels[j], precision: p, recall: r, f1: p + r > 0 ? 2 * p * r / (p + r) : 0, support: Int(actualJ)))
+        }
+        let correct = (0..<k).reduce(0) { $0 + confusion[$1][$1] }
+        accuracy = truth.isEmpty ? 0 : Double(correct) / Double(truth.count)
+        let present = perClass.filter { $0.support > 0 }
+        macroF1 = present.isEmpty ? 0 : present.map(\.f1).reduce(0, +) / Double(present.count)
+        self.perClass = perClass
+        self.labels = labels
+        self.confusion = confusion
+        examples = truth.count
+    }
+
+    public func table() -> String {
+        var out = String(format: "accuracy %.4f, macro-F1 %.4f over %d examples\n", accuracy, macroF1, examples)
+        let width = max(8, labels.map(\.count).max() ?? 0)
+        out += "label".padding(toLength: width, withPad: " ", startingAt: 0) + "  precision  recall      f1  support\n"
+        for c in perClass {
+            out += c.label.padding(toLength: width, withPad: " ", startingAt: 0)
+            out += String(format: "  %9.3f  %6.3f  %6.3f  %7d\n", c.precision, c.recall, c.f1, c.support)
+        }
+        out += "confusion (rows: true, columns: predicted, in label order)\n"
+        for (label, row) in zip(labels, confusion) {
+            out += label.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + row.map { String($0) }.joined(separator: " ") + "\n"
+        }
+        return out
+    }
+}

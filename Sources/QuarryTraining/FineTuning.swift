@@ -1,0 +1,108 @@
+import Foundation
+import QuarryCore
+
+/// `quarry finetune --task classify`: trains a classification head (and, unless frozen, the
+/// whole model) on labelled examples, measures the dev set after every epoch and keeps the
+/// best epoch's weights (early stopping after `patience` epochs without improvement).
+public struct FineTuneOptions: Sendable {
+    public var epochs = 3
+    public var batch = 16
+    public var learningRate = 1e-4
+    public var headLearningRate = 1e-3
+    public var weightDecay = 0.01
+    public var freezeBase = false
+    public var classWeights = false
+    public var seed: UInt64 = 1337
+    public var patience = 2
+    public init() {}
+}
+
+public struct LabelledExample: Sendable {
+    public var tokens: [Int32]
+    public var label: Int
+    public init(tokens: [Int32], label: Int) { self.tokens = tokens; self.label = label }
+}
+
+public final class FineTuner {
+    let classifier: Classifier
+    let options: FineTuneOptions
+    let directory: String
+    let padding: Int32
+    public var onEpoch: ((Int, Double, ClassificationReport) -> Void)?
+
+    public init(classifier: Classifier, options: FineTuneOptions, directory: String, padding: Int32) {
+        self.classifier = classifier
+        self.options = options
+        self.directory = directory
+        self.padding = padding
+    }
+
+    public func evaluate(_ examples: [LabelledExample]) throws -> ClassificationReport {
+        var predicted: [Int] = []
+        for start in stride(from: 0, to: examples.count, by: options.batch) {
+            let batch = Array(examples[start..<min(examples.count, start + options.batch)])
+            for p in try classifier.probabilities(batch.map(\.tokens), padding: padding) {
+                predicted.append(p.indices.max { p[$0] < p[$1] } ?? 0)
+            }
+        }
+        return ClassificationReport(truth: examples.map(\.label), predicted: predicted, labels: classifier.labels)
+    }
+
+    /// Trains; returns the best dev report (the saved weights are that epoch's).
+    public func run(train: [LabelledExample], dev: [LabelledExample], endOfTextID: Int32?) throws -> ClassificationReport {
+        guard !train.isEmpty else { throw TrainingError("the training set is empty") }
+        guard !dev.isEmpty else { throw TrainingError("the dev set is empty") }
+        let model = classifier.model
+        var modelOptimizer = AdamW(model: model, weightDecay: Float(options.weightDecay))
+        let k = classifier.labels.count, c = model.config.nEmbd
+        var headOptimizer = AdamW(count: c * k + k, decay: [Float](repeating: 1, count: c * k) + [Float](repeating: 0, count: k),
+                                  weightDecay: Float(options.weightDecay))
+        var weights: [Float]?
+        if options.classWeights {
+            var counts = [Float](repeating: 0, count: k)
+            for e in train { counts[e.label] += 1 }
+            weights = counts.map { $0 > 0 ? Float(train.count) / (Float(k) * $0) : 0 }
+        }
+        var rng = SplitMix(seed: options.seed)
+        var order = Array(train.indices)
+        var best: ClassificationReport?
+        var sinceBest = 0
+        let metrics = try AppendFile(path: directory + "/metrics.jsonl")
+        for epoch in 1...options.epochs {
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+            var total: Double = 0
+            var batches = 0
+            for start in stride(from: 0, to: order.count, by: options.batch) {
+                let batch = order[start..<min(order.count, start + options.batch)].map { train[$0] }
+                let loss = try classifier.trainStep(batch.map(\.tokens), targets: batch.map(\.label), classWeights: weights,
+                                                    freezeBase: options.freezeBase, padding: padding)
+                guard loss.isFinite else { throw TrainingError("the loss became \(loss) in epoch \(epoch): stopped (try a lower --lr); the best epoch so far is saved") }
+                if !options.freezeBase {
+                    model.clipGradients(maxNorm: 1)
+                    modelOptimizer.update(model, lr: Float(options.learningRate))
+                }
+                var head = classifier.weight + classifier.bias
+                headOptimizer.update(&head, classifier.weightGradient + classifier.biasGradient, lr: Float(options.headLearningRate))
+                classifier.weight = Array(head[0..<(c * k)])
+                classifier.bias = Array(head[(c * k)...])
+                total += Double(loss)
+                batches += 1
+            }
+            let report = try evaluate(dev)
+            let trainLoss = total / Double(max(1, batches))
+            try metrics.append(String(format: "{\"epoch\":%d,\"loss\":%.6f,\"dev_accuracy\":%.6f,\"dev_macro_f1\":%.6f}\n",
+                                      epoch, trainLoss, report.accuracy, report.macroF1))
+            onEpoch?(epoch, trainLoss, report)
+            if best == nil || report.macroF1 > best!.macroF1 {
+                best = report
+                sinceBest = 0
+                try classifier.save(to: directory, endOfTextID: endOfTextID)
+            } else {
+                sinceBest += 1
+                if sinceBest >= options.patience { break }
+            }
+        }
+        if let best { return best }
+        return try evaluate(dev)
+    }
+}
