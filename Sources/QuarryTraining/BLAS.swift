@@ -50,8 +50,22 @@ public enum BLAS {
     /// Checks that the library loads (for a clear error before any work).
     public static func load(threads: Int? = nil) throws {
         let lib = try library.get()
-        if let threads { lib.setThreads?(Int32(threads)) }
+        if let threads {
+            configuredThreads = threads
+            lib.setThreads?(Int32(threads))
+        }
     }
+
+    /// Runs `body` with OpenBLAS on one thread: for many small products issued from several
+    /// threads at once (attention heads), where OpenBLAS's own threading would only contend.
+    static func singleThreaded(_ body: () -> Void) {
+        guard case .success(let lib) = library, let set = lib.setThreads else { body(); return }
+        set(1)
+        body()
+        set(Int32(configuredThreads))
+    }
+
+    nonisolated(unsafe) static var configuredThreads = ProcessInfo.processInfo.activeProcessorCount
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major.
     @inline(__always)

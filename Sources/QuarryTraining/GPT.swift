@@ -13,7 +13,7 @@ public final class GPT<T: TrainingScalar> {
     private var activationGradients: [T] = []
     private var activationOffsets: [String: Int] = [:]
     private var gradientOffsets: [String: Int] = [:]
-    /// Attention backward's per-(batch, head) T×T scratch (dpre and datt), reused.
+    /// Attention backward's T×T scratch (dpre and datt) for each (batch, head), reused each step.
     private var attentionScratch: [T] = []
     private var shape: (b: Int, t: Int) = (0, 0)
     private var tokens: [Int32] = []
@@ -93,7 +93,7 @@ public final class GPT<T: TrainingScalar> {
         }
         activations = [T](repeating: 0, count: total)
         activationGradients = [T](repeating: 0, count: gradientTotal)
-        attentionScratch = [T](repeating: 0, count: 2 * n * n)
+        attentionScratch = [T](repeating: 0, count: 2 * B * config.nHead * n * n)
         shape = (B, n)
     }
 

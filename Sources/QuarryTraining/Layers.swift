@@ -99,8 +99,7 @@ enum Layers {
         let hs = C / NH
         let scale = 1 / T.squareRoot(T(hs))
         let c3 = 3 * C
-        for b in 0..<B {
-            for h in 0..<NH {
+        headsInParallel(B: B, NH: NH) { b, h in
                 let q = qkv + b * n * c3 + h * hs, k = q + C, v = q + 2 * C
                 let w = att + (b * NH + h) * n * n
                 T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: q, lda: c3, b: k, ldb: c3, beta: 0, c: w, ldc: n)     // (T,T) = Q·Kᵀ
@@ -115,22 +114,30 @@ enum Layers {
                 }
                 T.gemm(transA: false, transB: false, m: n, n: hs, k: n, a: w, lda: n, b: v, ldb: c3, beta: 0,
                        c: out + b * n * C + h * hs, ldc: C)                                                                  // (T,hs) = att·V
-            }
         }
     }
 
-    /// `scratch` holds 2·T·T values (the scores' and the weights' gradients of one head).
+    /// Runs one (batch, head) per task on all cores, with OpenBLAS single-threaded inside.
+    /// Heads write disjoint slices of their outputs, so they need no locks.
+    static func headsInParallel(B: Int, NH: Int, _ body: (Int, Int) -> Void) {
+        BLAS.singleThreaded {
+            parallel(B * NH) { body($0 / NH, $0 % NH) }
+        }
+    }
+
+    /// `scratch` holds 2·T·T values per (batch, head): the scores' and the weights' gradients.
     static func attentionBackward<T: TrainingScalar>(_ dqkv: P<T>, _ scratch: P<T>, _ dout: P<T>, _ qkv: P<T>, _ att: P<T>,
                                                      B: Int, T n: Int, C: Int, NH: Int) {
         let hs = C / NH
         let scale = 1 / T.squareRoot(T(hs))
         let c3 = 3 * C
-        for b in 0..<B {
-            for h in 0..<NH {
+        headsInParallel(B: B, NH: NH) { b, h in
                 let q = qkv + b * n * c3 + h * hs, k = q + C, v = q + 2 * C
                 let dq = dqkv + b * n * c3 + h * hs, dk = dq + C, dv = dq + 2 * C
-                let w = att + (b * NH + h) * n * n, dw = scratch, dpre = scratch + n * n
-                for i in 0..<(2 * n * n) { scratch[i] = 0 }
+                // Each task takes the scratch of its own (batch, head).
+                let mine = scratch + (b * NH + h) * 2 * n * n
+                let w = att + (b * NH + h) * n * n, dw = mine, dpre = mine + n * n
+                for i in 0..<(2 * n * n) { mine[i] = 0 }
                 let d = dout + b * n * C + h * hs
                 T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: d, lda: C, b: v, ldb: c3, beta: 0, c: dw, ldc: n)    // datt = dout·Vᵀ
                 T.gemm(transA: true, transB: false, m: n, n: hs, k: n, a: w, lda: n, b: d, ldb: C, beta: 1, c: dv, ldc: c3)    // dV += attᵀ·dout
@@ -143,7 +150,6 @@ enum Layers {
                 }
                 T.gemm(transA: false, transB: false, m: n, n: hs, k: n, a: dpre, lda: n, b: k, ldb: c3, beta: 1, c: dq, ldc: c3) // dQ += dpre·K
                 T.gemm(transA: true, transB: false, m: n, n: hs, k: n, a: dpre, lda: n, b: q, ldb: c3, beta: 1, c: dk, ldc: c3)  // dK += dpreᵀ·Q
-            }
         }
     }
 
