@@ -43,22 +43,27 @@ public final class GPT<T: TrainingScalar> {
     /// residual projections scaled by 1/sqrt(2·layers); deterministic for a seed.
     public func initialise(seed: UInt64) {
         var rng = SplitMix(seed: seed)
-        let c = config.nEmbd
         let residualScale = 1 / (2 * Double(config.nLayer)).squareRoot()
         for (name, shape) in config.tensorShapes {
             let start = offsets[name] ?? 0, count = shape.reduce(1, *)
+            let kind: Int
+            switch name {
+            case "ln1w", "ln2w", "lnfw": kind = 1                                        // gains: 1
+            case "ln1b", "ln2b", "lnfb", "qkvb", "attprojb", "fcb", "fcprojb": kind = 0  // biases: 0
+            case "attprojw", "fcprojw": kind = 2                                         // residual projections
+            default: kind = 3
+            }
             for i in 0..<count {
                 let value: Double
-                switch name {
-                case "ln1w", "ln2w", "lnfw": value = 1
-                case "ln1b", "ln2b", "lnfb", "qkvb", "attprojb", "fcb", "fcprojb": value = 0
-                case "attprojw", "fcprojw": value = rng.normal() * 0.02 * residualScale
+                switch kind {
+                case 1: value = 1
+                case 0: value = 0
+                case 2: value = rng.normal() * 0.02 * residualScale
                 default: value = rng.normal() * 0.02
                 }
                 parameters[start + i] = T(value)
             }
         }
-        _ = c
     }
 
     // MARK: buffers
