@@ -85,16 +85,22 @@ public final class GPT<T: TrainingScalar> {
 
     private func prepare(B: Int, T n: Int) {
         guard shape.b != B || shape.t != n else { return }
-        var total = 0, gradientTotal = 0
+        var total = 0
         activationOffsets = [:]
-        gradientOffsets = [:]
-        for (name, size, needsGradient) in activationLayout(B: B, T: n) {
+        for (name, size, _) in activationLayout(B: B, T: n) {
             activationOffsets[name] = total
             total += size
-            if needsGradient {
-                gradientOffsets[name] = gradientTotal
-                gradientTotal += size
-            }
+        }
+        // Backward needs one layer's activation gradients at a time, plus the residual stream's
+        // gradient going in and coming out (two buffers used in turn).
+        let c = config.nEmbd, bt = B * n
+        var gradientTotal = 0
+        gradientOffsets = [:]
+        for (name, size) in [("residualA", bt * c), ("residualB", bt * c), ("ln1", bt * c), ("qkv", bt * 3 * c), ("atty", bt * c),
+                             ("attproj", bt * c), ("residual2", bt * c), ("ln2", bt * c), ("fch", bt * 4 * c), ("fchgelu", bt * 4 * c),
+                             ("fcproj", bt * c), ("lnf", bt * c)] {
+            gradientOffsets[name] = gradientTotal
+            gradientTotal += size
         }
         activations = [T](repeating: 0, count: total)
         activationGradients = [T](repeating: 0, count: gradientTotal)
@@ -229,34 +235,40 @@ public final class GPT<T: TrainingScalar> {
                             T.gemm(transA: false, transB: false, m: bt, n: c, k: v, a: dlogits, lda: v, b: p("wte"), ldb: c, beta: 1, c: d("lnf"), ldc: c)
                             T.gemm(transA: true, transB: false, m: v, n: c, k: bt, a: dlogits, lda: v, b: a("lnf"), ldb: c, beta: 1, c: g("wte"), ldc: c)
                         }
-                        let last = a("residual3") + (l - 1) * bt * c, dlast = d("residual3") + (l - 1) * bt * c
-                        Layers.layernormBackward(dlast, g("lnfw"), g("lnfb"), d("lnf"), last, p("lnfw"), a("lnfmean"), a("lnfrstd"), N: bt, C: c)
+                        let last = a("residual3") + (l - 1) * bt * c
+                        // The residual stream's gradient: into a layer in one buffer, out of it in the other.
+                        var incoming = d("residualA"), outgoing = d("residualB")
+                        Layers.layernormBackward(incoming, g("lnfw"), g("lnfb"), d("lnf"), last, p("lnfw"), a("lnfmean"), a("lnfrstd"), N: bt, C: c)
+                        let localStart = d("ln1"), localCount = (d("lnf") - d("ln1"))
                         for layer in stride(from: l - 1, through: 0, by: -1) {
                             let residual = layer == 0 ? a("encoded") : a("residual3") + (layer - 1) * bt * c
-                            let dresidual = layer == 0 ? d("encoded") : d("residual3") + (layer - 1) * bt * c
+                            for i in 0..<localCount { localStart[i] = 0 }
+                            for i in 0..<(bt * c) { outgoing[i] = 0 }
+                            let dresidual = outgoing
                             let off = layer * bt * c, off3 = layer * bt * 3 * c, off4 = layer * bt * 4 * c, offa = layer * B * nh * n * n
-                            Layers.residualBackward(d("residual2") + off, d("fcproj") + off, d("residual3") + off, N: bt * c)
-                            Layers.matmulBackward(d("fchgelu") + off4, g("fcprojw") + layer * 4 * c * c, g("fcprojb") + layer * c, d("fcproj") + off,
+                            Layers.residualBackward(d("residual2"), d("fcproj"), incoming, N: bt * c)
+                            Layers.matmulBackward(d("fchgelu"), g("fcprojw") + layer * 4 * c * c, g("fcprojb") + layer * c, d("fcproj"),
                                                   a("fchgelu") + off4, p("fcprojw") + layer * 4 * c * c, N: bt, C: 4 * c, OC: c)
-                            Layers.geluBackward(d("fch") + off4, a("fch") + off4, d("fchgelu") + off4, N: bt * 4 * c)
-                            Layers.matmulBackward(d("ln2") + off, g("fcw") + layer * c * 4 * c, g("fcb") + layer * 4 * c, d("fch") + off4,
+                            Layers.geluBackward(d("fch"), a("fch") + off4, d("fchgelu"), N: bt * 4 * c)
+                            Layers.matmulBackward(d("ln2"), g("fcw") + layer * c * 4 * c, g("fcb") + layer * 4 * c, d("fch"),
                                                   a("ln2") + off, p("fcw") + layer * c * 4 * c, N: bt, C: c, OC: 4 * c)
-                            Layers.layernormBackward(d("residual2") + off, g("ln2w") + layer * c, g("ln2b") + layer * c, d("ln2") + off,
+                            Layers.layernormBackward(d("residual2"), g("ln2w") + layer * c, g("ln2b") + layer * c, d("ln2"),
                                                      a("residual2") + off, p("ln2w") + layer * c, a("ln2mean") + layer * bt, a("ln2rstd") + layer * bt, N: bt, C: c)
-                            Layers.residualBackward(dresidual, d("attproj") + off, d("residual2") + off, N: bt * c)
-                            Layers.matmulBackward(d("atty") + off, g("attprojw") + layer * c * c, g("attprojb") + layer * c, d("attproj") + off,
+                            Layers.residualBackward(dresidual, d("attproj"), d("residual2"), N: bt * c)
+                            Layers.matmulBackward(d("atty"), g("attprojw") + layer * c * c, g("attprojb") + layer * c, d("attproj"),
                                                   a("atty") + off, p("attprojw") + layer * c * c, N: bt, C: c, OC: c)
                             scratch.withUnsafeMutableBufferPointer { sc in
-                                Layers.attentionBackward(d("qkv") + off3, sc.baseAddress!, d("atty") + off, a("qkv") + off3, a("att") + offa,
+                                Layers.attentionBackward(d("qkv"), sc.baseAddress!, d("atty"), a("qkv") + off3, a("att") + offa,
                                                          B: B, T: n, C: c, NH: nh)
                             }
-                            Layers.matmulBackward(d("ln1") + off, g("qkvw") + layer * c * 3 * c, g("qkvb") + layer * 3 * c, d("qkv") + off3,
+                            Layers.matmulBackward(d("ln1"), g("qkvw") + layer * c * 3 * c, g("qkvb") + layer * 3 * c, d("qkv"),
                                                   a("ln1") + off, p("qkvw") + layer * c * 3 * c, N: bt, C: c, OC: 3 * c)
-                            Layers.layernormBackward(dresidual, g("ln1w") + layer * c, g("ln1b") + layer * c, d("ln1") + off,
+                            Layers.layernormBackward(dresidual, g("ln1w") + layer * c, g("ln1b") + layer * c, d("ln1"),
                                                      residual, p("ln1w") + layer * c, a("ln1mean") + layer * bt, a("ln1rstd") + layer * bt, N: bt, C: c)
+                            swap(&incoming, &outgoing)
                         }
                         tokens.withUnsafeBufferPointer { tok in
-                            Layers.encoderBackward(g("wte"), g("wpe"), d("encoded"), tok.baseAddress!, B: B, T: n, C: c)
+                            Layers.encoderBackward(g("wte"), g("wpe"), incoming, tok.baseAddress!, B: B, T: n, C: c)
                         }
                     }
                 }
