@@ -76,8 +76,10 @@ public final class GPT<T: TrainingScalar> {
         return [
             ("encoded", bt * c, true), ("ln1", l * bt * c, true), ("ln1mean", l * bt, false), ("ln1rstd", l * bt, false),
             ("qkv", l * bt * 3 * c, true), ("atty", l * bt * c, true), ("att", l * B * nh * n * n, false),
-            ("attproj", l * bt * c, true), ("residual2", l * bt * c, true), ("ln2", l * bt * c, true), ("ln2mean", l * bt, false),
-            ("ln2rstd", l * bt, false), ("fch", l * bt * 4 * c, true), ("fchgelu", l * bt * 4 * c, true), ("fcproj", l * bt * c, true),
+            // Projection outputs are only summed into the residual stream, and the GELU output is
+            // recomputed from its input in backward: one layer's worth of each is enough.
+            ("attproj", bt * c, true), ("residual2", l * bt * c, true), ("ln2", l * bt * c, true), ("ln2mean", l * bt, false),
+            ("ln2rstd", l * bt, false), ("fch", l * bt * 4 * c, true), ("fchgelu", bt * 4 * c, true), ("fcproj", bt * c, true),
             ("residual3", l * bt * c, true), ("lnf", bt * c, true), ("lnfmean", bt, false), ("lnfrstd", bt, false),
             ("probs", bt * v, false), ("losses", bt, false),
         ]
@@ -104,7 +106,7 @@ public final class GPT<T: TrainingScalar> {
         }
         activations = [T](repeating: 0, count: total)
         activationGradients = [T](repeating: 0, count: gradientTotal)
-        attentionScratch = [T](repeating: 0, count: 2 * B * config.nHead * n * n)
+        attentionScratch = [T](repeating: 0, count: 2 * Layers.scratchSlots * n * n)
         shape = (B, n)
     }
 
@@ -144,10 +146,10 @@ public final class GPT<T: TrainingScalar> {
                     let ln1 = a("ln1") + layer * bt * c, ln1m = a("ln1mean") + layer * bt, ln1r = a("ln1rstd") + layer * bt
                     let qkv = a("qkv") + layer * bt * 3 * c, atty = a("atty") + layer * bt * c
                     let att = a("att") + layer * B * nh * n * n
-                    let attproj = a("attproj") + layer * bt * c, residual2 = a("residual2") + layer * bt * c
+                    let attproj = a("attproj"), residual2 = a("residual2") + layer * bt * c
                     let ln2 = a("ln2") + layer * bt * c, ln2m = a("ln2mean") + layer * bt, ln2r = a("ln2rstd") + layer * bt
-                    let fch = a("fch") + layer * bt * 4 * c, fchg = a("fchgelu") + layer * bt * 4 * c
-                    let fcproj = a("fcproj") + layer * bt * c, residual3 = a("residual3") + layer * bt * c
+                    let fch = a("fch") + layer * bt * 4 * c, fchg = a("fchgelu")
+                    let fcproj = a("fcproj"), residual3 = a("residual3") + layer * bt * c
                     Layers.layernormForward(ln1, ln1m, ln1r, residual, p("ln1w") + layer * c, p("ln1b") + layer * c, N: bt, C: c)
                     Layers.matmulForward(qkv, ln1, p("qkvw") + layer * c * 3 * c, p("qkvb") + layer * 3 * c, N: bt, C: c, OC: 3 * c)
                     Layers.attentionForward(atty, att, qkv, B: B, T: n, C: c, NH: nh)
@@ -247,8 +249,9 @@ public final class GPT<T: TrainingScalar> {
                             let dresidual = outgoing
                             let off = layer * bt * c, off3 = layer * bt * 3 * c, off4 = layer * bt * 4 * c, offa = layer * B * nh * n * n
                             Layers.residualBackward(d("residual2"), d("fcproj"), incoming, N: bt * c)
+                            Layers.geluForward(a("fchgelu"), a("fch") + off4, N: bt * 4 * c)   // recomputed, not stored per layer
                             Layers.matmulBackward(d("fchgelu"), g("fcprojw") + layer * 4 * c * c, g("fcprojb") + layer * c, d("fcproj"),
-                                                  a("fchgelu") + off4, p("fcprojw") + layer * 4 * c * c, N: bt, C: 4 * c, OC: c)
+                                                  a("fchgelu"), p("fcprojw") + layer * 4 * c * c, N: bt, C: 4 * c, OC: c)
                             Layers.geluBackward(d("fch"), a("fch") + off4, d("fchgelu"), N: bt * 4 * c)
                             Layers.matmulBackward(d("ln2"), g("fcw") + layer * c * 4 * c, g("fcb") + layer * 4 * c, d("fch"),
                                                   a("ln2") + off, p("fcw") + layer * c * 4 * c, N: bt, C: c, OC: 4 * c)

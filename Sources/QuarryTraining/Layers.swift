@@ -125,7 +125,10 @@ enum Layers {
         }
     }
 
-    /// `scratch` holds 2·T·T values per (batch, head): the scores' and the weights' gradients.
+    /// Slots of attention-backward scratch: tasks that can run at once (cores, plus the caller).
+    static let scratchSlots = ProcessInfo.processInfo.activeProcessorCount + 1
+
+    /// `scratch` holds 2·T·T values per slot: the scores' and the weights' gradients of one head.
     static func attentionBackward<T: TrainingScalar>(_ dqkv: P<T>, _ scratch: P<T>, _ dout: P<T>, _ qkv: P<T>, _ att: P<T>,
                                                      B: Int, T n: Int, C: Int, NH: Int) {
         let hs = C / NH
@@ -134,8 +137,10 @@ enum Layers {
         headsInParallel(B: B, NH: NH) { b, h in
                 let q = qkv + b * n * c3 + h * hs, k = q + C, v = q + 2 * C
                 let dq = dqkv + b * n * c3 + h * hs, dk = dq + C, dv = dq + 2 * C
-                // Each task takes the scratch of its own (batch, head).
-                let mine = scratch + (b * NH + h) * 2 * n * n
+                // Each task borrows a free scratch slot (as many slots as tasks can run at once).
+                let slot = ScratchSlots.shared.take()
+                defer { ScratchSlots.shared.give(slot) }
+                let mine = scratch + slot * 2 * n * n
                 let w = att + (b * NH + h) * n * n, dw = mine, dpre = mine + n * n
                 for i in 0..<(2 * n * n) { mine[i] = 0 }
                 let d = dout + b * n * C + h * hs
@@ -252,4 +257,22 @@ enum Layers {
 struct UnsafeSendableClosure: @unchecked Sendable {
     let body: (Int) -> Void
     init(_ body: @escaping (Int) -> Void) { self.body = body }
+}
+
+/// Which scratch slots are free; a task takes one for its duration.
+final class ScratchSlots: @unchecked Sendable {
+    static let shared = ScratchSlots(count: Layers.scratchSlots)
+    private let lock = NSLock()
+    private var free: [Int]
+    init(count: Int) { free = Array((0..<count).reversed()) }
+    func take() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return free.popLast() ?? 0
+    }
+    func give(_ slot: Int) {
+        lock.lock()
+        free.append(slot)
+        lock.unlock()
+    }
 }
