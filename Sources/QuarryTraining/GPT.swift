@@ -13,6 +13,13 @@ public final class GPT<T: TrainingScalar> {
     private var activationGradients: [T] = []
     private var activationOffsets: [String: Int] = [:]
     private var gradientOffsets: [String: Int] = [:]
+    /// Rows of logits computed at a time by the head: the B·T·V logits never exist at once.
+    static var headChunkRows: Int { 128 }
+    /// Full logits (B·T·V), only for forward passes without targets (inference, `logits()`).
+    private var fullLogits: [T] = []
+    /// Set by `trainingForward`: the head's gradients (of the LM head and its input) are done.
+    private var headGradientsReady = false
+
     /// Attention backward's T×T scratch (dpre and datt) for each (batch, head), reused each step.
     private var attentionScratch: [T] = []
     private var shape: (b: Int, t: Int) = (0, 0)
@@ -81,7 +88,7 @@ public final class GPT<T: TrainingScalar> {
             ("attproj", bt * c, true), ("residual2", l * bt * c, true), ("ln2", l * bt * c, true), ("ln2mean", l * bt, false),
             ("ln2rstd", l * bt, false), ("fch", l * bt * 4 * c, true), ("fchgelu", bt * 4 * c, true), ("fcproj", bt * c, true),
             ("residual3", l * bt * c, true), ("lnf", bt * c, true), ("lnfmean", bt, false), ("lnfrstd", bt, false),
-            ("probs", bt * v, false), ("losses", bt, false),
+            ("losses", bt, false), ("headChunk", Self.headChunkRows * v, false),
         ]
     }
 
@@ -122,6 +129,17 @@ public final class GPT<T: TrainingScalar> {
     /// task heads such as classification.
     @discardableResult
     public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int, languageModelHead: Bool) throws -> T? {
+        try forward(tokens: tokens, targets: targets, B: B, T: n, languageModelHead: languageModelHead, computeHeadGradients: false)
+    }
+
+    /// A training step's forward: the loss, and the LM head's gradients computed chunk by chunk
+    /// as the loss is (so the B·T·V probabilities are never stored); `backward()` does the rest.
+    @discardableResult
+    public func trainingForward(tokens: [Int32], targets: [Int32], B: Int, T n: Int) throws -> T {
+        try forward(tokens: tokens, targets: targets, B: B, T: n, languageModelHead: true, computeHeadGradients: true) ?? 0
+    }
+
+    private func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int, languageModelHead: Bool, computeHeadGradients: Bool) throws -> T? {
         guard n <= config.nPositions else { throw TrainingError("context \(n) is longer than the model's n_positions \(config.nPositions)") }
         guard tokens.count == B * n, targets.map({ $0.count == B * n }) ?? true else { throw TrainingError("tokens must be B×T") }
         for t in tokens where t < 0 || Int(t) >= config.vocabSize {
@@ -132,7 +150,13 @@ public final class GPT<T: TrainingScalar> {
         self.targets = targets ?? []
         let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = B * n
         var loss: T?
+        headGradientsReady = computeHeadGradients && targets != nil
+        let lnfGradientOffset = gradientOffsets["lnf"] ?? 0, wteOffset = offsets["wte"] ?? 0
         parameters.withUnsafeMutableBufferPointer { pp in
+          activationGradients.withUnsafeMutableBufferPointer { dd in
+          gradients.withUnsafeMutableBufferPointer { gg in
+            let dlnf: UnsafeMutablePointer<T>? = computeHeadGradients ? dd.baseAddress! + lnfGradientOffset : nil
+            let dwte: UnsafeMutablePointer<T>? = computeHeadGradients ? gg.baseAddress! + wteOffset : nil
             activations.withUnsafeMutableBufferPointer { aa in
                 let pBase = pp.baseAddress!, aBase = aa.baseAddress!
                 let offsets = self.offsets, activationOffsets = self.activationOffsets
@@ -164,27 +188,46 @@ public final class GPT<T: TrainingScalar> {
                 let last = a("residual3") + (l - 1) * bt * c
                 Layers.layernormForward(a("lnf"), a("lnfmean"), a("lnfrstd"), last, p("lnfw"), p("lnfb"), N: bt, C: c)
                 guard languageModelHead else { return }
-                // Tied LM head: logits = lnf · wteᵀ
-                T.gemm(transA: false, transB: true, m: bt, n: v, k: c, a: a("lnf"), lda: c, b: p("wte"), ldb: c, beta: 0, c: a("probs"), ldc: v)
-                if let targets {
-                    targets.withUnsafeBufferPointer { tg in
-                        Layers.softmaxCrossEntropyForward(a("probs"), a("losses"), a("probs"), tg.baseAddress!, N: bt, V: v)
+                let wte = p("wte"), lnf = a("lnf")
+                guard let targets else {
+                    // Inference: all logits, lnf · wteᵀ.
+                    if fullLogits.count != bt * v { fullLogits = [T](repeating: 0, count: bt * v) }
+                    fullLogits.withUnsafeMutableBufferPointer { out in
+                        T.gemm(transA: false, transB: true, m: bt, n: v, k: c, a: lnf, lda: c, b: wte, ldb: c, beta: 0, c: out.baseAddress!, ldc: v)
                     }
-                    var sum: T = 0
-                    for i in 0..<bt { sum += a("losses")[i] }
-                    loss = sum / T(bt)
+                    return
                 }
+                // The tied head, fused with the loss a chunk of rows at a time.
+                let chunk = a("headChunk"), losses = a("losses")
+                targets.withUnsafeBufferPointer { tg in
+                    for start in stride(from: 0, to: bt, by: Self.headChunkRows) {
+                        let rows = min(Self.headChunkRows, bt - start)
+                        T.gemm(transA: false, transB: true, m: rows, n: v, k: c, a: lnf + start * c, lda: c, b: wte, ldb: c, beta: 0, c: chunk, ldc: v)
+                        Layers.softmaxCrossEntropyForward(chunk, losses + start, chunk, tg.baseAddress! + start, N: rows, V: v)
+                        if computeHeadGradients {
+                            // dlogits = (probs − onehot) / (B·T); dlnf = dlogits · wte; dwte += dlogitsᵀ · lnf
+                            Layers.softmaxCrossEntropyBackwardInPlace(chunk, tg.baseAddress! + start, dloss: 1 / T(bt), N: rows, V: v)
+                            T.gemm(transA: false, transB: false, m: rows, n: c, k: v, a: chunk, lda: v, b: wte, ldb: c, beta: 0,
+                                   c: dlnf! + start * c, ldc: c)
+                            T.gemm(transA: true, transB: false, m: v, n: c, k: rows, a: chunk, lda: v, b: lnf + start * c, ldb: c, beta: 1,
+                                   c: dwte!, ldc: c)
+                        }
+                    }
+                }
+                var sum: T = 0
+                for i in 0..<bt { sum += losses[i] }
+                loss = sum / T(bt)
             }
+          }
+          }
         }
         if let loss { lastLoss = loss }
         return loss
     }
 
-    /// The logits of the last forward pass without targets, (B, T, V) (with targets the buffer
-    /// holds the probabilities).
+    /// The logits of the last forward pass without targets, (B, T, V).
     public func logits() -> ArraySlice<T> {
-        let start = activationOffsets["probs"] ?? 0
-        return activations[start..<(start + shape.b * shape.t * config.vocabSize)]
+        fullLogits[...]
     }
 
     /// The final hidden states of the last forward pass, (B, T, C).
@@ -202,7 +245,7 @@ public final class GPT<T: TrainingScalar> {
     /// Gradients of the mean loss of the last forward pass (which needed targets), accumulated.
     /// The probabilities are overwritten by their gradient: call forward again before another backward.
     public func backward() throws {
-        guard !targets.isEmpty else { throw TrainingError("backward needs a forward pass with targets") }
+        guard headGradientsReady else { throw TrainingError("backward needs trainingForward first") }
         try backward(hiddenGradient: nil)
     }
 
@@ -211,7 +254,8 @@ public final class GPT<T: TrainingScalar> {
     public func backward(hiddenGradient: [T]?) throws {
         let (B, n) = shape
         let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = B * n
-        for i in activationGradients.indices { activationGradients[i] = 0 }
+        let fromHead = hiddenGradient == nil
+        headGradientsReady = false
         var scratch = attentionScratch
         defer { attentionScratch = scratch }
         parameters.withUnsafeMutableBufferPointer { pp in
@@ -226,20 +270,13 @@ public final class GPT<T: TrainingScalar> {
                         let d = { (name: String) in dBase + (gradientOffsets[name] ?? 0) }
                         if let hiddenGradient {
                             let dl = d("lnf")
-                            for i in 0..<min(hiddenGradient.count, bt * c) { dl[i] = hiddenGradient[i] }
-                        } else {
-                            // dlogits overwrites the probabilities, which nothing needs afterwards.
-                            let dlogits = a("probs")
-                            targets.withUnsafeBufferPointer { tg in
-                                Layers.softmaxCrossEntropyBackwardInPlace(dlogits, tg.baseAddress!, dloss: 1 / T(bt), N: bt, V: v)
-                            }
-                            // logits = lnf · wteᵀ
-                            T.gemm(transA: false, transB: false, m: bt, n: c, k: v, a: dlogits, lda: v, b: p("wte"), ldb: c, beta: 1, c: d("lnf"), ldc: c)
-                            T.gemm(transA: true, transB: false, m: v, n: c, k: bt, a: dlogits, lda: v, b: a("lnf"), ldb: c, beta: 1, c: g("wte"), ldc: c)
+                            for i in 0..<(bt * c) { dl[i] = i < hiddenGradient.count ? hiddenGradient[i] : 0 }
                         }
+                        _ = fromHead // the LM head's part was done in trainingForward
                         let last = a("residual3") + (l - 1) * bt * c
                         // The residual stream's gradient: into a layer in one buffer, out of it in the other.
                         var incoming = d("residualA"), outgoing = d("residualB")
+                        for i in 0..<(bt * c) { incoming[i] = 0 }
                         Layers.layernormBackward(incoming, g("lnfw"), g("lnfb"), d("lnf"), last, p("lnfw"), a("lnfmean"), a("lnfrstd"), N: bt, C: c)
                         let localStart = d("ln1"), localCount = (d("lnf") - d("ln1"))
                         for layer in stride(from: l - 1, through: 0, by: -1) {

@@ -113,7 +113,7 @@ public final class Pretrainer {
             var loss = 0.0
             for _ in 0..<options.accumulation {
                 try train.sample(B: B, T: n, rng: &rng, inputs: &inputs, targets: &targets)
-                guard let l = try model.forward(tokens: inputs, targets: targets, B: B, T: n) else { break }
+                let l = try model.trainingForward(tokens: inputs, targets: targets, B: B, T: n)
                 guard l.isFinite else {
                     throw TrainingError("the loss became \(l) at step \(step): stopped; the last checkpoint in \(directory) is intact (try a lower --lr)")
                 }
