@@ -14,7 +14,7 @@ public final class GPT<T: TrainingScalar> {
     private var activationOffsets: [String: Int] = [:]
     private var gradientOffsets: [String: Int] = [:]
     /// Rows of logits computed at a time by the head: the B·T·V logits never exist at once.
-    static var headChunkRows: Int { 128 }
+    static var headChunkRows: Int { 512 }
     /// Full logits (B·T·V), only for forward passes without targets (inference, `logits()`).
     private var fullLogits: [T] = []
     /// Set by `trainingForward`: the head's gradients (of the LM head and its input) are done.
