@@ -82,7 +82,7 @@ public final class GPT<T: TrainingScalar> {
         let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = B * n
         return [
             ("encoded", bt * c, true), ("ln1", l * bt * c, true), ("ln1mean", l * bt, false), ("ln1rstd", l * bt, false),
-            ("qkv", l * bt * 3 * c, true), ("atty", l * bt * c, true), ("att", l * B * nh * n * n, false),
+            ("qkv", l * bt * 3 * c, true), ("atty", l * bt * c, true),
             // Projection outputs are only summed into the residual stream, and the GELU output is
             // recomputed from its input in backward: one layer's worth of each is enough.
             ("attproj", bt * c, true), ("residual2", l * bt * c, true), ("ln2", l * bt * c, true), ("ln2mean", l * bt, false),
@@ -113,7 +113,7 @@ public final class GPT<T: TrainingScalar> {
         }
         activations = [T](repeating: 0, count: total)
         activationGradients = [T](repeating: 0, count: gradientTotal)
-        attentionScratch = [T](repeating: 0, count: 2 * Layers.scratchSlots * n * n)
+        attentionScratch = [T](repeating: 0, count: 3 * Layers.scratchSlots * n * n)
         shape = (B, n)
     }
 
@@ -169,14 +169,15 @@ public final class GPT<T: TrainingScalar> {
                     let residual = layer == 0 ? a("encoded") : a("residual3") + (layer - 1) * bt * c
                     let ln1 = a("ln1") + layer * bt * c, ln1m = a("ln1mean") + layer * bt, ln1r = a("ln1rstd") + layer * bt
                     let qkv = a("qkv") + layer * bt * 3 * c, atty = a("atty") + layer * bt * c
-                    let att = a("att") + layer * B * nh * n * n
                     let attproj = a("attproj"), residual2 = a("residual2") + layer * bt * c
                     let ln2 = a("ln2") + layer * bt * c, ln2m = a("ln2mean") + layer * bt, ln2r = a("ln2rstd") + layer * bt
                     let fch = a("fch") + layer * bt * 4 * c, fchg = a("fchgelu")
                     let fcproj = a("fcproj"), residual3 = a("residual3") + layer * bt * c
                     Layers.layernormForward(ln1, ln1m, ln1r, residual, p("ln1w") + layer * c, p("ln1b") + layer * c, N: bt, C: c)
                     Layers.matmulForward(qkv, ln1, p("qkvw") + layer * c * 3 * c, p("qkvb") + layer * 3 * c, N: bt, C: c, OC: 3 * c)
-                    Layers.attentionForward(atty, att, qkv, B: B, T: n, C: c, NH: nh)
+                    attentionScratch.withUnsafeMutableBufferPointer { sc in
+                        Layers.attentionForward(atty, sc.baseAddress!, qkv, B: B, T: n, C: c, NH: nh)
+                    }
                     Layers.matmulForward(attproj, atty, p("attprojw") + layer * c * c, p("attprojb") + layer * c, N: bt, C: c, OC: c)
                     Layers.residualForward(residual2, residual, attproj, N: bt * c)
                     Layers.layernormForward(ln2, ln2m, ln2r, residual2, p("ln2w") + layer * c, p("ln2b") + layer * c, N: bt, C: c)
@@ -298,8 +299,7 @@ public final class GPT<T: TrainingScalar> {
                             Layers.matmulBackward(d("atty"), g("attprojw") + layer * c * c, g("attprojb") + layer * c, d("attproj"),
                                                   a("atty") + off, p("attprojw") + layer * c * c, N: bt, C: c, OC: c)
                             scratch.withUnsafeMutableBufferPointer { sc in
-                                Layers.attentionBackward(d("qkv"), sc.baseAddress!, d("atty"), a("qkv") + off3, a("att") + offa,
-                                                         B: B, T: n, C: c, NH: nh)
+                                Layers.attentionBackward(d("qkv"), sc.baseAddress!, d("atty"), a("qkv") + off3, B: B, T: n, C: c, NH: nh)
                             }
                             Layers.matmulBackward(d("ln1"), g("qkvw") + layer * c * 3 * c, g("qkvb") + layer * 3 * c, d("qkv"),
                                                   a("ln1") + off, p("qkvw") + layer * c * 3 * c, N: bt, C: c, OC: 3 * c)

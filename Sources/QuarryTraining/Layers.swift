@@ -92,28 +92,36 @@ enum Layers {
 
     // MARK: causal self-attention
 
-    /// qkv (B,T,3C) → out (B,T,C); preatt/att (B,NH,T,T) kept for backward. Per (batch, head)
-    /// the scores and the weighted values are two matrix products (the masked upper triangle is
-    /// computed and ignored: cheaper than T small products).
-    static func attentionForward<T: TrainingScalar>(_ out: P<T>, _ att: P<T>, _ qkv: P<T>, B: Int, T n: Int, C: Int, NH: Int) {
+    /// qkv (B,T,3C) → out (B,T,C). Per (batch, head) the scores and the weighted values are two
+    /// matrix products (the masked upper triangle is computed and ignored: cheaper than T small
+    /// products). The T×T weights live in a scratch slot only while their head runs: backward
+    /// recomputes them rather than keeping L·B·H·T² values.
+    static func attentionForward<T: TrainingScalar>(_ out: P<T>, _ scratch: P<T>, _ qkv: P<T>, B: Int, T n: Int, C: Int, NH: Int) {
         let hs = C / NH
-        let scale = 1 / T.squareRoot(T(hs))
         let c3 = 3 * C
         headsInParallel(B: B, NH: NH) { b, h in
-                let q = qkv + b * n * c3 + h * hs, k = q + C, v = q + 2 * C
-                let w = att + (b * NH + h) * n * n
-                T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: q, lda: c3, b: k, ldb: c3, beta: 0, c: w, ldc: n)     // (T,T) = Q·Kᵀ
-                for t in 0..<n {
-                    let row = w + t * n, wrow = row
-                    var maxv = -T.greatestFiniteMagnitude
-                    for t2 in 0...t { row[t2] *= scale; if row[t2] > maxv { maxv = row[t2] } }
-                    var sum: T = 0
-                    for t2 in 0...t { let e = T.exponential(row[t2] - maxv); wrow[t2] = e; sum += e }
-                    let inv = sum == 0 ? 0 : 1 / sum
-                    for t2 in 0..<n { wrow[t2] = t2 <= t ? wrow[t2] * inv : 0 }
-                }
-                T.gemm(transA: false, transB: false, m: n, n: hs, k: n, a: w, lda: n, b: v, ldb: c3, beta: 0,
-                       c: out + b * n * C + h * hs, ldc: C)                                                                  // (T,hs) = att·V
+            let slot = ScratchSlots.shared.take()
+            defer { ScratchSlots.shared.give(slot) }
+            let w = scratch + slot * 3 * n * n
+            let q = qkv + b * n * c3 + h * hs, v = q + 2 * C
+            attentionWeights(w, q, q + C, T: n, hs: hs, c3: c3)
+            T.gemm(transA: false, transB: false, m: n, n: hs, k: n, a: w, lda: n, b: v, ldb: c3, beta: 0,
+                   c: out + b * n * C + h * hs, ldc: C)                                                                  // (T,hs) = att·V
+        }
+    }
+
+    /// w = causal softmax(Q·Kᵀ / sqrt(hs)) of one head, (T,T), zero above the diagonal.
+    static func attentionWeights<T: TrainingScalar>(_ w: P<T>, _ q: P<T>, _ k: P<T>, T n: Int, hs: Int, c3: Int) {
+        let scale = 1 / T.squareRoot(T(hs))
+        T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: q, lda: c3, b: k, ldb: c3, beta: 0, c: w, ldc: n)         // (T,T) = Q·Kᵀ
+        for t in 0..<n {
+            let row = w + t * n
+            var maxv = -T.greatestFiniteMagnitude
+            for t2 in 0...t { row[t2] *= scale; if row[t2] > maxv { maxv = row[t2] } }
+            var sum: T = 0
+            for t2 in 0...t { let e = T.exponential(row[t2] - maxv); row[t2] = e; sum += e }
+            let inv = sum == 0 ? 0 : 1 / sum
+            for t2 in 0..<n { row[t2] = t2 <= t ? row[t2] * inv : 0 }
         }
     }
 
@@ -125,36 +133,36 @@ enum Layers {
         }
     }
 
-    /// Slots of attention-backward scratch: tasks that can run at once (cores, plus the caller).
+    /// Slots of attention scratch: tasks that can run at once (cores, plus the caller).
     static let scratchSlots = ProcessInfo.processInfo.activeProcessorCount + 1
 
-    /// `scratch` holds 2·T·T values per slot: the scores' and the weights' gradients of one head.
-    static func attentionBackward<T: TrainingScalar>(_ dqkv: P<T>, _ scratch: P<T>, _ dout: P<T>, _ qkv: P<T>, _ att: P<T>,
+    /// `scratch` holds 3·T·T values per slot: a head's weights (recomputed), and the gradients
+    /// of its weights and of its scores.
+    static func attentionBackward<T: TrainingScalar>(_ dqkv: P<T>, _ scratch: P<T>, _ dout: P<T>, _ qkv: P<T>,
                                                      B: Int, T n: Int, C: Int, NH: Int) {
         let hs = C / NH
         let scale = 1 / T.squareRoot(T(hs))
         let c3 = 3 * C
         headsInParallel(B: B, NH: NH) { b, h in
-                let q = qkv + b * n * c3 + h * hs, k = q + C, v = q + 2 * C
-                let dq = dqkv + b * n * c3 + h * hs, dk = dq + C, dv = dq + 2 * C
-                // Each task borrows a free scratch slot (as many slots as tasks can run at once).
-                let slot = ScratchSlots.shared.take()
-                defer { ScratchSlots.shared.give(slot) }
-                let mine = scratch + slot * 2 * n * n
-                let w = att + (b * NH + h) * n * n, dw = mine, dpre = mine + n * n
-                for i in 0..<(2 * n * n) { mine[i] = 0 }
-                let d = dout + b * n * C + h * hs
-                T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: d, lda: C, b: v, ldb: c3, beta: 0, c: dw, ldc: n)    // datt = dout·Vᵀ
-                T.gemm(transA: true, transB: false, m: n, n: hs, k: n, a: w, lda: n, b: d, ldb: C, beta: 1, c: dv, ldc: c3)    // dV += attᵀ·dout
-                // Softmax backward, one row at a time: dpre = att ⊙ (datt − Σ att·datt), scaled for Q·Kᵀ.
-                for t in 0..<n {
-                    let wrow = w + t * n, drow = dw + t * n, prow = dpre + t * n
-                    var dot: T = 0
-                    for t2 in 0...t { dot += wrow[t2] * drow[t2] }
-                    for t2 in 0...t { prow[t2] += wrow[t2] * (drow[t2] - dot) * scale }
-                }
-                T.gemm(transA: false, transB: false, m: n, n: hs, k: n, a: dpre, lda: n, b: k, ldb: c3, beta: 1, c: dq, ldc: c3) // dQ += dpre·K
-                T.gemm(transA: true, transB: false, m: n, n: hs, k: n, a: dpre, lda: n, b: q, ldb: c3, beta: 1, c: dk, ldc: c3)  // dK += dpreᵀ·Q
+            let slot = ScratchSlots.shared.take()
+            defer { ScratchSlots.shared.give(slot) }
+            let w = scratch + slot * 3 * n * n, dw = w + n * n, dpre = w + 2 * n * n
+            let q = qkv + b * n * c3 + h * hs, k = q + C, v = q + 2 * C
+            let dq = dqkv + b * n * c3 + h * hs, dk = dq + C, dv = dq + 2 * C
+            let d = dout + b * n * C + h * hs
+            attentionWeights(w, q, k, T: n, hs: hs, c3: c3)
+            for i in 0..<(n * n) { dpre[i] = 0 }
+            T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: d, lda: C, b: v, ldb: c3, beta: 0, c: dw, ldc: n)    // datt = dout·Vᵀ
+            T.gemm(transA: true, transB: false, m: n, n: hs, k: n, a: w, lda: n, b: d, ldb: C, beta: 1, c: dv, ldc: c3)    // dV += attᵀ·dout
+            // Softmax backward, one row at a time: dpre = att ⊙ (datt − Σ att·datt), scaled for Q·Kᵀ.
+            for t in 0..<n {
+                let wrow = w + t * n, drow = dw + t * n, prow = dpre + t * n
+                var dot: T = 0
+                for t2 in 0...t { dot += wrow[t2] * drow[t2] }
+                for t2 in 0...t { prow[t2] += wrow[t2] * (drow[t2] - dot) * scale }
+            }
+            T.gemm(transA: false, transB: false, m: n, n: hs, k: n, a: dpre, lda: n, b: k, ldb: c3, beta: 1, c: dq, ldc: c3) // dQ += dpre·K
+            T.gemm(transA: true, transB: false, m: n, n: hs, k: n, a: dpre, lda: n, b: q, ldb: c3, beta: 1, c: dk, ldc: c3)  // dK += dpreᵀ·Q
         }
     }
 
