@@ -56,6 +56,11 @@ public enum Checkpoint {
         try writeConfig(model.config, to: directory + "/config.json", endOfTextID: endOfTextID)
     }
 
+    /// The gradients of the last backward pass, under the tensors' Hugging Face names.
+    public static func saveGradients(_ model: GPT<Float>, to path: String) throws {
+        try SafeTensors.write(path, tensors: tensors(model.config).map { ($0.name, $0.shape, model.gradients[$0.range]) })
+    }
+
     public static func load(from directory: String) throws -> GPT<Float> {
         guard let data = FileManager.default.contents(atPath: directory + "/config.json") else {
             throw TrainingError("\(directory)/config.json not found: not a model directory")

@@ -13,6 +13,6 @@ struct Quarry: ParsableCommand {
           quarry extract samples/ --out docs.jsonl
         """,
         version: "0.1.0",
-        subcommands: [Extract.self, TokenizerCommand.self, Ingest.self, Shards.self, TaskCommand.self, Import.self, Tag.self, Review.self, Stats.self, Export.self, Predictions.self, Pretrain.self, Finetune.self, Eval.self, Generate.self, Logits.self]
+        subcommands: [Extract.self, TokenizerCommand.self, Ingest.self, Shards.self, TaskCommand.self, Import.self, Tag.self, Review.self, Stats.self, Export.self, Predictions.self, Pretrain.self, Finetune.self, Eval.self, Generate.self, Logits.self, Gradients.self]
     )
 }

@@ -363,3 +363,36 @@ struct Eval: ParsableCommand {
         }
     }
 }
+
+/// `quarry gradients`: loss and parameter gradients for one batch, as safetensors in the
+/// Hugging Face names (a cross-check aid for scripts/crosscheck-gradients).
+struct Gradients: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a model's loss and gradients for one batch (for comparing with PyTorch).",
+        shouldDisplay: false)
+    @Option(help: "A model directory.") var model: String
+    @Option(help: "Comma-separated token ids, B×(T+1) row by row.") var tokens: String
+    @Option(help: "Sequences in the batch.") var batch: Int = 1
+    @Option(name: [.short, .long], help: "Output safetensors file.") var out: String
+
+    func run() throws {
+        try runReporting { try BLAS.load() }
+        let gpt = try runReporting { try Checkpoint.load(from: model) }
+        let ids = tokens.split(separator: ",").compactMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
+        guard batch >= 1, ids.count % batch == 0, ids.count / batch >= 2 else {
+            printError("error: --tokens must hold --batch rows of at least 2 ids")
+            throw ExitCode(1)
+        }
+        let width = ids.count / batch, n = width - 1
+        var inputs: [Int32] = [], targets: [Int32] = []
+        for b in 0..<batch {
+            inputs += ids[(b * width)..<(b * width + n)]
+            targets += ids[(b * width + 1)..<(b * width + width)]
+        }
+        gpt.zeroGradients()
+        let loss = try runReporting { try gpt.trainingForward(tokens: inputs, targets: targets, B: batch, T: n) }
+        try runReporting { try gpt.backward() }
+        try runReporting { try Checkpoint.saveGradients(gpt, to: out) }
+        print(String(format: "%.9g", loss))
+    }
+}
