@@ -6,11 +6,19 @@ struct Quarry: ParsableCommand {
         commandName: "quarry",
         abstract: "From raw text dumps to a trained language model, in one binary.",
         discussion: """
-        Stages: extract clean documents from Wikipedia dumps, web pages and WARC archives; \
-        (next) tokenize into shards, tag a fine-tuning set, train.
+        The pipeline: extract clean documents from Wikipedia dumps, web pages and WARC \
+        archives; train a tokenizer and ingest documents into token shards; label a \
+        fine-tuning set at the terminal; pre-train a GPT-2, fine-tune it, evaluate, generate.
 
-        Example:
-          quarry extract samples/ --out docs.jsonl
+        Example, end to end:
+          quarry extract dump.xml.bz2 --out docs.jsonl
+          quarry tokenizer train docs.jsonl --vocab-size 8192 --out tokenizer.json
+          quarry ingest dump.xml.bz2 --tokenizer tokenizer.json --val-fraction 0.01 --out shards/
+          quarry pretrain --data shards/ --out run1 --preset tiny --steps 2000
+          quarry task create topics --labels a,b,c && quarry import topics items.jsonl && quarry tag topics
+          quarry export topics --format jsonl --split train=0.8,dev=0.1,test=0.1 --out data/
+          quarry finetune --from run1 --train data/train.jsonl --dev data/dev.jsonl --out run2
+          quarry eval --model run2 --data data/test.jsonl
         """,
         version: "0.1.0",
         subcommands: [Extract.self, TokenizerCommand.self, Ingest.self, Shards.self, TaskCommand.self, Import.self, Tag.self, Review.self, Stats.self, Export.self, Predictions.self, Pretrain.self, Finetune.self, Eval.self, Generate.self, Logits.self, Gradients.self]
