@@ -19,6 +19,11 @@ public final class GPT<T: TrainingScalar> {
     private var fullLogits: [T] = []
     /// Set by `trainingForward`: the head's gradients (of the LM head and its input) are done.
     private var headGradientsReady = false
+    /// Dropout: the seed and how many training forward passes have run (each gets new masks).
+    public var dropoutSeed: UInt64 = 0x5EED
+    public var dropoutCounter: UInt64 = 0
+    /// The masks of the last training forward pass, for its backward.
+    private var activeDropout: Layers.Dropout?
 
     /// Attention backward's T×T scratch (dpre and datt) for each (batch, head), reused each step.
     private var attentionScratch: [T] = []
@@ -129,17 +134,31 @@ public final class GPT<T: TrainingScalar> {
     /// task heads such as classification.
     @discardableResult
     public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int, languageModelHead: Bool) throws -> T? {
-        try forward(tokens: tokens, targets: targets, B: B, T: n, languageModelHead: languageModelHead, computeHeadGradients: false)
+        try forward(tokens: tokens, targets: targets, B: B, T: n, languageModelHead: languageModelHead, computeHeadGradients: false, dropout: nil)
     }
 
     /// A training step's forward: the loss, and the LM head's gradients computed chunk by chunk
     /// as the loss is (so the B·T·V probabilities are never stored); `backward()` does the rest.
     @discardableResult
     public func trainingForward(tokens: [Int32], targets: [Int32], B: Int, T n: Int) throws -> T {
-        try forward(tokens: tokens, targets: targets, B: B, T: n, languageModelHead: true, computeHeadGradients: true) ?? 0
+        dropoutCounter &+= 1
+        return try forward(tokens: tokens, targets: targets, B: B, T: n, languageModelHead: true, computeHeadGradients: true,
+                           dropout: currentDropout) ?? 0
     }
 
-    private func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int, languageModelHead: Bool, computeHeadGradients: Bool) throws -> T? {
+    /// This pass's masks (nil when the model has no dropout).
+    var currentDropout: Layers.Dropout? {
+        config.dropout > 0 ? Layers.Dropout(key: Layers.Dropout.mix(dropoutSeed ^ (dropoutCounter &* 0xA24B_AED4_963E_E407)),
+                                            probability: config.dropout) : nil
+    }
+
+    /// Tests: the training pass's loss with its dropout masks but no gradients.
+    func lossWithCurrentDropout(tokens: [Int32], targets: [Int32], B: Int, T n: Int) throws -> T {
+        try forward(tokens: tokens, targets: targets, B: B, T: n, languageModelHead: true, computeHeadGradients: false, dropout: currentDropout) ?? 0
+    }
+
+    private func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int, languageModelHead: Bool, computeHeadGradients: Bool,
+                         dropout: Layers.Dropout?) throws -> T? {
         guard n <= config.nPositions else { throw TrainingError("context \(n) is longer than the model's n_positions \(config.nPositions)") }
         guard tokens.count == B * n, targets.map({ $0.count == B * n }) ?? true else { throw TrainingError("tokens must be B×T") }
         for t in tokens where t < 0 || Int(t) >= config.vocabSize {
@@ -151,6 +170,7 @@ public final class GPT<T: TrainingScalar> {
         let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = B * n
         var loss: T?
         headGradientsReady = computeHeadGradients && targets != nil
+        activeDropout = dropout
         let lnfGradientOffset = gradientOffsets["lnf"] ?? 0, wteOffset = offsets["wte"] ?? 0
         parameters.withUnsafeMutableBufferPointer { pp in
           activationGradients.withUnsafeMutableBufferPointer { dd in
@@ -164,6 +184,7 @@ public final class GPT<T: TrainingScalar> {
                 let a = { (name: String) in aBase + (activationOffsets[name] ?? 0) }
                 tokens.withUnsafeBufferPointer { tok in
                     Layers.encoderForward(a("encoded"), tok.baseAddress!, p("wte"), p("wpe"), B: B, T: n, C: c)
+                    if let dropout { Layers.dropout(a("encoded"), N: bt * c, dropout.site(-1, 0)) }
                 }
                 for layer in 0..<l {
                     let residual = layer == 0 ? a("encoded") : a("residual3") + (layer - 1) * bt * c
@@ -176,14 +197,16 @@ public final class GPT<T: TrainingScalar> {
                     Layers.layernormForward(ln1, ln1m, ln1r, residual, p("ln1w") + layer * c, p("ln1b") + layer * c, N: bt, C: c)
                     Layers.matmulForward(qkv, ln1, p("qkvw") + layer * c * 3 * c, p("qkvb") + layer * 3 * c, N: bt, C: c, OC: 3 * c)
                     attentionScratch.withUnsafeMutableBufferPointer { sc in
-                        Layers.attentionForward(atty, sc.baseAddress!, qkv, B: B, T: n, C: c, NH: nh)
+                        Layers.attentionForward(atty, sc.baseAddress!, qkv, B: B, T: n, C: c, NH: nh, dropout: dropout?.site(layer, 1))
                     }
                     Layers.matmulForward(attproj, atty, p("attprojw") + layer * c * c, p("attprojb") + layer * c, N: bt, C: c, OC: c)
+                    if let dropout { Layers.dropout(attproj, N: bt * c, dropout.site(layer, 2)) }
                     Layers.residualForward(residual2, residual, attproj, N: bt * c)
                     Layers.layernormForward(ln2, ln2m, ln2r, residual2, p("ln2w") + layer * c, p("ln2b") + layer * c, N: bt, C: c)
                     Layers.matmulForward(fch, ln2, p("fcw") + layer * c * 4 * c, p("fcb") + layer * 4 * c, N: bt, C: c, OC: 4 * c)
                     Layers.geluForward(fchg, fch, N: bt * 4 * c)
                     Layers.matmulForward(fcproj, fchg, p("fcprojw") + layer * 4 * c * c, p("fcprojb") + layer * c, N: bt, C: 4 * c, OC: c)
+                    if let dropout { Layers.dropout(fcproj, N: bt * c, dropout.site(layer, 3)) }
                     Layers.residualForward(residual3, residual2, fcproj, N: bt * c)
                 }
                 let last = a("residual3") + (l - 1) * bt * c
@@ -257,6 +280,7 @@ public final class GPT<T: TrainingScalar> {
         let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = B * n
         let fromHead = hiddenGradient == nil
         headGradientsReady = false
+        let dropout = activeDropout
         var scratch = attentionScratch
         defer { attentionScratch = scratch }
         parameters.withUnsafeMutableBufferPointer { pp in
@@ -287,6 +311,7 @@ public final class GPT<T: TrainingScalar> {
                             let dresidual = outgoing
                             let off = layer * bt * c, off3 = layer * bt * 3 * c, off4 = layer * bt * 4 * c, offa = layer * B * nh * n * n
                             Layers.residualBackward(d("residual2"), d("fcproj"), incoming, N: bt * c)
+                            if let dropout { Layers.dropout(d("fcproj"), N: bt * c, dropout.site(layer, 3)) }
                             Layers.geluForward(a("fchgelu"), a("fch") + off4, N: bt * 4 * c)   // recomputed, not stored per layer
                             Layers.matmulBackward(d("fchgelu"), g("fcprojw") + layer * 4 * c * c, g("fcprojb") + layer * c, d("fcproj"),
                                                   a("fchgelu"), p("fcprojw") + layer * 4 * c * c, N: bt, C: 4 * c, OC: c)
@@ -296,10 +321,12 @@ public final class GPT<T: TrainingScalar> {
                             Layers.layernormBackward(d("residual2"), g("ln2w") + layer * c, g("ln2b") + layer * c, d("ln2"),
                                                      a("residual2") + off, p("ln2w") + layer * c, a("ln2mean") + layer * bt, a("ln2rstd") + layer * bt, N: bt, C: c)
                             Layers.residualBackward(dresidual, d("attproj"), d("residual2"), N: bt * c)
+                            if let dropout { Layers.dropout(d("attproj"), N: bt * c, dropout.site(layer, 2)) }
                             Layers.matmulBackward(d("atty"), g("attprojw") + layer * c * c, g("attprojb") + layer * c, d("attproj"),
                                                   a("atty") + off, p("attprojw") + layer * c * c, N: bt, C: c, OC: c)
                             scratch.withUnsafeMutableBufferPointer { sc in
-                                Layers.attentionBackward(d("qkv"), sc.baseAddress!, d("atty"), a("qkv") + off3, B: B, T: n, C: c, NH: nh)
+                                Layers.attentionBackward(d("qkv"), sc.baseAddress!, d("atty"), a("qkv") + off3, B: B, T: n, C: c, NH: nh,
+                                                         dropout: dropout?.site(layer, 1))
                             }
                             Layers.matmulBackward(d("ln1"), g("qkvw") + layer * c * 3 * c, g("qkvb") + layer * 3 * c, d("qkv"),
                                                   a("ln1") + off, p("qkvw") + layer * c * 3 * c, N: bt, C: c, OC: 3 * c)
@@ -308,6 +335,7 @@ public final class GPT<T: TrainingScalar> {
                             swap(&incoming, &outgoing)
                         }
                         tokens.withUnsafeBufferPointer { tok in
+                            if let dropout { Layers.dropout(incoming, N: bt * c, dropout.site(-1, 0)) }
                             Layers.encoderBackward(g("wte"), g("wpe"), incoming, tok.baseAddress!, B: B, T: n, C: c)
                         }
                     }

@@ -96,15 +96,18 @@ enum Layers {
     /// matrix products (the masked upper triangle is computed and ignored: cheaper than T small
     /// products). The T×T weights live in a scratch slot only while their head runs: backward
     /// recomputes them rather than keeping L·B·H·T² values.
-    static func attentionForward<T: TrainingScalar>(_ out: P<T>, _ scratch: P<T>, _ qkv: P<T>, B: Int, T n: Int, C: Int, NH: Int) {
+    static func attentionForward<T: TrainingScalar>(_ out: P<T>, _ scratch: P<T>, _ qkv: P<T>, B: Int, T n: Int, C: Int, NH: Int,
+                                                    dropout: Dropout? = nil) {
         let hs = C / NH
         let c3 = 3 * C
+        let slots = ScratchSlots(count: scratchSlots)   // this call's slots: other models in the process have their own
         headsInParallel(B: B, NH: NH) { b, h in
-            let slot = ScratchSlots.shared.take()
-            defer { ScratchSlots.shared.give(slot) }
+            let slot = slots.take()
+            defer { slots.give(slot) }
             let w = scratch + slot * 3 * n * n
             let q = qkv + b * n * c3 + h * hs, v = q + 2 * C
             attentionWeights(w, q, q + C, T: n, hs: hs, c3: c3)
+            if let mask = dropout?.site(b, h) { for i in 0..<(n * n) { w[i] *= mask.factor(i) } }
             T.gemm(transA: false, transB: false, m: n, n: hs, k: n, a: w, lda: n, b: v, ldb: c3, beta: 0,
                    c: out + b * n * C + h * hs, ldc: C)                                                                  // (T,hs) = att·V
         }
@@ -139,21 +142,32 @@ enum Layers {
     /// `scratch` holds 3·T·T values per slot: a head's weights (recomputed), and the gradients
     /// of its weights and of its scores.
     static func attentionBackward<T: TrainingScalar>(_ dqkv: P<T>, _ scratch: P<T>, _ dout: P<T>, _ qkv: P<T>,
-                                                     B: Int, T n: Int, C: Int, NH: Int) {
+                                                     B: Int, T n: Int, C: Int, NH: Int, dropout: Dropout? = nil) {
         let hs = C / NH
         let scale = 1 / T.squareRoot(T(hs))
         let c3 = 3 * C
+        let slots = ScratchSlots(count: scratchSlots)
         headsInParallel(B: B, NH: NH) { b, h in
-            let slot = ScratchSlots.shared.take()
-            defer { ScratchSlots.shared.give(slot) }
+            let slot = slots.take()
+            defer { slots.give(slot) }
             let w = scratch + slot * 3 * n * n, dw = w + n * n, dpre = w + 2 * n * n
             let q = qkv + b * n * c3 + h * hs, k = q + C, v = q + 2 * C
             let dq = dqkv + b * n * c3 + h * hs, dk = dq + C, dv = dq + 2 * C
             let d = dout + b * n * C + h * hs
             attentionWeights(w, q, k, T: n, hs: hs, c3: c3)
-            for i in 0..<(n * n) { dpre[i] = 0 }
-            T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: d, lda: C, b: v, ldb: c3, beta: 0, c: dw, ldc: n)    // datt = dout·Vᵀ
-            T.gemm(transA: true, transB: false, m: n, n: hs, k: n, a: w, lda: n, b: d, ldb: C, beta: 1, c: dv, ldc: c3)    // dV += attᵀ·dout
+            let mask = dropout?.site(b, h)
+            if let mask {
+                // The weights that multiplied V were w ⊙ mask: use them for dV, and send datt back through the mask.
+                for i in 0..<(n * n) { dpre[i] = w[i] * mask.factor(i) }
+                T.gemm(transA: true, transB: false, m: n, n: hs, k: n, a: dpre, lda: n, b: d, ldb: C, beta: 1, c: dv, ldc: c3)
+                T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: d, lda: C, b: v, ldb: c3, beta: 0, c: dw, ldc: n)
+                for i in 0..<(n * n) { dw[i] *= mask.factor(i) }
+                for i in 0..<(n * n) { dpre[i] = 0 }
+            } else {
+                for i in 0..<(n * n) { dpre[i] = 0 }
+                T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: d, lda: C, b: v, ldb: c3, beta: 0, c: dw, ldc: n)    // datt = dout·Vᵀ
+                T.gemm(transA: true, transB: false, m: n, n: hs, k: n, a: w, lda: n, b: d, ldb: C, beta: 1, c: dv, ldc: c3)    // dV += attᵀ·dout
+            }
             // Softmax backward, one row at a time: dpre = att ⊙ (datt − Σ att·datt), scaled for Q·Kᵀ.
             for t in 0..<n {
                 let wrow = w + t * n, drow = dw + t * n, prow = dpre + t * n
@@ -164,6 +178,40 @@ enum Layers {
             T.gemm(transA: false, transB: false, m: n, n: hs, k: n, a: dpre, lda: n, b: k, ldb: c3, beta: 1, c: dq, ldc: c3) // dQ += dpre·K
             T.gemm(transA: true, transB: false, m: n, n: hs, k: n, a: dpre, lda: n, b: q, ldb: c3, beta: 1, c: dk, ldc: c3)  // dK += dpreᵀ·Q
         }
+    }
+
+    // MARK: dropout
+
+    /// Dropout masks are not stored: each is a hash of (key, index), so backward regenerates the
+    /// forward's mask exactly (and a resumed run reproduces an uninterrupted one).
+    struct Dropout: Sendable {
+        var key: UInt64
+        var probability: Double
+
+        /// The mask of another site (layer, place in the block, head).
+        func site(_ values: Int...) -> Dropout {
+            var k = key
+            for v in values { k = Dropout.mix(k ^ (UInt64(truncatingIfNeeded: v) &+ 0x9E37_79B9_7F4A_7C15)) }
+            return Dropout(key: k, probability: probability)
+        }
+
+        @inline(__always) static func mix(_ x: UInt64) -> UInt64 {
+            var z = x &+ 0x9E37_79B9_7F4A_7C15
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+
+        /// 1/(1−p) where the unit is kept, 0 where it is dropped.
+        @inline(__always) func factor<T: TrainingScalar>(_ i: Int) -> T {
+            let u = Double(Dropout.mix(key &+ UInt64(i) &* 0xD1B5_4A32_D192_ED03) >> 11) / Double(UInt64(1) << 53)
+            return u < probability ? 0 : T(1 / (1 - probability))
+        }
+    }
+
+    /// x ⊙ mask, in place (forward), or the gradient through the same mask (backward).
+    static func dropout<T: TrainingScalar>(_ x: P<T>, N: Int, _ mask: Dropout) {
+        chunks(N) { range in for i in range { x[i] *= mask.factor(i) } }
     }
 
     // MARK: GELU (tanh approximation), residual
@@ -269,18 +317,20 @@ struct UnsafeSendableClosure: @unchecked Sendable {
 
 /// Which scratch slots are free; a task takes one for its duration.
 final class ScratchSlots: @unchecked Sendable {
-    static let shared = ScratchSlots(count: Layers.scratchSlots)
-    private let lock = NSLock()
+    private let lock = NSCondition()
     private var free: [Int]
     init(count: Int) { free = Array((0..<count).reversed()) }
+    /// A free slot; waits if every slot is taken (more concurrent tasks than expected).
     func take() -> Int {
         lock.lock()
         defer { lock.unlock() }
-        return free.popLast() ?? 0
+        while free.isEmpty { lock.wait() }
+        return free.removeLast()
     }
     func give(_ slot: Int) {
         lock.lock()
         free.append(slot)
+        lock.signal()
         lock.unlock()
     }
 }

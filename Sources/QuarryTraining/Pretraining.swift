@@ -72,6 +72,8 @@ public final class Pretrainer {
         self.directory = directory
         optimizer = AdamW(model: model, weightDecay: Float(options.weightDecay))
         rng = SplitMix(seed: options.seed)
+        model.dropoutSeed = options.seed
+        model.dropoutCounter = 0
     }
 
     struct State: Codable {
@@ -96,6 +98,8 @@ public final class Pretrainer {
         rng.state = state.rng
         startStep = state.step
         elapsedBefore = state.elapsed
+        // Dropout masks follow the number of training passes: continue where they were.
+        model.dropoutCounter = UInt64(state.step * options.accumulation)
         return state.step
     }
 

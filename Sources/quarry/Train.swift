@@ -22,6 +22,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "A directory written by `quarry ingest` (megatron, llmc or nanogpt shards).") var data: String
     @Option(name: [.short, .long], help: "The run directory.") var out: String
     @Option(help: "tiny (4 layers × 256) or small (6 layers × 384).") var preset: String = "tiny"
+    @Option(help: "Dropout of a new model (embeddings, attention weights, residual branches); a checkpoint keeps its own.") var dropout: Double = 0
     @Option(help: "Start from a Hugging Face GPT-2-layout checkpoint directory instead of a random model.") var initFrom: String?
     @Option(help: "Optimizer steps.") var steps: Int = 1000
     @Option(help: "Sequences per batch.") var batch: Int = 16
@@ -39,6 +40,7 @@ struct Pretrain: ParsableCommand {
     @Flag(name: [.short, .long], help: "No progress line.") var quiet = false
 
     func validate() throws {
+        guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
         guard steps >= 0, batch >= 1, context >= 2, lr > 0, warmup >= 0, accumulate >= 1, jobs >= 1, checkpointEvery >= 1 else {
             throw ValidationError("--steps ≥ 0, --batch ≥ 1, --context ≥ 2, --lr > 0, --accumulate ≥ 1, --jobs ≥ 1 and --checkpoint-every ≥ 1")
         }
@@ -54,7 +56,9 @@ struct Pretrain: ParsableCommand {
         let model: GPT<Float> = try runReporting {
             if resume { return try Checkpoint.load(from: out) }
             if let initFrom { return try Checkpoint.load(from: initFrom) }
-            let m = try GPT<Float>(config: try ModelConfig.preset(preset, vocabSize: manifest.tokenizer.vocabSize))
+            var config = try ModelConfig.preset(preset, vocabSize: manifest.tokenizer.vocabSize)
+            config.dropout = dropout
+            let m = try GPT<Float>(config: config)
             m.initialise(seed: seed)
             return m
         }

@@ -3,9 +3,11 @@ import Testing
 @testable import QuarryTraining
 
 @Suite struct GradientTests {
-    /// Every tensor's analytic gradient against central finite differences, in double precision.
-    @Test func backwardMatchesFiniteDifferences() throws {
-        let config = ModelConfig(vocabSize: 11, nLayer: 2, nHead: 2, nEmbd: 8, nPositions: 6)
+    /// Every tensor's analytic gradient against central finite differences, in double precision,
+    /// without dropout and with it (the same masks in every pass of one step).
+    @Test(arguments: [0.0, 0.3])
+    func backwardMatchesFiniteDifferences(dropout: Double) throws {
+        let config = ModelConfig(vocabSize: 11, nLayer: 2, nHead: 2, nEmbd: 8, nPositions: 6, dropout: dropout)
         let model = try GPT<Double>(config: config)
         model.initialise(seed: 7)
         // Larger weights than GPT-2's init so that every path carries a visible gradient.
@@ -27,9 +29,9 @@ import Testing
                 let original = model.parameters[i]
                 let h = 1e-5
                 model.setParameter(i, original + h)
-                let plus = try #require(try model.forward(tokens: tokens, targets: targets, B: B, T: T))
+                let plus = try model.lossWithCurrentDropout(tokens: tokens, targets: targets, B: B, T: T)
                 model.setParameter(i, original - h)
-                let minus = try #require(try model.forward(tokens: tokens, targets: targets, B: B, T: T))
+                let minus = try model.lossWithCurrentDropout(tokens: tokens, targets: targets, B: B, T: T)
                 model.setParameter(i, original)
                 let numeric = (plus - minus) / (2 * h)
                 let scale = max(1e-6, abs(numeric) + abs(analytic[i]))
@@ -38,6 +40,18 @@ import Testing
             }
             offset += count
         }
+    }
+
+    @Test func dropoutDropsAboutItsShareAndScalesTheRest() {
+        let mask = Layers.Dropout(key: 42, probability: 0.25)
+        let factors: [Double] = (0..<100_000).map { mask.factor($0) }
+        let dropped = factors.filter { $0 == 0 }.count
+        #expect(abs(Double(dropped) / 100_000 - 0.25) < 0.01)
+        #expect(factors.allSatisfy { $0 == 0 || abs($0 - 4.0 / 3.0) < 1e-12 })
+        // Another site gets another mask; the same site the same one.
+        let a: [Double] = (0..<64).map { mask.site(1, 2).factor($0) }, b: [Double] = (0..<64).map { mask.site(1, 2).factor($0) }
+        let c: [Double] = (0..<64).map { mask.site(2, 2).factor($0) }
+        #expect(a == b && a != c)
     }
 
     @Test func configValidationAndPresets() throws {

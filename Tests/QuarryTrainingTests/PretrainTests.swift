@@ -35,7 +35,8 @@ func tokenFile(_ dir: String, count: Int, vocab: Int) -> String {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = tokenFile(dir, count: 4000, vocab: 64)
-        let config = ModelConfig(vocabSize: 64, nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 16)
+        // With dropout, so the masks too must continue where they stopped.
+        let config = ModelConfig(vocabSize: 64, nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 16, dropout: 0.1)
         func fresh() throws -> GPT<Float> { let m = try GPT<Float>(config: config); m.initialise(seed: 11); return m }
         let windows = try TokenWindows(files: [(data, 0)], tokenBytes: 2)
 
