@@ -36,6 +36,7 @@ let package = Package(
         .target(name: "QuarryLabels", dependencies: [
             "QuarryCore", "QuarryTokenizer", "QuarryShards",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         // The executable only parses arguments and calls the libraries.
         .executableTarget(name: "quarry", dependencies: [

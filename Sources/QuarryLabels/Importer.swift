@@ -34,6 +34,21 @@ public struct Importer {
         var labels: [String]
         var meta: String?
         var source: String?
+        /// Worked out on the parsing threads (JSONL): the stored answer and the labels the task lacks.
+        var answer: (json: String, single: String?)?
+        var unknownLabels: [String] = []
+    }
+
+    /// The annotation a record's labels make for this task, if any.
+    static func answer(for labels: [String], task: LabelTask, known: Set<String>) -> (answer: (json: String, single: String?)?, unknown: [String]) {
+        let kept = labels.filter { known.contains($0) }
+        let unknown = labels.filter { !known.contains($0) }
+        if !kept.isEmpty && task.kind == .classify {
+            let answer = task.multiLabel ? Answer.labels(kept) : Answer.label(kept[0])
+            return ((answer.json, answer.singleLabel), unknown)
+        }
+        if task.kind == .response, let response = labels.first { return ((Answer.response(response).json, nil), []) }
+        return (nil, unknown)
     }
 
     public func importFile(_ path: String, progress: (Int) -> Void = { _ in }) throws -> ImportReport {
@@ -47,8 +62,9 @@ public struct Importer {
         // One transaction per batch of lines: the WAL stays small and a crash keeps what was
         // committed; importing the file again is safe (examples are de-duplicated by text).
         // Index pages are inserted at random (content hashes): keep them cached across batches.
-        try store.write { db in try db.execute(sql: "PRAGMA cache_size = -131072") }
-        defer { _ = try? store.write { db in try db.execute(sql: "PRAGMA cache_size = -2000") } }
+        // Checkpointing less often writes each hot index page back once per many batches.
+        try store.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = -131072; PRAGMA wal_autocheckpoint = 10000") }
+        defer { _ = try? store.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = -2000; PRAGMA wal_autocheckpoint = 1000") } }
         var position = try store.read { db in
             try Int64.fetchOne(db, sql: "SELECT coalesce(max(position), -1) + 1 FROM example WHERE task_id = ?", arguments: [task.id]) ?? 0
         }
@@ -58,13 +74,13 @@ public struct Importer {
             // JSONL lines are parsed (and hashed) on worker threads, one batch ahead of the
             // inserts, which stay on this thread in input order.
             var upcoming = try reader.nextLines(max: Self.batchLines)
-            var parsing = ParsedBatch.start(upcoming, jsonl: Self.looksLikeJSONL(upcoming))
+            var parsing = ParsedBatch.start(upcoming, jsonl: Self.looksLikeJSONL(upcoming), task: task.task, known: labelSet)
             while true {
                 let lines = upcoming
                 let parsed = parsing.wait()
                 if lines.isEmpty { break }
                 upcoming = try reader.nextLines(max: Self.batchLines)
-                parsing = ParsedBatch.start(upcoming, jsonl: isJSONL ?? Self.looksLikeJSONL(lines))
+                parsing = ParsedBatch.start(upcoming, jsonl: isJSONL ?? Self.looksLikeJSONL(lines), task: task.task, known: labelSet)
                 try store.write { db in
                 let insertExample = try db.cachedStatement(sql: """
                     INSERT INTO example (task_id, position, content_hash, external_id, text, meta, source)
@@ -76,6 +92,14 @@ public struct Importer {
                     """)
                 for (index, rawLine) in lines.enumerated() {
                     lineNumber += 1
+                    // Lines the workers parsed skip the per-character checks below: on the one
+                    // inserting thread they cost more than the insert itself.
+                    if isJSONL == true, let parsed, index < parsed.count, let (record, hash) = parsed[index] {
+                        report.read += 1
+                        guard !record.text.isEmpty else { report.skipped += 1; continue }
+                        try insert(record, hash: hash)
+                        continue
+                    }
                     var line = rawLine
                     if line.hasSuffix("\r") { line.removeLast() }
                     if isJSONL == nil {
@@ -112,22 +136,26 @@ public struct Importer {
                     }
                     report.read += 1
                     guard let record, !record.text.isEmpty else { report.skipped += 1; continue }
-                    try insertExample.execute(arguments: [task.id, position, hash ?? contentHash(record.text), record.id, record.text, record.meta,
-                                                          record.source ?? path + "#line=" + String(lineNumber)])
+                    try insert(record, hash: hash ?? contentHash(record.text))
+                }
+                func insert(_ record: Record, hash: Int64) throws {
+                    try BulkBinding.execute(insertExample, db: db, [.int(task.id), .int(position), .int(hash), .text(record.id), .text(record.text),
+                                                                    .text(record.meta), .text(record.source ?? path + "#line=" + String(lineNumber))])
                     if db.changesCount == 0 {
                         report.duplicates += 1
-                        continue
+                        return
                     }
                     let exampleID = db.lastInsertedRowID
                     position += 1
                     report.imported += 1
-                    let labels = record.labels.filter { labelSet.contains($0) }
-                    if labels.count != record.labels.count {
-                        report.problems.append("\(path):\(lineNumber): label(s) \(record.labels.filter { !labelSet.contains($0) }) not in the task's labels; not imported")
+                    let prepared = record.answer != nil || !record.unknownLabels.isEmpty || record.labels.isEmpty
+                        ? (record.answer, record.unknownLabels) : Self.answer(for: record.labels, task: task.task, known: labelSet)
+                    if !prepared.1.isEmpty {
+                        report.problems.append("\(path):\(lineNumber): label(s) \(prepared.1) not in the task's labels; not imported")
                     }
-                    if !labels.isEmpty && task.task.kind == .classify {
-                        let answer = task.task.multiLabel ? Answer.labels(labels) : Answer.label(labels[0])
-                        try insertAnnotation.execute(arguments: [exampleID, task.id, labelAnnotator, answer.json, answer.singleLabel, now])
+                    if let answer = prepared.0 {
+                        try BulkBinding.execute(insertAnnotation, db: db, [.int(exampleID), .int(task.id), .text(labelAnnotator), .text(answer.json),
+                                                                           .text(answer.single), .real(now)])
                         report.labelled += 1
                     } else if task.task.kind == .response, let response = record.labels.first {
                         try insertAnnotation.execute(arguments: [exampleID, task.id, labelAnnotator, Answer.response(response).json, nil, now])
@@ -154,7 +182,7 @@ public struct Importer {
         private let group = DispatchGroup()
         private var results: [(Record, Int64)?]?
 
-        static func start(_ lines: [String], jsonl: Bool) -> ParsedBatch {
+        static func start(_ lines: [String], jsonl: Bool, task: LabelTask, known: Set<String>) -> ParsedBatch {
             let batch = ParsedBatch()
             guard jsonl, !lines.isEmpty else { return batch }
             DispatchQueue.global().async(group: batch.group) {
@@ -167,7 +195,13 @@ public struct Importer {
                         box.value[w] = lines[lower..<upper].map { line in
                             var line = line
                             if line.hasSuffix("\r") { line.removeLast() }
-                            return Importer.parseJSONL(line).map { ($0, contentHash($0.text)) }
+                            return Importer.parseJSONL(line).map { record in
+                                var record = record
+                                let (answer, unknown) = Importer.answer(for: record.labels, task: task, known: known)
+                                record.answer = answer
+                                record.unknownLabels = unknown
+                                return (record, contentHash(record.text))
+                            }
                         }
                     }
                 }
