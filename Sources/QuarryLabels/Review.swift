@@ -88,4 +88,38 @@ extension LabelStore {
         }
         return (stored, unmatched)
     }
+    /// Asks `predict` for the label and confidence of every example of the task this model has
+    /// not yet predicted, a batch at a time; each batch is committed before the next is read,
+    /// so an interrupted run resumes where it stopped. Returns how many were stored.
+    public func storePredictions(task: StoredTask, model: String, batchSize: Int = 32,
+                                 progress: (_ done: Int, _ total: Int) -> Void = { _, _ in },
+                                 predict: ([String]) throws -> [(label: String, confidence: Double)]) throws -> Int {
+        let pending = """
+            FROM example e WHERE e.task_id = ?
+            AND NOT EXISTS (SELECT 1 FROM prediction p WHERE p.example_id = e.id AND p.model = ?)
+            """
+        let total = try read { db in try Int.fetchOne(db, sql: "SELECT count(*) " + pending, arguments: [task.id, model]) ?? 0 }
+        var stored = 0
+        while true {
+            let batch = try read { db in
+                try Row.fetchAll(db, sql: "SELECT e.id, e.text " + pending + " ORDER BY e.id LIMIT ?", arguments: [task.id, model, max(1, batchSize)])
+                    .map { (id: $0["id"] as Int64, text: $0["text"] as String) }
+            }
+            if batch.isEmpty { break }
+            let predictions = try predict(batch.map(\.text))
+            guard predictions.count == batch.count else { throw QuarryError("the model returned \(predictions.count) predictions for \(batch.count) examples") }
+            try write { db in
+                let insert = try db.cachedStatement(sql: """
+                    INSERT INTO prediction (example_id, model, label, confidence) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (example_id, model) DO UPDATE SET label = excluded.label, confidence = excluded.confidence
+                    """)
+                for (example, prediction) in zip(batch, predictions) {
+                    try insert.execute(arguments: [example.id, model, prediction.label, min(1, max(0, prediction.confidence))])
+                }
+            }
+            stored += batch.count
+            progress(stored, total)
+        }
+        return stored
+    }
 }

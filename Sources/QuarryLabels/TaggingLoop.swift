@@ -65,7 +65,8 @@ public final class TaggingLoop {
 
     func readLine(_ example: TaggingSession.Example) throws -> Action {
         let preview = SafeText.visible(example.text).replacingOccurrences(of: "\n", with: " ")
-        print("[\(session.done + 1)/\(session.total)] #\(example.position): \(preview.prefix(200))")
+        let suggested = example.suggestion.map { " [suggested: \($0.label) \(String(format: "%.0f", $0.confidence * 100))%]" } ?? ""
+        print("[\(session.done + 1)/\(session.total)] #\(example.position): \(preview.prefix(200))\(suggested)")
         guard let line = Swift.readLine(strippingNewline: true) else { return .quit }
         let input = line.trimmingCharacters(in: .whitespaces)
         switch input {

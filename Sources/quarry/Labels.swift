@@ -4,6 +4,7 @@ import QuarryCore
 import QuarryLabels
 import QuarryShards
 import QuarryTokenizer
+import QuarryTraining
 
 extension LabelTask.Kind: ExpressibleByArgument {}
 extension TaggingSession.Order: ExpressibleByArgument {}
@@ -148,7 +149,7 @@ struct Tag: ParsableCommand {
         let answered = try runReporting { try loop.run() }
         if let latencyLog {
             // Benchmark aid: seconds from each answer to the next example, one per line.
-            FileManager.default.createFile(atPath: latencyLog, contents: Data(loop.latencies.map { String($0) }.joined(separator: "\n").utf8))
+            _ = FileManager.default.createFile(atPath: latencyLog, contents: Data(loop.latencies.map { String($0) }.joined(separator: "\n").utf8))
         }
         printError("\(answered) answer(s) saved; \(session.done)/\(session.total) answered by \(annotator)")
     }
@@ -277,8 +278,55 @@ struct Export: ParsableCommand {
 struct Predictions: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Load a model's predictions for suggestions and --order uncertain.",
-        subcommands: [ImportPredictions.self]
+        subcommands: [ImportPredictions.self, ComputePredictions.self]
     )
+
+    struct ComputePredictions: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "compute",
+            abstract: "Run a fine-tuned classifier over a task's examples and store its predictions.",
+            discussion: """
+            Examples the model has already predicted are skipped, so an interrupted run resumes. \
+            The predictions are stored under --model (default: the run directory's name).
+            Example:
+              quarry finetune --from run1 --train train.jsonl --out run2
+              quarry predictions compute sections --run run2
+              quarry tag sections --model run2 --order uncertain
+            """)
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "The task.") var task: String
+        @Option(name: .customLong("run"), help: "A directory written by `quarry finetune --task classify`.") var runDirectory: String
+        @Option(help: "The name to store the predictions under (used with quarry tag --model).") var model: String?
+        @Option(help: "Examples per forward pass.") var batch: Int = 16
+
+        func run() throws {
+            guard batch >= 1 else { printError("error: --batch must be at least 1"); throw ExitCode(1) }
+            let store = try database.open()
+            let stored = try runReporting { try store.task(named: task) }
+            try runReporting { try BLAS.load() }
+            let classifier = try runReporting { try Classifier.load(from: runDirectory) }
+            let tokenizer = try loadTokenizer(runDirectory + "/tokenizer.json")
+            let foreign = classifier.labels.filter { !stored.task.labels.contains($0) }
+            if !foreign.isEmpty {
+                printError("warning: the model's label(s) \(foreign.joined(separator: ", ")) are not in task \(task)'s labels; they are stored but cannot be accepted as answers")
+            }
+            let encoder = BPEEncoder(model: tokenizer)
+            let padding = tokenizer.id(of: "<|endoftext|>") ?? 0
+            let name = model ?? URL(fileURLWithPath: runDirectory).standardizedFileURL.lastPathComponent
+            let progress = ProgressLine(label: "predicting", totalBytes: 0)
+            let n = try runReporting {
+                try store.storePredictions(task: stored, model: name, batchSize: batch, progress: { progress.update(bytes: 0, items: $0, total: $1) }) { texts in
+                    let ids = texts.map { Classifier.encode($0, encoder: encoder, limit: classifier.model.config.nPositions) }
+                    return try classifier.probabilities(ids, padding: padding).map { p in
+                        let best = p.indices.max(by: { p[$0] < p[$1] }) ?? 0
+                        return (classifier.labels[best], Double(p[best]))
+                    }
+                }
+            }
+            progress.finish()
+            printError("\(n) prediction(s) stored for model \(name)")
+        }
+    }
 
     struct ImportPredictions: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -188,3 +188,50 @@ func write(_ path: String, _ text: String) {
         #expect(integrity == "ok")
     }
 }
+
+@Suite struct PredictionTests {
+    struct Interrupted: Error {}
+
+    @Test func computedPredictionsResumeAndDriveUncertainOrder() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try LabelStore(path: dir + "/q.db")
+        let task = try store.createTask(LabelTask(name: "t", labels: ["pos", "neg"]))
+        write(dir + "/in.jsonl", (1...5).map { "{\"text\": \"example \($0)\"}" }.joined(separator: "\n"))
+        _ = try Importer(store: store, task: task).importFile(dir + "/in.jsonl")
+        // Confidence falls with the example's number, so "example 5" is the least certain.
+        func predict(_ texts: [String]) -> [(label: String, confidence: Double)] {
+            texts.map { text in
+                let n = Double(text.split(separator: " ").last.flatMap { Double($0) } ?? 0)
+                return (n.truncatingRemainder(dividingBy: 2) == 0 ? "pos" : "neg", 1 - n / 10)
+            }
+        }
+        // Interrupted after the first batch: that batch stays committed.
+        var calls = 0
+        #expect(throws: Interrupted.self) {
+            _ = try store.storePredictions(task: task, model: "m", batchSize: 2) { texts in
+                calls += 1
+                if calls == 2 { throw Interrupted() }
+                return predict(texts)
+            }
+        }
+        // The rerun asks only for the three examples still unpredicted.
+        var asked: [String] = []
+        let stored = try store.storePredictions(task: task, model: "m", batchSize: 2) { texts in
+            asked += texts
+            return predict(texts)
+        }
+        #expect(stored == 3)
+        #expect(asked == ["example 3", "example 4", "example 5"])
+
+        let session = try TaggingSession(store: store, task: task, annotator: "ann", order: .uncertain, model: "m")
+        let first = try #require(try session.next())
+        #expect(first.text == "example 5")
+        #expect(first.suggestion?.label == "neg")
+        #expect(abs((first.suggestion?.confidence ?? 0) - 0.5) < 1e-9)
+        // A predictor that answers the wrong number of examples is an error, not a silent gap.
+        #expect(throws: QuarryError.self) {
+            _ = try store.storePredictions(task: task, model: "other", batchSize: 4) { _ in [] }
+        }
+    }
+}
