@@ -53,7 +53,7 @@ public final class TaggingSession {
                                  arguments: [task.id, model]) ?? 0
             }
             guard count > 0 else {
-                throw QuarryError("no predictions of model \"\(model)\" for task \"\(task.task.name)\": load them with `quarry predictions import` first")
+                throw QuarryError("no predictions of model \"\(model)\" for task \"\(task.task.name)\": give a fine-tuned run directory, or store them first with `quarry predictions compute` or `quarry predictions import`")
             }
         }
         (total, done, sessionID) = try store.write { db in

@@ -138,13 +138,18 @@ struct Tag: ParsableCommand {
     @Option(help: "Your name, recorded with every answer.") var annotator: String = ProcessInfo.processInfo.environment["USER"] ?? "annotator"
     @Option(help: "stream (input order), random, or uncertain (least confident model predictions first).")
     var order: TaggingSession.Order = .stream
-    @Option(help: "Show this model's predictions as suggestions (load them with `quarry predictions import`).") var model: String?
+    @Option(help: ArgumentHelp("Show a model's predictions as suggestions: a fine-tuned classifier's run directory (its predictions are computed first), or a name given to `quarry predictions import/compute`.", valueName: "RUN"))
+    var model: String?
     @Option(help: .hidden) var latencyLog: String?
 
     func run() throws {
         let store = try database.open()
         let stored = try runReporting { try store.task(named: task) }
-        let session = try runReporting { try TaggingSession(store: store, task: stored, annotator: annotator, order: order, model: model) }
+        var modelName = model
+        if let model, FileManager.default.fileExists(atPath: model + "/classifier.safetensors") {
+            modelName = try Predictions.ComputePredictions.compute(store: store, task: stored, runDirectory: model, name: nil, batch: 16)
+        }
+        let session = try runReporting { try TaggingSession(store: store, task: stored, annotator: annotator, order: order, model: modelName) }
         let loop = TaggingLoop(session: session, interactive: isatty(0) != 0 && isatty(1) != 0)
         let answered = try runReporting { try loop.run() }
         if let latencyLog {
@@ -303,6 +308,12 @@ struct Predictions: ParsableCommand {
             guard batch >= 1 else { printError("error: --batch must be at least 1"); throw ExitCode(1) }
             let store = try database.open()
             let stored = try runReporting { try store.task(named: task) }
+            _ = try Self.compute(store: store, task: stored, runDirectory: runDirectory, name: model, batch: batch)
+        }
+
+        /// Stores the run's predictions for the task's unpredicted examples; returns their model name.
+        static func compute(store: LabelStore, task stored: LabelStore.StoredTask, runDirectory: String, name: String?, batch: Int) throws -> String {
+            let task = stored.task.name
             try runReporting { try BLAS.load() }
             let classifier = try runReporting { try Classifier.load(from: runDirectory) }
             let tokenizer = try loadTokenizer(runDirectory + "/tokenizer.json")
@@ -312,7 +323,7 @@ struct Predictions: ParsableCommand {
             }
             let encoder = BPEEncoder(model: tokenizer)
             let padding = tokenizer.id(of: "<|endoftext|>") ?? 0
-            let name = model ?? URL(fileURLWithPath: runDirectory).standardizedFileURL.lastPathComponent
+            let name = name ?? URL(fileURLWithPath: runDirectory).standardizedFileURL.lastPathComponent
             let progress = ProgressLine(label: "predicting", totalBytes: 0)
             let n = try runReporting {
                 try store.storePredictions(task: stored, model: name, batchSize: batch, progress: { progress.update(bytes: 0, items: $0, total: $1) }) { texts in
@@ -325,6 +336,7 @@ struct Predictions: ParsableCommand {
             }
             progress.finish()
             printError("\(n) prediction(s) stored for model \(name)")
+            return name
         }
     }
 

@@ -137,6 +137,10 @@ func write(_ path: String, _ text: String) {
         let data = try #require(FileManager.default.contents(atPath: good))
         write(dir + "/cut.db", String(decoding: data.prefix(100), as: UTF8.self))
         #expect(throws: QuarryError.self) { _ = try LabelStore(path: dir + "/cut.db").task(named: "t") }
+        // A file written by a newer quarry (a schema migration this build does not know).
+        let newer = dir + "/newer.db"
+        try LabelStore(path: newer).pool.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')") }
+        #expect { try LabelStore(path: newer) } throws: { "\($0)".contains("newer quarry") }
     }
 
     @Test func exportFormatsAndDeterministicSplits() throws {
