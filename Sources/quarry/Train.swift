@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QuarryCore
+import QuarryLabels
 import QuarryShards
 import QuarryTokenizer
 import QuarryTraining
@@ -241,14 +242,20 @@ struct Finetune: ParsableCommand {
         epoch by macro-F1 is kept in --out (model.safetensors, classifier.safetensors, labels.json).
         --task sft is not available yet.
 
-        Example:
+        With --db, the examples come straight from a labelling task (its adjudicated answers, else \
+        the annotators' agreed ones, as `quarry export` takes them); without --dev, a tenth of the \
+        task is held out by a hash of each text, the same split `quarry export --split` makes.
+
+        Examples:
           quarry export sections --format jsonl --split train=0.8,dev=0.1,test=0.1 --out data/
           quarry finetune --from run1 --train data/train.jsonl --dev data/dev.jsonl --out run2 --epochs 3
+          quarry finetune --from run1 --db quarry.db --task sections --out run2
         """)
     @Option(help: "The model to start from (a quarry run or any Hugging Face GPT-2 safetensors directory).") var from: String
-    @Option(help: "Labelled JSONL ({\"text\", \"label\"}).") var train: String
+    @Option(help: "Labelled JSONL ({\"text\", \"label\"}), or with --db the labelling task's name.") var train: String?
     @Option(name: [.short, .long], help: "Where the fine-tuned model goes.") var out: String
-    @Option(help: "classify (sft: not yet).") var task: String = "classify"
+    @Option(help: "classify (sft: not yet); with --db, the labelling task's name may be given here instead of --train.") var task: String = "classify"
+    @Option(help: "Read the labelled examples from this labels database (SQLite).") var db: String?
     @Option(help: "Dev JSONL (default: a held-out tenth of --train).") var dev: String?
     @Option(help: "Epochs at most.") var epochs: Int = 3
     @Option(help: "Examples per batch.") var batch: Int = 16
@@ -261,13 +268,18 @@ struct Finetune: ParsableCommand {
     @Option(help: "Seed for the head's initialisation and the data order.") var seed: UInt64 = 1337
     @Option(name: [.short, .long], help: "Threads for matrix products.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    /// `--task` is the kind unless, with --db, it names the labelling task.
+    var kind: String { db != nil && !["classify", "sft"].contains(task) ? "classify" : task }
+
     func validate() throws {
-        guard task == "classify" || task == "sft" else { throw ValidationError("--task must be classify or sft") }
+        guard kind == "classify" || kind == "sft" else { throw ValidationError("--task must be classify or sft") }
+        if db == nil && train == nil { throw ValidationError("give --train FILE, or --db PATH with --task NAME (a labelling task)") }
+        if db != nil && train == nil && ["classify", "sft"].contains(task) { throw ValidationError("with --db, name the labelling task: --task NAME (or --train NAME)") }
         guard epochs >= 1, batch >= 1, lr > 0, headLr > 0, patience >= 1, jobs >= 1 else { throw ValidationError("--epochs, --batch, --patience, --jobs ≥ 1 and learning rates > 0") }
     }
 
     func run() throws {
-        guard task == "classify" else {
+        guard kind == "classify" else {
             printError("error: --task sft is not implemented yet; use --task classify")
             throw ExitCode(1)
         }
@@ -280,9 +292,22 @@ struct Finetune: ParsableCommand {
             throw ExitCode(1)
         }
         var labels: [String] = []
-        var trainSet = try runReporting { try readLabelled(train, encoder: encoder, limit: model.config.nPositions, labels: &labels, fixedLabels: false) }
+        var trainFile = train ?? ""
+        var devFile = dev
+        var exported: String?
+        defer { if let exported { try? FileManager.default.removeItem(atPath: exported) } }
+        if let db {
+            let directory = NSTemporaryDirectory() + "quarry-finetune-" + UUID().uuidString
+            exported = directory
+            let name = ["classify", "sft"].contains(task) ? (train ?? "") : task
+            let files = try runReporting { try exportLabelled(db: db, task: name, to: directory, holdOutDev: dev == nil) }
+            trainFile = files.train
+            devFile = files.dev ?? dev
+        }
+        var trainSet = try runReporting { try readLabelled(trainFile, encoder: encoder, limit: model.config.nPositions, labels: &labels, fixedLabels: false) }
+        guard !trainSet.isEmpty else { printError("error: no labelled examples to train on"); throw ExitCode(1) }
         var devSet: [LabelledExample]
-        if let dev {
+        if let dev = devFile {
             devSet = try runReporting { try readLabelled(dev, encoder: encoder, limit: model.config.nPositions, labels: &labels, fixedLabels: false) }
         } else {
             let cut = trainSet.count - max(1, trainSet.count / 10)
@@ -399,4 +424,21 @@ struct Gradients: ParsableCommand {
         try runReporting { try Checkpoint.saveGradients(gpt, to: out) }
         print(String(format: "%.9g", loss))
     }
+}
+
+/// A labelling task's labelled examples as `quarry export --format jsonl` files in `directory`:
+/// train.jsonl, and dev.jsonl (a hash-chosen tenth) when `holdOutDev`.
+func exportLabelled(db: String, task name: String, to directory: String, holdOutDev: Bool) throws -> (train: String, dev: String?) {
+    guard FileManager.default.fileExists(atPath: db) else { throw QuarryError("\(db) does not exist: give the labels database with --db") }
+    let store = try LabelStore(path: db)
+    var exporter = Exporter(store: store, task: try store.task(named: name))
+    guard exporter.task.task.kind == .classify, !exporter.task.task.multiLabel else {
+        throw QuarryError("task \"\(name)\" is not a single-label classification task: --task classify needs one label per example")
+    }
+    exporter.splits = holdOutDev ? [("train", 0.9), ("dev", 0.1)] : [("train", 1), ("unused", 0)]
+    let report = try exporter.export(to: directory)
+    printError("task \(name): " + report.written.sorted { $0.key > $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+               + (report.disagreements > 0 ? ", \(report.disagreements) left out (annotators disagree; adjudicate with `quarry review`)" : ""))
+    let devPath = directory + "/dev.jsonl"
+    return (directory + "/train.jsonl", holdOutDev && FileManager.default.fileExists(atPath: devPath) ? devPath : nil)
 }

@@ -26,6 +26,23 @@ func answers(_ db: String, annotator: String) throws -> Int {
     try DatabaseQueue(path: db).read { try Int.fetchOne($0, sql: "SELECT count(*) FROM annotation WHERE annotator = ?", arguments: [annotator]) ?? 0 }
 }
 
+/// Runs the quarry binary; returns its exit status and standard output.
+func run(_ args: [String], stdin: String = "") throws -> (Int32, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Binary.path)
+    process.arguments = args
+    let input = Pipe(), output = Pipe()
+    process.standardInput = input
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    input.fileHandleForWriting.write(Data(stdin.utf8))
+    try input.fileHandleForWriting.close()
+    let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, out)
+}
+
 @Suite(.serialized) struct TagReliabilityTests {
     @Test func killNineLosesNoAnsweredExample() throws {
         let dir = scratch()
@@ -92,21 +109,6 @@ func answers(_ db: String, annotator: String) throws -> Int {
         let dir = scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = try prepareTask(dir, examples: 20)
-        func run(_ args: [String], stdin: String = "") throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Binary.path)
-            process.arguments = args
-            let input = Pipe(), output = Pipe()
-            process.standardInput = input
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            input.fileHandleForWriting.write(Data(stdin.utf8))
-            try input.fileHandleForWriting.close()
-            let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, out)
-        }
         _ = try run(["tag", "t", "--db", db, "--annotator", "x"], stdin: String(repeating: "1\n", count: 20))
         _ = try run(["tag", "t", "--db", db, "--annotator", "y"], stdin: String(repeating: "1\n", count: 10) + String(repeating: "b\n", count: 10))
         let (status, json) = try run(["stats", "t", "--db", db, "--json"])
@@ -123,5 +125,40 @@ func answers(_ db: String, annotator: String) throws -> Int {
         #expect(lines.filter { $0.contains("\"label\":\"c\"") }.count == 10)   // adjudications win
         let (missing, _) = try run(["stats", "nope", "--db", db])
         #expect(missing != 0)
+    }
+
+    /// Fine-tune straight from the store, then tag with the run's suggestions.
+    @Test func modelInTheLoopThroughTheCLI() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = dir + "/q.db"
+        let store = try LabelStore(path: db)
+        let task = try store.createTask(LabelTask(name: "t", labels: ["a", "b"]))
+        let rows = (0..<40).map { i in i % 2 == 0 ? "{\"text\": \"apples and pears \(i)\", \"label\": \"a\"}" : "{\"text\": \"rivers and lakes \(i)\", \"label\": \"b\"}" }
+        write(dir + "/x.jsonl", rows.joined(separator: "\n"))
+        _ = try Importer(store: store, task: task).importFile(dir + "/x.jsonl")
+        #expect(try run(["ingest", dir + "/x.jsonl", "--out", dir + "/shards", "--vocab-size", "300", "--no-quality-filter"]).0 == 0)
+        #expect(try run(["pretrain", "--data", dir + "/shards", "--out", dir + "/run1", "--preset", "tiny", "--steps", "0"]).0 == 0)
+
+        #expect(try run(["finetune", "--from", dir + "/run1", "--db", db, "--task", "nosuch", "--out", dir + "/bad"]).0 != 0)
+        let (status, _) = try run(["finetune", "--from", dir + "/run1", "--db", db, "--task", "t", "--out", dir + "/run2",
+                                   "--epochs", "1", "--batch", "8", "--freeze-base"])
+        #expect(status == 0)
+        let labels = try #require(FileManager.default.contents(atPath: dir + "/run2/labels.json"))
+        #expect(Set((try JSONSerialization.jsonObject(with: labels) as? [String]) ?? []) == ["a", "b"])
+
+        // tag --model RUN computes the run's predictions, then enter accepts the suggestion.
+        let (tagStatus, shown) = try run(["tag", "t", "--db", db, "--model", dir + "/run2", "--annotator", "z", "--order", "uncertain"], stdin: "\nq\n")
+        #expect(tagStatus == 0)
+        #expect(shown.contains("[suggested: "))
+        let (predictions, agreeing) = try DatabaseQueue(path: db).read { db in
+            (try Int.fetchOne(db, sql: "SELECT count(*) FROM prediction WHERE model = 'run2'") ?? 0,
+             try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM annotation a JOIN prediction p ON p.example_id = a.example_id AND p.model = 'run2'
+                WHERE a.annotator = 'z' AND a.label = p.label
+                """) ?? 0)
+        }
+        #expect(predictions == 40)
+        #expect(agreeing == 1)
     }
 }
