@@ -50,7 +50,7 @@ public final class Classifier {
     func trainStep(_ batch: [[Int32]], targets: [Int], classWeights: [Float]?, freezeBase: Bool, padding: Int32) throws -> Float {
         let (tokens, lengths, T) = Self.pad(batch, padding: padding)
         let B = batch.count, c = model.config.nEmbd, k = labels.count
-        try model.forward(tokens: tokens, targets: nil, B: B, T: T, languageModelHead: false)
+        try model.trainingHiddenForward(tokens: tokens, B: B, T: T)
         let hidden = Array(model.hidden())
         var hiddenGradient = [Float](repeating: 0, count: B * T * c)
         for i in weightGradient.indices { weightGradient[i] = 0 }

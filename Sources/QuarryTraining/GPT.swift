@@ -3,9 +3,9 @@
 /// Parameters, gradients and activations are each one contiguous buffer, allocated when the
 /// batch shape is first seen: nothing is allocated per step.
 ///
-/// Dropout is not applied yet (the config carries it; training runs as with dropout 0).
+/// Dropout (`config.dropout`) applies to training passes only; `forward` never drops.
 public final class GPT<T: TrainingScalar> {
-    public let config: ModelConfig
+    public private(set) var config: ModelConfig
     public internal(set) var parameters: [T]
     public internal(set) var gradients: [T]
     let offsets: [String: Int]
@@ -144,6 +144,20 @@ public final class GPT<T: TrainingScalar> {
         dropoutCounter &+= 1
         return try forward(tokens: tokens, targets: targets, B: B, T: n, languageModelHead: true, computeHeadGradients: true,
                            dropout: currentDropout) ?? 0
+    }
+
+    /// Sets the dropout probability of later training passes (fine-tuning may differ from
+    /// pre-training); it is saved with the model's config, as Hugging Face's `resid_pdrop` etc.
+    public func setDropout(_ probability: Double) throws {
+        guard probability >= 0 && probability < 1 else { throw TrainingError("dropout must be in [0, 1) (got \(probability))") }
+        config.dropout = probability
+    }
+
+    /// A training pass that stops at the final LayerNorm, with this pass's dropout masks; a
+    /// task head's `backward(hiddenGradient:)` follows.
+    func trainingHiddenForward(tokens: [Int32], B: Int, T n: Int) throws {
+        dropoutCounter &+= 1
+        try forward(tokens: tokens, targets: nil, B: B, T: n, languageModelHead: false, computeHeadGradients: false, dropout: currentDropout)
     }
 
     /// This pass's masks (nil when the model has no dropout).

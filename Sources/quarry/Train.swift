@@ -262,6 +262,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "Learning rate of the model.") var lr: Double = 1e-4
     @Option(help: "Learning rate of the head.") var headLr: Double = 1e-3
     @Option(help: "AdamW weight decay.") var weightDecay: Double = 0.01
+    @Option(help: "Dropout while training (default: the model's own, from its config.json).") var dropout: Double?
     @Flag(help: "Train the head only.") var freezeBase = false
     @Flag(help: "Weight classes inversely to their frequency.") var classWeights = false
     @Option(help: "Stop after this many epochs without a better dev macro-F1.") var patience: Int = 2
@@ -273,6 +274,7 @@ struct Finetune: ParsableCommand {
 
     func validate() throws {
         guard kind == "classify" || kind == "sft" else { throw ValidationError("--task must be classify or sft") }
+        if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1)") }
         if db == nil && train == nil { throw ValidationError("give --train FILE, or --db PATH with --task NAME (a labelling task)") }
         if db != nil && train == nil && ["classify", "sft"].contains(task) { throw ValidationError("with --db, name the labelling task: --task NAME (or --train NAME)") }
         guard epochs >= 1, batch >= 1, lr > 0, headLr > 0, patience >= 1, jobs >= 1 else { throw ValidationError("--epochs, --batch, --patience, --jobs ≥ 1 and learning rates > 0") }
@@ -285,6 +287,7 @@ struct Finetune: ParsableCommand {
         }
         try runReporting { try BLAS.load(threads: jobs) }
         let model = try runReporting { try Checkpoint.load(from: from) }
+        if let dropout { try runReporting { try model.setDropout(dropout) } }
         let tokenizer = try loadTokenizer(from + "/tokenizer.json")
         let encoder = BPEEncoder(model: tokenizer)
         guard tokenizer.vocabularySize <= model.config.vocabSize else {

@@ -43,4 +43,29 @@ import Testing
         #expect(abs(again.macroF1 - best.macroF1) < 1e-9)
         #expect(loaded.labels == ["even", "odd"])
     }
+
+    @Test func fineTuningDropoutMasksTrainingPassesOnly() throws {
+        try BLAS.load(threads: 1)
+        let model = try GPT<Float>(config: ModelConfig(vocabSize: 20, nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 8))
+        model.initialise(seed: 5)
+        let classifier = Classifier(model: model, labels: ["x", "y"], seed: 2)
+        let batch: [[Int32]] = [[1, 2, 3, 4], [5, 6, 7]], targets = [0, 1]
+        func loss(counter: UInt64) throws -> Float {
+            model.dropoutCounter = counter
+            return try classifier.trainStep(batch, targets: targets, classWeights: nil, freezeBase: true, padding: 0)
+        }
+        let plain = try loss(counter: 0)
+        #expect(throws: TrainingError.self) { try model.setDropout(1) }
+        try model.setDropout(0.5)
+        // The same pass draws the same masks; another pass draws others; both change the loss.
+        let first = try loss(counter: 0), again = try loss(counter: 0), second = try loss(counter: 1)
+        #expect(first == again)
+        #expect(first != second)
+        #expect(first != plain && second != plain)
+        // Inference never drops: probabilities are the same as without dropout.
+        let withDropout = try classifier.probabilities(batch, padding: 0)
+        try model.setDropout(0)
+        #expect(try classifier.probabilities(batch, padding: 0) == withDropout)
+        #expect(try loss(counter: 7) == plain)
+    }
 }
