@@ -35,12 +35,13 @@ public struct Importer {
         var meta: String?
         var source: String?
         /// Worked out on the parsing threads (JSONL): the stored answer and the labels the task lacks.
-        var answer: (json: String, single: String?)?
-        var unknownLabels: [String] = []
+        var prepared: Prepared?
     }
 
+    typealias Prepared = (answer: (json: String, single: String?)?, unknown: [String])
+
     /// The annotation a record's labels make for this task, if any.
-    static func answer(for labels: [String], task: LabelTask, known: Set<String>) -> (answer: (json: String, single: String?)?, unknown: [String]) {
+    static func answer(for labels: [String], task: LabelTask, known: Set<String>) -> Prepared {
         let kept = labels.filter { known.contains($0) }
         let unknown = labels.filter { !known.contains($0) }
         if !kept.isEmpty && task.kind == .classify {
@@ -148,17 +149,13 @@ public struct Importer {
                     let exampleID = db.lastInsertedRowID
                     position += 1
                     report.imported += 1
-                    let prepared = record.answer != nil || !record.unknownLabels.isEmpty || record.labels.isEmpty
-                        ? (record.answer, record.unknownLabels) : Self.answer(for: record.labels, task: task.task, known: labelSet)
-                    if !prepared.1.isEmpty {
-                        report.problems.append("\(path):\(lineNumber): label(s) \(prepared.1) not in the task's labels; not imported")
+                    let prepared = record.prepared ?? Self.answer(for: record.labels, task: task.task, known: labelSet)
+                    if !prepared.unknown.isEmpty {
+                        report.problems.append("\(path):\(lineNumber): label(s) \(prepared.unknown) not in the task's labels; not imported")
                     }
-                    if let answer = prepared.0 {
+                    if let answer = prepared.answer {
                         try BulkBinding.execute(insertAnnotation, db: db, [.int(exampleID), .int(task.id), .text(labelAnnotator), .text(answer.json),
                                                                            .text(answer.single), .real(now)])
-                        report.labelled += 1
-                    } else if task.task.kind == .response, let response = record.labels.first {
-                        try insertAnnotation.execute(arguments: [exampleID, task.id, labelAnnotator, Answer.response(response).json, nil, now])
                         report.labelled += 1
                     }
                 }
@@ -197,9 +194,7 @@ public struct Importer {
                             if line.hasSuffix("\r") { line.removeLast() }
                             return Importer.parseJSONL(line).map { record in
                                 var record = record
-                                let (answer, unknown) = Importer.answer(for: record.labels, task: task, known: known)
-                                record.answer = answer
-                                record.unknownLabels = unknown
+                                record.prepared = Importer.answer(for: record.labels, task: task, known: known)
                                 return (record, contentHash(record.text))
                             }
                         }

@@ -55,16 +55,19 @@ public final class ReviewQueue {
 extension LabelStore {
     /// Model predictions for `--order uncertain` and suggestions: JSONL lines with the example's
     /// `text` (or `id`), a `label` and a `confidence` in [0, 1].
+    /// A model's prediction for an example; a newer one replaces the older.
+    static let upsertPrediction = """
+        INSERT INTO prediction (example_id, model, label, confidence) VALUES (?, ?, ?, ?)
+        ON CONFLICT (example_id, model) DO UPDATE SET label = excluded.label, confidence = excluded.confidence
+        """
+
     public func importPredictions(task: StoredTask, model: String, path: String) throws -> (stored: Int, unmatched: Int) {
         let reader = try LineReader(path: path)
         var stored = 0, unmatched = 0
         try write { db in
             let byHash = try db.cachedStatement(sql: "SELECT id FROM example WHERE task_id = ? AND content_hash = ?")
             let byExternal = try db.cachedStatement(sql: "SELECT id FROM example WHERE task_id = ? AND external_id = ?")
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO prediction (example_id, model, label, confidence) VALUES (?, ?, ?, ?)
-                ON CONFLICT (example_id, model) DO UPDATE SET label = excluded.label, confidence = excluded.confidence
-                """)
+            let insert = try db.cachedStatement(sql: Self.upsertPrediction)
             while true {
                 let lines = try reader.nextLines(max: 65536)
                 if lines.isEmpty { break }
@@ -109,10 +112,7 @@ extension LabelStore {
             let predictions = try predict(batch.map(\.text))
             guard predictions.count == batch.count else { throw QuarryError("the model returned \(predictions.count) predictions for \(batch.count) examples") }
             try write { db in
-                let insert = try db.cachedStatement(sql: """
-                    INSERT INTO prediction (example_id, model, label, confidence) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (example_id, model) DO UPDATE SET label = excluded.label, confidence = excluded.confidence
-                    """)
+                let insert = try db.cachedStatement(sql: Self.upsertPrediction)
                 for (example, prediction) in zip(batch, predictions) {
                     try insert.execute(arguments: [example.id, model, prediction.label, min(1, max(0, prediction.confidence))])
                 }

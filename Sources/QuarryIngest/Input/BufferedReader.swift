@@ -26,17 +26,22 @@ public final class BufferedReader {
         return end > 0
     }
 
+    /// The index of the next `\n` among the buffered bytes, if there is one.
+    private func newlineInBuffer() -> Int? {
+        buffer.withUnsafeBufferPointer { b -> Int? in
+            var i = start
+            while i < end { if b[i] == 0x0A { return i }; i += 1 }
+            return nil
+        }
+    }
+
     /// The next line without its `\n` (and `\r`), nil at the end of the stream. Lines longer than
     /// `limit` are cut there (the rest follows as the next line) so garbage cannot grow memory.
     public func readLine(limit: Int = 1 << 16) throws -> [UInt8]? {
         var line: [UInt8] = []
         while true {
             guard try fill() else { return line.isEmpty ? nil : line }
-            let found = buffer.withUnsafeBufferPointer { b -> Int? in
-                var i = start
-                while i < end { if b[i] == 0x0A { return i }; i += 1 }
-                return nil
-            }
+            let found = newlineInBuffer()
             let stop = found ?? end
             let take = min(stop - start, limit - line.count)
             line.append(contentsOf: buffer[start..<(start + take)])
@@ -57,11 +62,7 @@ public final class BufferedReader {
         var line: [UInt8] = []
         while true {
             guard try fill() else { return line.isEmpty ? nil : line }
-            let found = buffer.withUnsafeBufferPointer { b -> Int? in
-                var i = start
-                while i < end { if b[i] == 0x0A { return i }; i += 1 }
-                return nil
-            }
+            let found = newlineInBuffer()
             let lineStart = start
             let stop = found.map { $0 + 1 } ?? end
             let take = min(stop - lineStart, limit - line.count)
