@@ -29,6 +29,8 @@ public final class TaggingSession {
     public let annotator: String
     public let order: Order
     public let model: String?
+    /// Serve only examples nobody has answered yet (imported labels count as answers).
+    public let unlabelledOnly: Bool
     public let sessionID: Int64
     public let total: Int
     public private(set) var done: Int
@@ -39,8 +41,10 @@ public final class TaggingSession {
     private var cursorID: Int64 = 0
     private var undoStack: [(annotationID: Int64, example: Example)] = []
 
-    public init(store: LabelStore, task: LabelStore.StoredTask, annotator: String, order: Order = .stream, model: String? = nil) throws {
+    public init(store: LabelStore, task: LabelStore.StoredTask, annotator: String, order: Order = .stream, model: String? = nil,
+                unlabelledOnly: Bool = false) throws {
         guard !annotator.isEmpty else { throw QuarryError("--annotator must not be empty") }
+        self.unlabelledOnly = unlabelledOnly
         self.store = store
         self.task = task
         self.annotator = annotator
@@ -86,7 +90,7 @@ public final class TaggingSession {
                        \(model != nil ? ", p.label AS suggestion, p.confidence" : "")
                 FROM example e \(join)
                 WHERE e.task_id = :task \(after)
-                  AND NOT EXISTS (SELECT 1 FROM annotation a WHERE a.task_id = :task AND a.example_id = e.id AND a.annotator = :annotator)
+                  AND NOT EXISTS (SELECT 1 FROM annotation a WHERE a.task_id = :task AND a.example_id = e.id \(unlabelledOnly ? "" : "AND a.annotator = :annotator"))
                 ORDER BY \(orderColumn), e.id LIMIT 1
                 """
             var arguments: StatementArguments = ["task": task.id, "annotator": annotator]

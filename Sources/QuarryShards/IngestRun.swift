@@ -15,6 +15,7 @@ public struct IngestOptions: Sendable {
     public var quality = true
     public var dedup: Deduplicator.Mode = .exact
     public var showProgress = false
+    public var textSampling: TextSampling = .document
 
     public init() {}
 }
@@ -55,7 +56,8 @@ public final class IngestRun {
         let width = try TokenWidth.forFormat(options.format, vocabularySize: model.vocabularySize)
         let settings = Manifest.Settings(format: options.format, tokenWidth: width, shardTokens: options.shardTokens,
                                          valFraction: options.valFraction, minWords: options.minWords, quality: options.quality,
-                                         dedup: options.dedup.rawValue, part: "\(options.part)/\(options.parts)")
+                                         dedup: options.dedup.rawValue, part: "\(options.part)/\(options.parts)",
+                                         sampleBy: options.textSampling == .document ? nil : options.textSampling.rawValue)
         manifest = Manifest(complete: false, tokenizer: tokenizerInfo, settings: settings, sources: files, shards: [],
                             totals: [:], documentsRead: 0, documentsKept: 0, dropped: [:], resume: [:])
     }
@@ -78,7 +80,8 @@ public final class IngestRun {
             ? files.enumerated().filter { $0.offset % options.parts == options.part - 1 }.map(\.element)
             : files
         let byDocument = options.parts > 1 && files.count < options.parts
-        let extraction = ExtractionRun(files: selectedFiles, options: ExtractionOptions(jobs: options.jobs, showProgress: options.showProgress),
+        let extraction = ExtractionRun(files: selectedFiles, options: ExtractionOptions(jobs: options.jobs, showProgress: options.showProgress,
+                                                                                          textSampling: options.textSampling),
                                        report: report)
         let summary = try extraction.run { doc in
             if byDocument && Self.partOf(doc.source, parts: options.parts) != options.part - 1 {

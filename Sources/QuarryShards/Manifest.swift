@@ -30,9 +30,11 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var quality: Bool
         public var dedup: String
         public var part: String
+        /// How plain-text inputs were cut into documents; absent means whole files.
+        public var sampleBy: String? = nil
         enum CodingKeys: String, CodingKey {
             case format, tokenWidth = "token_dtype", shardTokens = "shard_tokens", valFraction = "val_fraction"
-            case minWords = "min_words", quality = "quality_filter", dedup, part
+            case minWords = "min_words", quality = "quality_filter", dedup, part, sampleBy = "sample_by"
         }
     }
 

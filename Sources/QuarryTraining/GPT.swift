@@ -116,15 +116,19 @@ public final class GPT<T: TrainingScalar> {
             gradientOffsets[name] = gradientTotal
             gradientTotal += size
         }
-        activations = [T](repeating: 0, count: total)
-        activationGradients = [T](repeating: 0, count: gradientTotal)
-        attentionScratch = [T](repeating: 0, count: 3 * Layers.scratchSlots * n * n)
+        // Buffers only grow: fine-tuning batches change shape every step, and every pass writes
+        // what it reads (as same-shape steps already rely on).
+        if activations.count < total { activations = [T](repeating: 0, count: total) }
+        if activationGradients.count < gradientTotal { activationGradients = [T](repeating: 0, count: gradientTotal) }
+        let scratchSize = 3 * Layers.scratchSlots * n * n
+        if attentionScratch.count < scratchSize { attentionScratch = [T](repeating: 0, count: scratchSize) }
         shape = (B, n)
     }
 
     // MARK: forward
 
-    /// Runs the model on B×T tokens; with targets, returns the mean cross-entropy loss.
+    /// Runs the model on B×T tokens; with targets, returns the mean cross-entropy loss over the
+    /// positions whose target is not -1 (ignored, as PyTorch's `ignore_index`).
     @discardableResult
     public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int) throws -> T? {
         try forward(tokens: tokens, targets: targets, B: B, T: n, languageModelHead: true)
@@ -178,6 +182,15 @@ public final class GPT<T: TrainingScalar> {
         for t in tokens where t < 0 || Int(t) >= config.vocabSize {
             throw TrainingError("token id \(t) is outside the model's vocabulary of \(config.vocabSize)")
         }
+        // The mean is over the positions that carry a loss (targets of -1 carry none).
+        var counted = 0
+        for t in targets ?? [] {
+            guard t >= Layers.ignoredTarget && Int(t) < config.vocabSize else {
+                throw TrainingError("target id \(t) is outside the model's vocabulary of \(config.vocabSize)")
+            }
+            if t != Layers.ignoredTarget { counted += 1 }
+        }
+        let lossScale = 1 / T(max(1, counted))
         prepare(B: B, T: n)
         self.tokens = tokens
         self.targets = targets ?? []
@@ -243,8 +256,8 @@ public final class GPT<T: TrainingScalar> {
                         T.gemm(transA: false, transB: true, m: rows, n: v, k: c, a: lnf + start * c, lda: c, b: wte, ldb: c, beta: 0, c: chunk, ldc: v)
                         Layers.softmaxCrossEntropyForward(chunk, losses + start, chunk, tg.baseAddress! + start, N: rows, V: v)
                         if computeHeadGradients {
-                            // dlogits = (probs − onehot) / (B·T); dlnf = dlogits · wte; dwte += dlogitsᵀ · lnf
-                            Layers.softmaxCrossEntropyBackwardInPlace(chunk, tg.baseAddress! + start, dloss: 1 / T(bt), N: rows, V: v)
+                            // dlogits = (probs − onehot) / counted; dlnf = dlogits · wte; dwte += dlogitsᵀ · lnf
+                            Layers.softmaxCrossEntropyBackwardInPlace(chunk, tg.baseAddress! + start, dloss: lossScale, N: rows, V: v)
                             T.gemm(transA: false, transB: false, m: rows, n: c, k: v, a: chunk, lda: v, b: wte, ldb: c, beta: 0,
                                    c: dlnf! + start * c, ldc: c)
                             T.gemm(transA: true, transB: false, m: v, n: c, k: rows, a: chunk, lda: v, b: lnf + start * c, ldb: c, beta: 1,
@@ -254,7 +267,7 @@ public final class GPT<T: TrainingScalar> {
                 }
                 var sum: T = 0
                 for i in 0..<bt { sum += losses[i] }
-                loss = sum / T(bt)
+                loss = sum * lossScale
             }
           }
           }

@@ -259,10 +259,20 @@ enum Layers {
 
     // MARK: softmax + cross-entropy
 
-    /// probs = softmax(logits) per position; losses = -log(probs[target]).
+    /// The target of a position that carries no loss (a prompt or padding token in fine-tuning),
+    /// as PyTorch's `ignore_index`.
+    static let ignoredTarget: Int32 = -1
+
+    /// probs = softmax(logits) per position; losses = -log(probs[target]), and 0 with a zero
+    /// probability row where the target is `ignoredTarget` (so backward gives it no gradient).
     static func softmaxCrossEntropyForward<T: TrainingScalar>(_ probs: P<T>, _ losses: P<T>, _ logits: P<T>, _ targets: UnsafePointer<Int32>, N: Int, V: Int) {
         chunks(N) { range in for i in range {
             let l = logits + i * V, p = probs + i * V
+            if targets[i] == ignoredTarget {
+                for j in 0..<V { p[j] = 0 }
+                losses[i] = 0
+                continue
+            }
             var maxv = -T.greatestFiniteMagnitude
             for j in 0..<V where l[j] > maxv { maxv = l[j] }
             var sum: T = 0
@@ -275,21 +285,10 @@ enum Layers {
     /// probs → (probs − onehot(target)) · dloss, in place.
     static func softmaxCrossEntropyBackwardInPlace<T: TrainingScalar>(_ probs: P<T>, _ targets: UnsafePointer<Int32>, dloss: T, N: Int, V: Int) {
         chunks(N) { range in
-            for i in range {
+            for i in range where targets[i] != ignoredTarget {
                 let p = probs + i * V
                 for j in 0..<V { p[j] *= dloss }
                 p[Int(targets[i])] -= dloss
-            }
-        }
-    }
-
-    /// dlogits += (probs - onehot(target)) · dloss[i]
-    static func softmaxCrossEntropyBackward<T: TrainingScalar>(_ dlogits: P<T>, _ probs: P<T>, _ targets: UnsafePointer<Int32>, dloss: T, N: Int, V: Int) {
-        chunks(N) { range in
-            for i in range {
-                let d = dlogits + i * V, p = probs + i * V
-                for j in 0..<V { d[j] += p[j] * dloss }
-                d[Int(targets[i])] -= dloss
             }
         }
     }

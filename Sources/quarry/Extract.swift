@@ -32,6 +32,9 @@ struct Extract: ParsableCommand {
     @Option(name: [.short, .long], help: "Worker threads for converting documents (default: all cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "What one document of a plain-text input is: the whole file, each blank-line-separated paragraph, or each line.")
+    var sampleBy: TextSampling = .document
+
     @Flag(help: "Exit with an error if any file or record could not be read.")
     var strict = false
 
@@ -58,7 +61,7 @@ struct Extract: ParsableCommand {
             throw ExitCode(1)
         }
         let runner = ExtractionRun(files: expansion.files,
-                                   options: ExtractionOptions(jobs: jobs, showProgress: !quiet && isatty(2) != 0),
+                                   options: ExtractionOptions(jobs: jobs, showProgress: !quiet && isatty(2) != 0, textSampling: sampleBy),
                                    report: { printError("warning: \($0)") })
         let summary: ExtractionSummary
         do {

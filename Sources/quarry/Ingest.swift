@@ -7,6 +7,7 @@ import QuarryTokenizer
 
 extension ShardFormat: ExpressibleByArgument {}
 extension Deduplicator.Mode: ExpressibleByArgument {}
+extension TextSampling: ExpressibleByArgument {}
 
 struct Ingest: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -64,6 +65,9 @@ struct Ingest: ParsableCommand {
     @Option(help: "exact, near (MinHash LSH) or off.")
     var dedup: Deduplicator.Mode = .exact
 
+    @Option(help: "What one document of a plain-text input is: the whole file, each blank-line-separated paragraph, or each line.")
+    var sampleBy: TextSampling = .document
+
     @Flag(name: [.short, .long], help: "No progress and no summary on standard error.")
     var quiet = false
 
@@ -113,6 +117,7 @@ struct Ingest: ParsableCommand {
         options.minWords = minWords
         options.quality = !noQualityFilter
         options.dedup = dedup
+        options.textSampling = sampleBy
         options.showProgress = showProgress
         let started = Date()
         let result = try runReporting { () -> (manifest: Manifest, resumed: Bool, alreadyComplete: Bool) in

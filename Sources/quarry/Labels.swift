@@ -132,6 +132,7 @@ struct Tag: ParsableCommand {
         Examples:
           quarry tag sections --annotator alice
           printf '1\\n2\\ns\\nq\\n' | quarry tag sections --annotator bot
+          quarry tag sections --unlabelled      # skip what was imported with labels
         """)
     @OptionGroup var database: DatabaseOption
     @Argument(help: "The task.") var task: String
@@ -140,6 +141,8 @@ struct Tag: ParsableCommand {
     var order: TaggingSession.Order = .stream
     @Option(help: ArgumentHelp("Show a model's predictions as suggestions: a fine-tuned classifier's run directory (its predictions are computed first), or a name given to `quarry predictions import/compute`.", valueName: "RUN"))
     var model: String?
+    @Flag(help: "Only examples nobody has answered yet (labels that came with the import count as answers).")
+    var unlabelled = false
     @Option(help: .hidden) var latencyLog: String?
 
     func run() throws {
@@ -149,7 +152,8 @@ struct Tag: ParsableCommand {
         if let model, FileManager.default.fileExists(atPath: model + "/classifier.safetensors") {
             modelName = try Predictions.ComputePredictions.compute(store: store, task: stored, runDirectory: model, name: nil, batch: 16)
         }
-        let session = try runReporting { try TaggingSession(store: store, task: stored, annotator: annotator, order: order, model: modelName) }
+        let session = try runReporting { try TaggingSession(store: store, task: stored, annotator: annotator, order: order, model: modelName,
+                                                                   unlabelledOnly: unlabelled) }
         let loop = TaggingLoop(session: session, interactive: isatty(0) != 0 && isatty(1) != 0)
         let answered = try runReporting { try loop.run() }
         if let latencyLog {

@@ -133,11 +133,18 @@ struct Generate: ParsableCommand {
         or at a --stop sequence (which is not printed). A key/value cache makes each new token \
         cost one position, not the whole prefix.
 
-        Example:
+        --chat asks a `finetune --task sft` model: the prompt becomes a user turn in the chat \
+        template it was trained on (`User: PROMPT\\n\\nAssistant: `), after --system if given, and \
+        only the assistant's answer is printed.
+
+        Examples:
           quarry generate --model run1 --prompt "The quarry" --max-tokens 100 --temperature 0.8 --top-k 40
+          quarry generate --model run3 --chat --prompt "Which section holds mail servers?" --temperature 0
         """)
     @Option(help: "A model directory (config.json, model.safetensors, tokenizer.json).") var model: String
-    @Option(help: "The text to continue.") var prompt: String
+    @Option(help: "The text to continue (with --chat: the user's message).") var prompt: String
+    @Flag(help: "Wrap the prompt in the chat template of `finetune --task sft`.") var chat = false
+    @Option(help: "With --chat: a system message before the user's.") var system: String?
     @Option(help: "Tokens to generate at most.") var maxTokens: Int = 128
     @Option(help: "0 for greedy decoding.") var temperature: Double = 0.8
     @Option(help: "Sample among the K most likely tokens (0: all).") var topK: Int = 40
@@ -147,6 +154,7 @@ struct Generate: ParsableCommand {
 
     func validate() throws {
         guard maxTokens >= 0, temperature >= 0, topK >= 0 else { throw ValidationError("--max-tokens, --temperature and --top-k must not be negative") }
+        if system != nil && !chat { throw ValidationError("--system goes with --chat") }
     }
 
     func run() throws {
@@ -154,7 +162,8 @@ struct Generate: ParsableCommand {
         let gpt = try runReporting { try Checkpoint.load(from: model) }
         let tokenizer = try loadTokenizer(model + "/tokenizer.json")
         let endOfText = tokenizer.id(of: "<|endoftext|>")
-        let promptIDs = BPEEncoder(model: tokenizer).encode(prompt)
+        let text = chat ? ChatTemplate.prompt(user: prompt, system: system) : prompt
+        let promptIDs = BPEEncoder(model: tokenizer).encode(text)
         guard !promptIDs.isEmpty else { printError("error: the prompt is empty"); throw ExitCode(1) }
         guard promptIDs.count < gpt.config.nPositions else {
             printError("error: the prompt has \(promptIDs.count) tokens; the model's context is \(gpt.config.nPositions)")
@@ -164,7 +173,9 @@ struct Generate: ParsableCommand {
         var rng = SplitMixGenerator(seed: seed)
         try runReporting { for id in promptIDs { try generator.feed(id) } }
         // Output is held back by the longest stop sequence's length, so a stop is never printed.
-        let holdBack = stop.map { $0.utf8.count }.max() ?? 0
+        // A chat model that runs on past its answer starts the next user turn: stop there too.
+        let stops = stop + (chat ? ["\n\n" + ChatTemplate.userPrefix.trimmingCharacters(in: .whitespaces)] : [])
+        let holdBack = stops.map { $0.utf8.count }.max() ?? 0
         var pending: [UInt8] = []
         var context = promptIDs
         let out = FileHandle.standardOutput
@@ -172,7 +183,7 @@ struct Generate: ParsableCommand {
             let next = generator.sample(temperature: temperature, topK: topK, rng: &rng)
             if next == endOfText { break }
             pending += (try? tokenizer.decodeBytes([next])) ?? []
-            for s in stop {
+            for s in stops {
                 let stopBytes = Array(s.utf8)
                 if !stopBytes.isEmpty, let range = firstRange(of: stopBytes, in: pending) {
                     out.write(Data(pending[..<range]))
@@ -234,13 +245,18 @@ func readLabelled(_ path: String, encoder: BPEEncoder, limit: Int, labels: inout
 
 struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Fine-tune a model on labelled examples (classification).",
+        abstract: "Fine-tune a model on labelled examples (classification) or chats (sft).",
         discussion: """
         --task classify adds a linear head over the final hidden state of each text's last token \
         (in a causal model the only position that has seen the whole text) and trains it with the \
         model (or alone, with --freeze-base). The dev set is measured after every epoch; the best \
         epoch by macro-F1 is kept in --out (model.safetensors, classifier.safetensors, labels.json).
-        --task sft is not available yet.
+
+        --task sft trains the next-token loss on the assistant's words only (the prompt is \
+        context, not target) of chat records ({"messages": [{"role", "content"}, …]}, as \
+        `quarry export --format chat` writes them, or {"text", "response"}), each rendered as \
+        `SYSTEM\\n\\nUser: …\\n\\nAssistant: …<|endoftext|>`. The epoch with the best dev loss is kept \
+        in --out as a plain GPT-2 checkpoint: `quarry generate --model RUN2 --chat "…"` asks it.
 
         With --db, the examples come straight from a labelling task (its adjudicated answers, else \
         the annotators' agreed ones, as `quarry export` takes them); without --dev, a tenth of the \
@@ -250,11 +266,12 @@ struct Finetune: ParsableCommand {
           quarry export sections --format jsonl --split train=0.8,dev=0.1,test=0.1 --out data/
           quarry finetune --from run1 --train data/train.jsonl --dev data/dev.jsonl --out run2 --epochs 3
           quarry finetune --from run1 --db quarry.db --task sections --out run2
+          quarry finetune --from run1 --task sft --train chats.jsonl --out run3 --lr 3e-4
         """)
     @Option(help: "The model to start from (a quarry run or any Hugging Face GPT-2 safetensors directory).") var from: String
-    @Option(help: "Labelled JSONL ({\"text\", \"label\"}), or with --db the labelling task's name.") var train: String?
+    @Option(help: "Labelled JSONL ({\"text\", \"label\"}; for sft chat records), or with --db the labelling task's name.") var train: String?
     @Option(name: [.short, .long], help: "Where the fine-tuned model goes.") var out: String
-    @Option(help: "classify (sft: not yet); with --db, the labelling task's name may be given here instead of --train.") var task: String = "classify"
+    @Option(help: "classify or sft; with --db, the labelling task's name may be given here instead of --train (classify).") var task: String = "classify"
     @Option(help: "Read the labelled examples from this labels database (SQLite).") var db: String?
     @Option(help: "Dev JSONL (default: a held-out tenth of --train).") var dev: String?
     @Option(help: "Epochs at most.") var epochs: Int = 3
@@ -281,10 +298,7 @@ struct Finetune: ParsableCommand {
     }
 
     func run() throws {
-        guard kind == "classify" else {
-            printError("error: --task sft is not implemented yet; use --task classify")
-            throw ExitCode(1)
-        }
+        if kind == "sft" { return try runSFT() }
         try runReporting { try BLAS.load(threads: jobs) }
         let model = try runReporting { try Checkpoint.load(from: from) }
         if let dropout { try runReporting { try model.setDropout(dropout) } }
@@ -303,7 +317,7 @@ struct Finetune: ParsableCommand {
             let directory = NSTemporaryDirectory() + "quarry-finetune-" + UUID().uuidString
             exported = directory
             let name = ["classify", "sft"].contains(task) ? (train ?? "") : task
-            let files = try runReporting { try exportLabelled(db: db, task: name, to: directory, holdOutDev: dev == nil) }
+            let files = try runReporting { try exportLabelled(db: db, task: name, to: directory, holdOutDev: dev == nil, format: .jsonl) }
             trainFile = files.train
             devFile = files.dev ?? dev
         }
@@ -431,13 +445,131 @@ struct Gradients: ParsableCommand {
 
 /// A labelling task's labelled examples as `quarry export --format jsonl` files in `directory`:
 /// train.jsonl, and dev.jsonl (a hash-chosen tenth) when `holdOutDev`.
-func exportLabelled(db: String, task name: String, to directory: String, holdOutDev: Bool) throws -> (train: String, dev: String?) {
+extension Finetune {
+    /// `--task sft`: the assistant-only next-token loss on chat records; the result is a plain
+    /// language model (what `generate --chat` and `transformers` load).
+    func runSFT() throws {
+        try runReporting { try BLAS.load(threads: jobs) }
+        let model = try runReporting { try Checkpoint.load(from: from) }
+        if let dropout { try runReporting { try model.setDropout(dropout) } }
+        let tokenizer = try loadTokenizer(from + "/tokenizer.json")
+        guard tokenizer.vocabularySize <= model.config.vocabSize else {
+            printError("error: the tokenizer's vocabulary (\(tokenizer.vocabularySize)) is larger than the model's (\(model.config.vocabSize))")
+            throw ExitCode(1)
+        }
+        guard let endOfText = tokenizer.id(of: "<|endoftext|>") else {
+            printError("error: the tokenizer has no <|endoftext|> token, which ends every assistant turn in sft")
+            throw ExitCode(1)
+        }
+        let encoder = BPEEncoder(model: tokenizer)
+        var trainFile = train ?? ""
+        var devFile = dev
+        var exported: String?
+        defer { if let exported { try? FileManager.default.removeItem(atPath: exported) } }
+        if let db {
+            let directory = NSTemporaryDirectory() + "quarry-finetune-" + UUID().uuidString
+            exported = directory
+            let name = ["classify", "sft"].contains(task) ? (train ?? "") : task
+            let files = try runReporting { try exportLabelled(db: db, task: name, to: directory, holdOutDev: dev == nil, format: .chat) }
+            trainFile = files.train
+            devFile = files.dev ?? dev
+        }
+        let limit = model.config.nPositions
+        var (trainSet, tooLong) = try runReporting { try readChats(trainFile, encoder: encoder, endOfText: endOfText, limit: limit) }
+        guard !trainSet.isEmpty else { printError("error: no chat with an assistant turn to train on in \(trainFile)"); throw ExitCode(1) }
+        var devSet: [ChatExample]
+        if let devFile {
+            let read = try runReporting { try readChats(devFile, encoder: encoder, endOfText: endOfText, limit: limit) }
+            devSet = read.examples
+            tooLong += read.tooLong
+        } else {
+            let cut = trainSet.count - max(1, trainSet.count / 10)
+            devSet = Array(trainSet[cut...])
+            trainSet = Array(trainSet[..<cut])
+        }
+        guard !trainSet.isEmpty, !devSet.isEmpty else {
+            printError("error: too few chats to hold out a dev set: give at least two, or --dev FILE")
+            throw ExitCode(1)
+        }
+        if tooLong > 0 { printError("warning: \(tooLong) chat(s) left out: their prompt fills the model's context of \(limit) tokens") }
+        if FileManager.default.fileExists(atPath: out + "/model.safetensors") {
+            printError("error: \(out) already holds a model: choose another --out")
+            throw ExitCode(1)
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try? FileManager.default.copyItem(atPath: from + "/tokenizer.json", toPath: out + "/tokenizer.json")
+        var options = SFTOptions()
+        options.epochs = epochs
+        options.batch = batch
+        options.learningRate = lr
+        options.weightDecay = weightDecay
+        options.patience = patience
+        options.seed = seed
+        let trainer = SFTTrainer(model: model, options: options, directory: out, padding: endOfText)
+        printError("sft: \(trainSet.count) train chats, \(devSet.count) dev chats; loss on assistant tokens only")
+        let before = try runReporting { try trainer.loss(devSet) }
+        printError(String(format: "before: dev loss %.4f", before))
+        trainer.onEpoch = { epoch, loss, devLoss in
+            printError(String(format: "epoch %d: train loss %.4f, dev loss %.4f (perplexity %.2f)", epoch, loss, devLoss, Foundation.exp(devLoss)))
+        }
+        let best = try runReporting { try trainer.run(train: trainSet, dev: devSet, endOfTextID: endOfText) }
+        printError(String(format: "best dev loss %.4f; saved in %@ (try: quarry generate --model %@ --chat \"…\")", best, out, out))
+    }
+}
+
+/// Chat records for `finetune --task sft`: `{"messages": [{"role", "content"}, …]}` (`quarry export
+/// --format chat`), or `{"text", "response"}` (a response task's `--format jsonl` export) as one
+/// user turn and its answer. Chats with nothing to train inside the context are counted, not kept.
+func readChats(_ path: String, encoder: BPEEncoder, endOfText: Int32, limit: Int) throws -> (examples: [ChatExample], tooLong: Int) {
+    let reader = try LineReader(path: path)
+    var examples: [ChatExample] = []
+    var tooLong = 0
+    var lineNumber = 0
+    while true {
+        let lines = try reader.nextLines(max: 16384)
+        if lines.isEmpty { break }
+        for line in lines {
+            lineNumber += 1
+            if line.allSatisfy(\.isWhitespace) { continue }
+            let place = "\(path):\(lineNumber)"
+            guard let json = try? JSONValue.parse(line) else { throw QuarryError("\(place): not a JSON object") }
+            var messages: [ChatMessage] = []
+            if let list = json["messages"]?.array {
+                for item in list {
+                    guard let roleName = item["role"]?.string, let role = ChatMessage.Role(rawValue: roleName),
+                          let content = item["content"]?.string else {
+                        throw QuarryError("\(place): each message needs a \"role\" (system, user or assistant) and a string \"content\"")
+                    }
+                    messages.append(ChatMessage(role: role, content: content))
+                }
+            } else if let text = json["text"]?.string, let response = json["response"]?.string {
+                messages = [ChatMessage(role: .user, content: text), ChatMessage(role: .assistant, content: response)]
+            } else {
+                throw QuarryError("\(place): no \"messages\" list (or \"text\" and \"response\"): sft reads chat records, `quarry export --format chat`")
+            }
+            guard messages.contains(where: { $0.role == .assistant }) else {
+                throw QuarryError("\(place): no assistant message: nothing to learn from this chat")
+            }
+            if let example = ChatExample(messages, encoder: encoder, endOfText: endOfText, limit: limit) {
+                examples.append(example)
+            } else {
+                tooLong += 1
+            }
+        }
+    }
+    return (examples, tooLong)
+}
+
+/// A labelling task's answers as fine-tuning files: `{"text", "label"}` JSONL for classification
+/// (single-label tasks only), chat records for sft (any task: the answer is the assistant's turn).
+func exportLabelled(db: String, task name: String, to directory: String, holdOutDev: Bool, format: Exporter.Format) throws -> (train: String, dev: String?) {
     guard FileManager.default.fileExists(atPath: db) else { throw QuarryError("\(db) does not exist: give the labels database with --db") }
     let store = try LabelStore(path: db)
     var exporter = Exporter(store: store, task: try store.task(named: name))
-    guard exporter.task.task.kind == .classify, !exporter.task.task.multiLabel else {
+    guard format == .chat || (exporter.task.task.kind == .classify && !exporter.task.task.multiLabel) else {
         throw QuarryError("task \"\(name)\" is not a single-label classification task: --task classify needs one label per example")
     }
+    exporter.format = format
     exporter.splits = holdOutDev ? [("train", 0.9), ("dev", 0.1)] : [("train", 1), ("unused", 0)]
     let report = try exporter.export(to: directory)
     printError("task \(name): " + report.written.sorted { $0.key > $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")

@@ -102,6 +102,20 @@ import Testing
         #expect(stat("/dev/null", &info) == 0 && (info.st_mode & S_IFMT) == S_IFCHR, "/dev/null must stay a device")
     }
 
+    @Test func plainTextSampledByParagraphOrLine() throws {
+        let scratch = ScratchDirectory()
+        let input = scratch.path + "/corpus.txt"
+        try "\n\nFirst paragraph,\nstill the first.\n\n \n\nSecond one.\nThird line\n".write(toFile: input, atomically: true, encoding: .utf8)
+        let paragraphs = try records(runTool(Self.binary, ["extract", input, "--sample-by", "paragraph", "-q"]).stdout)
+        #expect(paragraphs.map { $0["text"] as? String } == ["First paragraph,\nstill the first.", "Second one.\nThird line"])
+        #expect(paragraphs.map { $0["source"] as? String } == [input + "#paragraph=1", input + "#paragraph=2"])
+        let lines = try records(runTool(Self.binary, ["extract", input, "--sample-by", "line", "-q"]).stdout)
+        #expect(lines.map { $0["text"] as? String } == ["First paragraph,", "still the first.", "Second one.", "Third line"])
+        let whole = try records(runTool(Self.binary, ["extract", input, "-q"]).stdout)
+        #expect(whole.count == 1)
+        #expect(try runTool(Self.binary, ["extract", input, "--sample-by", "sentence"]).status != 0)
+    }
+
     @Test func badFlagsAreRejected() throws {
         #expect(try runTool(Self.binary, ["extract", "--jobs", "0", "x"]).status != 0)
         #expect(try runTool(Self.binary, ["extract"]).status != 0)

@@ -104,6 +104,24 @@ func write(_ path: String, _ text: String) {
         var seen: [String] = []
         while let e = try random.next() { seen.append(e.text); try random.answer(e, with: .label("a")) }
         #expect(Set(seen).count == 5 && seen.count == 5)
+        // --unlabelled: only examples nobody has answered (example 0 by ann, every one by rnd → none).
+        let fresh = try TaggingSession(store: store, task: task, annotator: "new", unlabelledOnly: true)
+        #expect(try fresh.next() == nil)
+        let mine = try TaggingSession(store: store, task: task, annotator: "new")
+        #expect(try mine.next()?.text == "example 0")
+    }
+
+    @Test func unlabelledOnlySkipsImportedLabels() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try LabelStore(path: dir + "/q.db")
+        let task = try store.createTask(LabelTask(name: "t", labels: ["a", "b"]))
+        write(dir + "/x.jsonl", "{\"text\": \"one\", \"label\": \"a\"}\n{\"text\": \"two\"}\n{\"text\": \"three\", \"label\": \"b\"}\n{\"text\": \"four\"}")
+        _ = try Importer(store: store, task: task).importFile(dir + "/x.jsonl")
+        let session = try TaggingSession(store: store, task: task, annotator: "ann", unlabelledOnly: true)
+        var served: [String] = []
+        while let e = try session.next() { served.append(e.text); try session.answer(e, with: .label("a")) }
+        #expect(served == ["two", "four"])
     }
 
     @Test func foreignCorruptAndReadOnlyFilesAreRefused() throws {

@@ -160,5 +160,16 @@ func run(_ args: [String], stdin: String = "") throws -> (Int32, String) {
         }
         #expect(predictions == 40)
         #expect(agreeing == 1)
+
+        // sft from the same task: each example becomes a chat whose answer is its label.
+        #expect(try run(["finetune", "--from", dir + "/run1", "--db", db, "--task", "sft", "--train", "t", "--out", dir + "/run3",
+                         "--epochs", "1", "--batch", "8"]).0 == 0)
+        let (chatStatus, answer) = try run(["generate", "--model", dir + "/run3", "--chat", "--prompt", "apples and pears 2",
+                                            "--max-tokens", "4", "--temperature", "0"])
+        #expect(chatStatus == 0 && !answer.contains("User:"))
+        #expect(try run(["generate", "--model", dir + "/run3", "--system", "x", "--prompt", "y"]).0 != 0)
+        write(dir + "/nochat.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}")
+        #expect(try run(["finetune", "--from", dir + "/run1", "--task", "sft", "--train", dir + "/nochat.jsonl", "--out", dir + "/run4"]).0 != 0)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/run4/model.safetensors"))
     }
 }

@@ -5,8 +5,9 @@ import Testing
 @Suite struct GradientTests {
     /// Every tensor's analytic gradient against central finite differences, in double precision,
     /// without dropout and with it (the same masks in every pass of one step).
-    @Test(arguments: [0.0, 0.3])
-    func backwardMatchesFiniteDifferences(dropout: Double) throws {
+    /// With ignored targets (-1) too: the loss is the mean over the positions that count.
+    @Test(arguments: [(0.0, false), (0.3, false), (0.0, true)])
+    func backwardMatchesFiniteDifferences(dropout: Double, ignoring: Bool) throws {
         let config = ModelConfig(vocabSize: 11, nLayer: 2, nHead: 2, nEmbd: 8, nPositions: 6, dropout: dropout)
         let model = try GPT<Double>(config: config)
         model.initialise(seed: 7)
@@ -15,7 +16,20 @@ import Testing
         let B = 2, T = 5
         var rng = SplitMix(seed: 3)
         let tokens = (0..<(B * T)).map { _ in Int32(rng.next() % 11) }
-        let targets = (0..<(B * T)).map { _ in Int32(rng.next() % 11) }
+        var targets = (0..<(B * T)).map { _ in Int32(rng.next() % 11) }
+        if ignoring {
+            for i in [0, 1, 2, 6, 9] { targets[i] = -1 }
+            // Known answer: the mean over the five counted positions of the full pass's losses.
+            let masked = try #require(try model.forward(tokens: tokens, targets: targets, B: B, T: T))
+            let perPosition = try (0..<(B * T)).map { i -> Double in
+                var one = [Int32](repeating: -1, count: B * T)
+                one[i] = targets[i]
+                return targets[i] < 0 ? 0 : try #require(try model.forward(tokens: tokens, targets: one, B: B, T: T))
+            }
+            #expect(abs(masked - perPosition.reduce(0, +) / 5) < 1e-12)
+            #expect(try model.forward(tokens: tokens, targets: [Int32](repeating: -1, count: B * T), B: B, T: T) == 0)
+            #expect(throws: TrainingError.self) { try model.forward(tokens: tokens, targets: [Int32](repeating: -2, count: B * T), B: B, T: T) }
+        }
         model.zeroGradients()
         _ = try model.trainingForward(tokens: tokens, targets: targets, B: B, T: T)
         try model.backward()

@@ -24,6 +24,51 @@ public final class WholeFileReader: RecordReader {
     }
 }
 
+/// How a plain-text file is cut into documents (the names of Hugging Face `datasets`' text
+/// loader's `sample_by`): the whole file, each blank-line-separated paragraph, or each line.
+public enum TextSampling: String, Sendable, CaseIterable {
+    case document, paragraph, line
+}
+
+/// A plain-text file cut into one record per paragraph or per line, streamed, so a corpus of
+/// many documents in one file fits in constant memory. Sources read `path#paragraph=N` or
+/// `path#line=N` (1-based), which is what the validation split and `--part` hash.
+public final class TextSampleReader: RecordReader {
+    private let input: BufferedReader
+    private let sourceName: String
+    private let sampling: TextSampling
+    private var samples = 0
+    public let skipped: [DropReason: Int] = [:]
+
+    public init(input: ByteSource, sourceName: String, sampling: TextSampling) {
+        self.input = BufferedReader(input)
+        self.sourceName = sourceName
+        self.sampling = sampling
+    }
+
+    public func next() throws -> RawRecord? {
+        var sample: [UInt8] = []
+        var consumed = 0
+        while let line = try input.readLineWithEnding() {
+            consumed += line.count
+            let blank = line.allSatisfy(isASCIISpace)
+            if sampling == .line {
+                if blank { continue }
+                sample = line
+                break
+            }
+            if blank {
+                if sample.isEmpty { continue }
+                break
+            }
+            sample.append(contentsOf: line)
+        }
+        guard !sample.isEmpty else { return nil }
+        samples += 1
+        return RawRecord(source: sourceName + "#\(sampling.rawValue)=\(samples)", payload: .plain(sample), byteCount: consumed)
+    }
+}
+
 /// JSON Lines with a `text` field; `id`, `title` and `url` are kept when present.
 /// A line that is not a JSON object with a string `text` is counted and skipped.
 public final class JSONLReader: RecordReader {

@@ -6,10 +6,14 @@ public struct ExtractionOptions: Sendable {
     /// Worker threads converting records; 1 runs everything on the calling thread.
     public var jobs: Int
     public var showProgress: Bool
+    /// What one document of a plain-text file is.
+    public var textSampling: TextSampling
 
-    public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, showProgress: Bool = isatty(2) != 0) {
+    public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, showProgress: Bool = isatty(2) != 0,
+                textSampling: TextSampling = .document) {
         self.jobs = max(1, jobs)
         self.showProgress = showProgress
+        self.textSampling = textSampling
     }
 }
 
@@ -70,7 +74,7 @@ public final class ExtractionRun {
 
     public func run(writing write: (Document) throws -> Void) throws -> ExtractionSummary {
         let started = Date()
-        let stream = RecordStream(files: files) { [weak self] message, isError in
+        let stream = RecordStream(files: files, textSampling: options.textSampling) { [weak self] message, isError in
             guard let self else { return }
             if isError { self.summary.errors.append(message) } else { self.summary.warnings.append(message) }
             self.report(message)
@@ -158,13 +162,15 @@ final class RecordStream {
     private var pending: ArraySlice<String>
     private var current: (reader: RecordReader, input: ByteSource, name: String)?
     private let report: (String, Bool) -> Void
+    private let textSampling: TextSampling
     private var finishedBytes = 0
     private(set) var filesOpened = 0
     private(set) var filesFailed = 0
     private(set) var skipped: [DropReason: Int] = [:]
 
-    init(files: [String], report: @escaping (String, Bool) -> Void) {
+    init(files: [String], textSampling: TextSampling, report: @escaping (String, Bool) -> Void) {
         pending = files[...]
+        self.textSampling = textSampling
         self.report = report
     }
 
@@ -224,6 +230,8 @@ final class RecordStream {
         case .warc: reader = WARCReader(input: opened.source, sourceName: name)
         case .arc: reader = WARCReader(input: opened.source, sourceName: name, arc: true)
         case .jsonl: reader = JSONLReader(input: opened.source, sourceName: name)
+        case .text where textSampling != .document:
+            reader = TextSampleReader(input: opened.source, sourceName: name, sampling: textSampling)
         case .html, .text: reader = WholeFileReader(input: opened.source, sourceName: name, format: opened.format)
         }
         return (reader, opened.source, name)

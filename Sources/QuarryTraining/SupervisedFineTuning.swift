@@ -1,0 +1,181 @@
+import Foundation
+import QuarryCore
+import QuarryTokenizer
+
+/// One chat message of a `quarry export --format chat` record.
+public struct ChatMessage: Sendable, Equatable {
+    public enum Role: String, Sendable { case system, user, assistant }
+    public var role: Role
+    public var content: String
+    public init(role: Role, content: String) { self.role = role; self.content = content }
+}
+
+/// A chat rendered for a GPT-2-style base model, which knows no chat tokens: the system text,
+/// then each turn as `User: …\n\nAssistant: …<|endoftext|>`. Only the assistant's words and the
+/// end-of-text token after them are trained (the model learns to answer, and to stop); the
+/// prompt is context. `quarry generate --chat` renders a question the same way.
+public enum ChatTemplate {
+    public static let userPrefix = "User: "
+    public static let assistantPrefix = "\n\nAssistant: "
+
+    /// The text pieces of a chat and whether each is trained.
+    public static func segments(_ messages: [ChatMessage]) -> [(text: String, trained: Bool)] {
+        var out: [(String, Bool)] = []
+        for message in messages {
+            switch message.role {
+            case .system: out.append((message.content + "\n\n", false))
+            case .user: out.append((userPrefix + message.content + assistantPrefix, false))
+            case .assistant: out.append((message.content, true))
+            }
+        }
+        return out
+    }
+
+    /// The prompt `generate --chat` continues: a user turn waiting for the assistant.
+    public static func prompt(user: String, system: String? = nil) -> String {
+        segments((system.map { [ChatMessage(role: .system, content: $0)] } ?? []) + [ChatMessage(role: .user, content: user)])
+            .map(\.text).joined()
+    }
+}
+
+/// A tokenized chat: the ids and, for each, whether the loss counts it.
+public struct ChatExample: Sendable {
+    public var tokens: [Int32]
+    public var trained: [Bool]
+
+    /// Encodes a chat piece by piece (so the mask falls on token boundaries), appending the
+    /// end-of-text token after every assistant message; cut to `limit` tokens. Nil when no
+    /// trained token is left inside the limit.
+    public init?(_ messages: [ChatMessage], encoder: BPEEncoder, endOfText: Int32, limit: Int) {
+        var tokens: [Int32] = [], trained: [Bool] = []
+        for (text, isTrained) in ChatTemplate.segments(messages) {
+            let ids = encoder.encode(text) + (isTrained ? [endOfText] : [])
+            tokens += ids
+            trained += [Bool](repeating: isTrained, count: ids.count)
+        }
+        if tokens.count > limit {
+            tokens.removeLast(tokens.count - limit)
+            trained.removeLast(trained.count - limit)
+        }
+        // Position 0 is never a target: something after it must be trained.
+        guard tokens.count >= 2, trained.dropFirst().contains(true) else { return nil }
+        self.tokens = tokens
+        self.trained = trained
+    }
+
+    /// Inputs and next-token targets of a window of `length` positions: -1 (ignored) where the
+    /// next token is prompt or padding.
+    func window(length: Int, padding: Int32) -> (inputs: [Int32], targets: [Int32]) {
+        var inputs = [Int32](repeating: padding, count: length)
+        var targets = [Int32](repeating: -1, count: length)
+        for i in 0..<min(length, tokens.count - 1) {
+            inputs[i] = tokens[i]
+            if trained[i + 1] { targets[i] = tokens[i + 1] }
+        }
+        return (inputs, targets)
+    }
+
+    var trainedTargets: Int { trained.dropFirst().filter { $0 }.count }
+}
+
+public struct SFTOptions: Sendable {
+    public var epochs = 3
+    public var batch = 16
+    public var learningRate = 1e-4
+    public var weightDecay = 0.01
+    public var gradientClip = 1.0
+    public var seed: UInt64 = 1337
+    public var patience = 2
+    public init() {}
+}
+
+/// `quarry finetune --task sft`: next-token loss on the assistant's tokens only, batches of
+/// chats padded to the longest; the dev loss (same mask) after every epoch, the best epoch kept
+/// as a plain GPT-2 checkpoint that `generate` and `transformers` load.
+public final class SFTTrainer {
+    let model: GPT<Float>
+    let options: SFTOptions
+    let directory: String
+    let padding: Int32
+    public var onEpoch: ((_ epoch: Int, _ trainLoss: Double, _ devLoss: Double) -> Void)?
+
+    public init(model: GPT<Float>, options: SFTOptions, directory: String, padding: Int32) {
+        self.model = model
+        self.options = options
+        self.directory = directory
+        self.padding = padding
+    }
+
+    /// Mean loss per trained token over the examples (no dropout).
+    public func loss(_ examples: [ChatExample]) throws -> Double {
+        var total = 0.0, counted = 0
+        for start in stride(from: 0, to: examples.count, by: options.batch) {
+            let batch = Array(examples[start..<min(examples.count, start + options.batch)])
+            let (inputs, targets, T) = Self.batch(batch, padding: padding)
+            let n = batch.reduce(0) { $0 + $1.trainedTargets }
+            guard n > 0, let l = try model.forward(tokens: inputs, targets: targets, B: batch.count, T: T) else { continue }
+            total += Double(l) * Double(n)
+            counted += n
+        }
+        return counted > 0 ? total / Double(counted) : 0
+    }
+
+    /// Trains; returns the best dev loss (the saved weights are that epoch's).
+    public func run(train: [ChatExample], dev: [ChatExample], endOfTextID: Int32?) throws -> Double {
+        guard !train.isEmpty else { throw TrainingError("the training set is empty") }
+        guard !dev.isEmpty else { throw TrainingError("the dev set is empty") }
+        var optimizer = AdamW(model: model, weightDecay: Float(options.weightDecay))
+        var rng = SplitMix(seed: options.seed)
+        var order = Array(train.indices)
+        var best: Double?
+        var sinceBest = 0
+        let metrics = try AppendFile(path: directory + "/metrics.jsonl")
+        for epoch in 1...options.epochs {
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+            var total = 0.0, counted = 0
+            for start in stride(from: 0, to: order.count, by: options.batch) {
+                let batch = order[start..<min(order.count, start + options.batch)].map { train[$0] }
+                let (inputs, targets, T) = Self.batch(batch, padding: padding)
+                model.zeroGradients()
+                let loss = try model.trainingForward(tokens: inputs, targets: targets, B: batch.count, T: T)
+                guard loss.isFinite else {
+                    throw TrainingError("the loss became \(loss) in epoch \(epoch): stopped (try a lower --lr); the best epoch so far is saved")
+                }
+                try model.backward()
+                _ = model.clipGradients(maxNorm: Float(options.gradientClip))
+                optimizer.update(model, lr: Float(options.learningRate))
+                let n = batch.reduce(0) { $0 + $1.trainedTargets }
+                total += Double(loss) * Double(n)
+                counted += n
+            }
+            let trainLoss = total / Double(max(1, counted))
+            let devLoss = try loss(dev)
+            try metrics.append(String(format: "{\"epoch\":%d,\"loss\":%.6f,\"dev_loss\":%.6f}\n", epoch, trainLoss, devLoss))
+            onEpoch?(epoch, trainLoss, devLoss)
+            if best == nil || devLoss < best! {
+                best = devLoss
+                sinceBest = 0
+                try Checkpoint.save(model, to: directory, endOfTextID: endOfTextID)
+            } else {
+                sinceBest += 1
+                if sinceBest >= options.patience { break }
+            }
+        }
+        if let best { return best }
+        return try loss(dev)
+    }
+
+    /// A batch padded on the right to its longest input (one shorter than its longest chat).
+    static func batch(_ examples: [ChatExample], padding: Int32) -> (inputs: [Int32], targets: [Int32], T: Int) {
+        let T = max(1, (examples.map(\.tokens.count).max() ?? 2) - 1)
+        var inputs: [Int32] = [], targets: [Int32] = []
+        inputs.reserveCapacity(examples.count * T)
+        targets.reserveCapacity(examples.count * T)
+        for e in examples {
+            let w = e.window(length: T, padding: padding)
+            inputs += w.inputs
+            targets += w.targets
+        }
+        return (inputs, targets, T)
+    }
+}
