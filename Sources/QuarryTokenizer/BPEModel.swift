@@ -25,6 +25,14 @@ public struct BPEModel: Sendable {
 
     public var vocabularySize: Int { tokenBytes.count }
 
+    /// Whether two models turn every text into the same ids (the same tokens, merges and added
+    /// tokens), however their files were written.
+    public func encodesLike(_ other: BPEModel) -> Bool {
+        tokenBytes == other.tokenBytes && addPrefixSpace == other.addPrefixSpace && ignoreMerges == other.ignoreMerges
+            && merges.elementsEqual(other.merges) { $0.left == $1.left && $0.right == $1.right && $0.result == $1.result }
+            && addedTokens.elementsEqual(other.addedTokens) { $0.content == $1.content && $0.id == $1.id }
+    }
+
     public init(tokenStrings: [String], merges: [(String, String)], addedTokens: [(content: String, id: Int32, special: Bool)],
                 addPrefixSpace: Bool = false, ignoreMerges: Bool = false) throws {
         var ids: [String: Int32] = [:]

@@ -119,7 +119,9 @@ public final class Pretrainer {
                 try train.sample(B: B, T: n, rng: &rng, inputs: &inputs, targets: &targets)
                 let l = try model.trainingForward(tokens: inputs, targets: targets, B: B, T: n)
                 guard l.isFinite else {
-                    throw TrainingError("the loss became \(l) at step \(step): stopped; the last checkpoint in \(directory) is intact (try a lower --lr)")
+                    let kept = FileManager.default.fileExists(atPath: directory + "/trainer-state.json")
+                        ? "the last checkpoint in \(directory) is intact" : "no checkpoint had been written yet"
+                    throw TrainingError("the loss became \(l) at step \(step + 1): stopped; \(kept) (try a lower --lr or a longer --warmup)")
                 }
                 loss += Double(l) / Double(options.accumulation)
                 try model.backward()

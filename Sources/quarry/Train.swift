@@ -6,6 +6,23 @@ import QuarryShards
 import QuarryTokenizer
 import QuarryTraining
 
+/// Refuses shards tokenized differently from a model's own tokenizer (RUN/tokenizer.json, when
+/// the model directory has one): the ids would mean other tokens to the model.
+func checkShardsMatchTokenizer(of modelDirectory: String, manifest: Manifest, data: String) throws {
+    let own = modelDirectory + "/tokenizer.json"
+    guard FileManager.default.fileExists(atPath: own) else { return }
+    if (try? fileSHA256(own)) == manifest.tokenizer.sha256 { return }
+    // Another file may still hold the same vocabulary (written by another tool): compare the models.
+    let modelTokenizer = try loadTokenizer(own)
+    for candidate in [manifest.tokenizer.path, data + "/tokenizer.json"] where (try? fileSHA256(candidate)) == manifest.tokenizer.sha256 {
+        if let shardsTokenizer = try? TokenizerFile.load(path: candidate), shardsTokenizer.encodesLike(modelTokenizer) { return }
+        break
+    }
+    printError("error: the shards in \(data) were tokenized with \(manifest.tokenizer.path) (SHA-256 \(manifest.tokenizer.sha256.prefix(12))…), "
+               + "not with the model's \(own): re-ingest them with --tokenizer \(own)")
+    throw ExitCode(1)
+}
+
 struct Pretrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Pre-train a GPT-2 model on `quarry ingest` shards.",
@@ -67,6 +84,8 @@ struct Pretrain: ParsableCommand {
             printError("error: the shards' vocabulary (\(manifest.tokenizer.vocabSize)) is larger than the model's (\(model.config.vocabSize))")
             throw ExitCode(1)
         }
+        if resume { try checkShardsMatchTokenizer(of: out, manifest: manifest, data: data) }
+        if let initFrom { try checkShardsMatchTokenizer(of: initFrom, manifest: manifest, data: data) }
         guard context <= model.config.nPositions else {
             printError("error: --context \(context) is longer than the model's n_positions \(model.config.nPositions)")
             throw ExitCode(1)
@@ -383,6 +402,7 @@ struct Eval: ParsableCommand {
                 printError("error: the shards' vocabulary (\(manifest.tokenizer.vocabSize)) is larger than the model's (\(gpt.config.vocabSize))")
                 throw ExitCode(1)
             }
+            try checkShardsMatchTokenizer(of: model, manifest: manifest, data: data)
             var options = PretrainOptions()
             options.context = min(context, gpt.config.nPositions)
             options.batch = 8

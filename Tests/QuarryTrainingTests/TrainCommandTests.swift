@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+
+/// The training commands' refusals, through the binary: one clear line, a non-zero exit, and
+/// nothing written over what was there.
+@Suite(.serialized) struct TrainCommandTests {
+    static var binary: String {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("quarry").path
+        if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
+        return repository.appendingPathComponent(".build/debug/quarry").path
+    }
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func quarry(_ args: [String]) throws -> (status: Int32, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = args
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, err)
+    }
+
+    func write(_ path: String, _ text: String) { FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) }
+
+    @Test func badInputsAreRefusedAndNothingIsOverwritten() throws {
+        let dir = NSTemporaryDirectory() + "quarry-train-cli-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let samples = Self.repository.appendingPathComponent("samples").path
+        #expect(try quarry(["ingest", samples + "/wiki", samples + "/web", "--vocab-size", "300", "--no-quality-filter", "--out", dir + "/a", "-q"]).status == 0)
+        #expect(try quarry(["ingest", samples + "/text", "--vocab-size", "290", "--no-quality-filter", "--out", dir + "/other", "-q"]).status == 0)
+        #expect(try quarry(["ingest", samples + "/wiki", "--vocab-size", "400", "--no-quality-filter", "--out", dir + "/bigger", "-q"]).status == 0)
+        #expect(try quarry(["pretrain", "--data", dir + "/a", "--out", dir + "/run", "--steps", "0", "-q"]).status == 0)
+        let saved = try Data(contentsOf: URL(fileURLWithPath: dir + "/run/model.safetensors"))
+
+        // Shards made with another tokenizer (smaller, so only the tokenizer check can catch it).
+        let other = try quarry(["eval", "--model", dir + "/run", "--data", dir + "/other"])
+        #expect(other.status != 0 && other.err.contains("tokenized with"), "\(other.err)")
+        let initOther = try quarry(["pretrain", "--data", dir + "/other", "--init-from", dir + "/run", "--out", dir + "/run2", "--steps", "1", "-q"])
+        #expect(initOther.status != 0 && initOther.err.contains("re-ingest them with --tokenizer"))
+        // A vocabulary larger than the model's.
+        let bigger = try quarry(["pretrain", "--data", dir + "/bigger", "--init-from", dir + "/run", "--out", dir + "/run3", "--steps", "1", "-q"])
+        #expect(bigger.status != 0 && bigger.err.contains("is larger than the model's"))
+        // A context longer than n_positions (tiny: 256).
+        let long = try quarry(["pretrain", "--data", dir + "/a", "--out", dir + "/run4", "--context", "300", "--steps", "1", "-q"])
+        #expect(long.status != 0 && long.err.contains("n_positions"))
+        // The run directory already holds a run: refused, the model untouched.
+        let again = try quarry(["pretrain", "--data", dir + "/a", "--out", dir + "/run", "--steps", "1", "-q"])
+        #expect(again.status != 0 && again.err.contains("already holds a run"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/run/model.safetensors")) == saved)
+        // A loss that blows up stops the run and says what was kept.
+        let nan = try quarry(["pretrain", "--data", dir + "/a", "--out", dir + "/nan", "--steps", "4", "--lr", "1e30", "--warmup", "0",
+                              "--context", "32", "--batch", "2", "--checkpoint-every", "100", "-q"])
+        #expect(nan.status != 0 && nan.err.contains("the loss became") && nan.err.contains("no checkpoint had been written yet"), "\(nan.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/nan/model.safetensors"))
+
+        // Fine-tuning sets: empty, unlabelled, one label only.
+        write(dir + "/empty.jsonl", "\n")
+        let empty = try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/empty.jsonl", "--out", dir + "/ft0"])
+        #expect(empty.status != 0 && empty.err.contains("no labelled examples"))
+        write(dir + "/unlabelled.jsonl", "{\"text\": \"granite\"}\n")
+        let unlabelled = try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/unlabelled.jsonl", "--out", dir + "/ft1"])
+        #expect(unlabelled.status != 0 && unlabelled.err.contains("no string \"label\""))
+        write(dir + "/one.jsonl", "{\"text\": \"granite\", \"label\": \"rock\"}\n{\"text\": \"slate\", \"label\": \"rock\"}\n")
+        #expect(try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/one.jsonl", "--out", dir + "/ft2"]).status != 0)
+        // A label the classifier does not know, at eval.
+        let rows = (0..<8).map { "{\"text\": \"\($0 % 2 == 0 ? "granite rock" : "steel saw") \($0)\", \"label\": \"\($0 % 2 == 0 ? "rock" : "tool")\"}" }
+        write(dir + "/train.jsonl", rows.joined(separator: "\n"))
+        #expect(try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ft", "--epochs", "1", "--freeze-base"]).status == 0)
+        write(dir + "/test.jsonl", "{\"text\": \"a mountain\", \"label\": \"place\"}\n")
+        let unknown = try quarry(["eval", "--model", dir + "/ft", "--data", dir + "/test.jsonl"])
+        #expect(unknown.status != 0 && unknown.err.contains("unknown to the model"))
+        for message in [other.err, bigger.err, long.err, nan.err, unknown.err] {
+            #expect(message.split(separator: "\n").count == 1, "one line: \(message)")
+        }
+    }
+}
