@@ -30,8 +30,10 @@ let package = Package(
         .target(name: "QuarryTokenizer", dependencies: ["QuarryCore"]),
         // Stage 1c: filtered, de-duplicated, tokenized documents → binary shards + manifest.
         .target(name: "QuarryShards", dependencies: ["QuarryCore", "QuarryIngest", "QuarryTokenizer"]),
+        // The trainer's exp-bound element-wise kernels, vectorised per CPU at load time.
+        .target(name: "CTrainingKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // Stage 3: the GPT-2 trainer (OpenBLAS loaded at run time).
-        .target(name: "QuarryTraining", dependencies: ["QuarryCore", "QuarryShards", "QuarryTokenizer"]),
+        .target(name: "QuarryTraining", dependencies: ["QuarryCore", "QuarryShards", "QuarryTokenizer", "CTrainingKernels"]),
         // Stage 2: the labelling workflow over SQLite (GRDB).
         .target(name: "QuarryLabels", dependencies: [
             "QuarryCore", "QuarryTokenizer", "QuarryShards",
@@ -45,7 +47,7 @@ let package = Package(
         ]),
         .testTarget(name: "QuarryIngestTests", dependencies: ["QuarryIngest", "QuarryCore"]),
         .testTarget(name: "QuarryTokenizerTests", dependencies: ["QuarryTokenizer", "QuarryCore"]),
-        .testTarget(name: "QuarryTrainingTests", dependencies: ["QuarryTraining", "QuarryShards"]),
+        .testTarget(name: "QuarryTrainingTests", dependencies: ["QuarryTraining", "QuarryShards", "CTrainingKernels"]),
         .testTarget(name: "QuarryLabelsTests", dependencies: ["QuarryLabels", "QuarryCore"]),
         .testTarget(name: "QuarryShardsTests", dependencies: ["QuarryShards", "QuarryIngest", "QuarryTokenizer", "QuarryCore"]),
     ]

@@ -1,4 +1,5 @@
 import Dispatch
+import CTrainingKernels
 import Foundation
 
 /// The layers of GPT-2, forward and backward, over contiguous buffers (shapes in comments:
@@ -218,35 +219,42 @@ enum Layers {
 
     static let geluScale = 0.7978845608028654 // sqrt(2/pi)
 
+    /// The same memory as Float, for the C kernels (only called when T is Float).
+    @inline(__always) static func floats<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+    }
+
     static func geluForward<T: TrainingScalar>(_ out: P<T>, _ inp: P<T>, N: Int) {
+        if T.self == Float.self {
+            chunks(N) { range in quarry_gelu_forward(floats(out) + range.lowerBound, floats(inp) + range.lowerBound, range.count) }
+            return
+        }
         let s = T(geluScale)
         chunks(N) { range in
             for i in range {
                 let x = inp[i]
-                out[i] = T(0.5) * x * (1 + fastTanh(s * (x + T(0.044715) * x * x * x)))
+                out[i] = T(0.5) * x * (1 + T.hyperbolicTangent(s * (x + T(0.044715) * x * x * x)))
             }
         }
     }
 
     static func geluBackward<T: TrainingScalar>(_ dinp: P<T>, _ inp: P<T>, _ dout: P<T>, N: Int) {
+        if T.self == Float.self {
+            chunks(N) { range in
+                quarry_gelu_backward(floats(dinp) + range.lowerBound, floats(inp) + range.lowerBound, floats(dout) + range.lowerBound, range.count)
+            }
+            return
+        }
         let s = T(geluScale)
         chunks(N) { range in for i in range {
             let x = inp[i]
             let cube = T(0.044715) * x * x * x
             let arg = s * (x + cube)
-            let th = fastTanh(arg)
+            let th = T.hyperbolicTangent(arg)
             let sech2 = 1 - th * th
             let local = T(0.5) * (1 + th) + x * T(0.5) * sech2 * s * (1 + 3 * T(0.044715) * x * x)
             dinp[i] += local * dout[i]
         } }
-    }
-
-    /// tanh through one exponential, 1 − 2/(e^{2x} + 1): libm's tanhf (via expm1f) was a seventh
-    /// of training time; the difference is a few ulps, well inside the 1e-4 logits check.
-    @inline(__always) static func fastTanh<T: TrainingScalar>(_ x: T) -> T {
-        if x > 15 { return 1 }
-        if x < -15 { return -1 }
-        return 1 - 2 / (T.exponential(2 * x) + 1)
     }
 
     static func residualForward<T: TrainingScalar>(_ out: P<T>, _ a: P<T>, _ b: P<T>, N: Int) {
@@ -266,7 +274,15 @@ enum Layers {
     /// probs = softmax(logits) per position; losses = -log(probs[target]), and 0 with a zero
     /// probability row where the target is `ignoredTarget` (so backward gives it no gradient).
     static func softmaxCrossEntropyForward<T: TrainingScalar>(_ probs: P<T>, _ losses: P<T>, _ logits: P<T>, _ targets: UnsafePointer<Int32>, N: Int, V: Int) {
-        chunks(N) { range in for i in range {
+        if T.self == Float.self {
+            chunks(N, itemSize: V) { range in
+                let first = range.lowerBound
+                quarry_softmax_cross_entropy(floats(probs) + first * V, floats(losses) + first, floats(logits) + first * V,
+                                             targets + first, range.count, V)
+            }
+            return
+        }
+        chunks(N, itemSize: V) { range in for i in range {
             let l = logits + i * V, p = probs + i * V
             if targets[i] == ignoredTarget {
                 for j in 0..<V { p[j] = 0 }
@@ -275,16 +291,17 @@ enum Layers {
             }
             var maxv = -T.greatestFiniteMagnitude
             for j in 0..<V where l[j] > maxv { maxv = l[j] }
+            let targetLogit = l[Int(targets[i])]   // probs may be the logits' own memory
             var sum: T = 0
             for j in 0..<V { let e = T.exponential(l[j] - maxv); p[j] = e; sum += e }
             for j in 0..<V { p[j] /= sum }
-            losses[i] = -T.logarithm(max(p[Int(targets[i])], T.leastNormalMagnitude))
+            losses[i] = -(targetLogit - maxv - T.logarithm(sum))
         } }
     }
 
     /// probs → (probs − onehot(target)) · dloss, in place.
     static func softmaxCrossEntropyBackwardInPlace<T: TrainingScalar>(_ probs: P<T>, _ targets: UnsafePointer<Int32>, dloss: T, N: Int, V: Int) {
-        chunks(N) { range in
+        chunks(N, itemSize: V) { range in
             for i in range where targets[i] != ignoredTarget {
                 let p = probs + i * V
                 for j in 0..<V { p[j] *= dloss }
@@ -294,8 +311,10 @@ enum Layers {
     }
 
     /// Splits 0..<n into one contiguous range per core (work whose items are independent).
-    static func chunks(_ n: Int, _ body: (Range<Int>) -> Void) {
-        let width = min(ProcessInfo.processInfo.activeProcessorCount, max(1, n / 1024))
+    /// `itemSize` is the elements each item touches (a vocabulary-wide row of the loss), so that
+    /// a few hundred long rows are still shared out.
+    static func chunks(_ n: Int, itemSize: Int = 1, _ body: (Range<Int>) -> Void) {
+        let width = min(ProcessInfo.processInfo.activeProcessorCount, n, max(1, n * itemSize / 1024))
         if width <= 1 { body(0..<n); return }
         parallel(width) { w in body((n * w / width)..<(n * (w + 1) / width)) }
     }

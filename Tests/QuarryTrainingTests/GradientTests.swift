@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import CTrainingKernels
 @testable import QuarryTraining
 
 @Suite struct GradientTests {
@@ -54,6 +55,55 @@ import Testing
             }
             offset += count
         }
+    }
+
+    /// The vectorised Float kernels (C) against the plain Double definitions.
+    @Test func floatKernelsMatchTheDoubleDefinitions() {
+        var rng = SplitMix(seed: 11)
+        let n = 4099
+        let x: [Double] = (0..<n).map { _ in (rng.uniform() - 0.5) * 24 }
+        var exps = [Float](repeating: 0, count: n)
+        x.map(Float.init).withUnsafeBufferPointer { quarry_exp(&exps, $0.baseAddress!, n) }
+        for i in 0..<n where abs(x[i]) < 80 {
+            #expect(abs(Double(exps[i]) - Foundation.exp(Double(Float(x[i])))) <= 3e-7 * Foundation.exp(Double(Float(x[i]))), "exp(\(x[i]))")
+        }
+        let dout: [Double] = (0..<n).map { _ in rng.uniform() - 0.5 }
+        var outF = [Float](repeating: 0, count: n), outD = [Double](repeating: 0, count: n)
+        var dinF = [Float](repeating: 0.25, count: n), dinD = [Double](repeating: 0.25, count: n)
+        var xF = x.map(Float.init), xD = x, doutF = dout.map(Float.init), doutD = dout
+        Layers.geluForward(&outF, &xF, N: n)
+        Layers.geluForward(&outD, &xD, N: n)
+        Layers.geluBackward(&dinF, &xF, &doutF, N: n)
+        Layers.geluBackward(&dinD, &xD, &doutD, N: n)
+        for i in 0..<n {
+            #expect(abs(Double(outF[i]) - outD[i]) <= 2e-6 * max(1, abs(outD[i])), "gelu(\(x[i]))")
+            #expect(abs(Double(dinF[i]) - dinD[i]) <= 1e-5 * max(1, abs(dinD[i])), "gelu'(\(x[i]))")
+        }
+        // Softmax + cross-entropy over rows of 1,000 logits, one row ignored.
+        let rows = 5, v = 1000
+        var logitsD: [Double] = (0..<(rows * v)).map { _ in (rng.uniform() - 0.5) * 30 }
+        var logitsF = logitsD.map(Float.init)
+        let targets: [Int32] = [3, 999, -1, 0, 500]
+        var probsF = [Float](repeating: 1, count: rows * v), probsD = [Double](repeating: 1, count: rows * v)
+        var lossF = [Float](repeating: 1, count: rows), lossD = [Double](repeating: 1, count: rows)
+        targets.withUnsafeBufferPointer { t in
+            Layers.softmaxCrossEntropyForward(&probsF, &lossF, &logitsF, t.baseAddress!, N: rows, V: v)
+            Layers.softmaxCrossEntropyForward(&probsD, &lossD, &logitsD, t.baseAddress!, N: rows, V: v)
+        }
+        for r in 0..<rows {
+            #expect(abs(Double(lossF[r]) - lossD[r]) <= 1e-5 * max(1, lossD[r]), "loss of row \(r)")
+            for j in 0..<v { #expect(abs(Double(probsF[r * v + j]) - probsD[r * v + j]) <= 1e-6) }
+        }
+        #expect(lossF[2] == 0 && probsF[(2 * v)..<(3 * v)].allSatisfy { $0 == 0 })
+        // In place, as the model calls it (probabilities over the logits): the same losses.
+        var inPlace = logitsF, inPlaceLoss = [Float](repeating: 1, count: rows)
+        targets.withUnsafeBufferPointer { t in
+            inPlace.withUnsafeMutableBufferPointer { buffer in
+                let p = buffer.baseAddress!
+                Layers.softmaxCrossEntropyForward(p, &inPlaceLoss, p, t.baseAddress!, N: rows, V: v)
+            }
+        }
+        #expect(inPlaceLoss == lossF && inPlace == probsF)
     }
 
     @Test func dropoutDropsAboutItsShareAndScalesTheRest() {
