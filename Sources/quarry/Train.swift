@@ -440,6 +440,7 @@ struct Gradients: ParsableCommand {
     @Option(help: "Comma-separated token ids, B×(T+1) row by row.") var tokens: String
     @Option(help: "Sequences in the batch.") var batch: Int = 1
     @Option(name: [.short, .long], help: "Output safetensors file.") var out: String
+    @Option(help: "Comma-separated target positions (row-major in B×T) that carry no loss, as sft's prompt tokens.") var ignore: String = ""
 
     func run() throws {
         try runReporting { try BLAS.load() }
@@ -455,6 +456,9 @@ struct Gradients: ParsableCommand {
             inputs += ids[(b * width)..<(b * width + n)]
             targets += ids[(b * width + 1)..<(b * width + width)]
         }
+        for position in ignore.split(separator: ",").compactMap({ Int($0) }) where targets.indices.contains(position) {
+            targets[position] = -1
+        }
         gpt.zeroGradients()
         let loss = try runReporting { try gpt.trainingForward(tokens: inputs, targets: targets, B: batch, T: n) }
         try runReporting { try gpt.backward() }
@@ -463,8 +467,6 @@ struct Gradients: ParsableCommand {
     }
 }
 
-/// A labelling task's labelled examples as `quarry export --format jsonl` files in `directory`:
-/// train.jsonl, and dev.jsonl (a hash-chosen tenth) when `holdOutDev`.
 extension Finetune {
     /// `--task sft`: the assistant-only next-token loss on chat records; the result is a plain
     /// language model (what `generate --chat` and `transformers` load).
@@ -581,7 +583,8 @@ func readChats(_ path: String, encoder: BPEEncoder, endOfText: Int32, limit: Int
 }
 
 /// A labelling task's answers as fine-tuning files: `{"text", "label"}` JSONL for classification
-/// (single-label tasks only), chat records for sft (any task: the answer is the assistant's turn).
+/// (single-label tasks only), chat records for sft (any task: the answer is the assistant's turn);
+/// train.jsonl in `directory`, and dev.jsonl (a hash-chosen tenth) when `holdOutDev`.
 func exportLabelled(db: String, task name: String, to directory: String, holdOutDev: Bool, format: Exporter.Format) throws -> (train: String, dev: String?) {
     guard FileManager.default.fileExists(atPath: db) else { throw QuarryError("\(db) does not exist: give the labels database with --db") }
     let store = try LabelStore(path: db)
