@@ -171,6 +171,12 @@ func fileSHA256(_ path: String) throws -> String {
 struct Shards: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check, summarise and merge shard directories written by `quarry ingest`.",
+        discussion: """
+        Examples:
+          quarry shards verify shards/
+          quarry shards stats shards/
+          quarry shards merge part-1 part-2 --out shards/
+        """,
         subcommands: [Verify.self, Stats.self, Merge.self]
     )
 

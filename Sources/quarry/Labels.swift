@@ -24,6 +24,12 @@ struct TaskCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "task",
         abstract: "Create and list labelling tasks.",
+        discussion: """
+        Examples:
+          quarry task create sections --labels admin,games,net --instructions "The package's archive section."
+          quarry task create --config task.json
+          quarry task list
+        """,
         subcommands: [Create.self, List.self]
     )
 
@@ -62,7 +68,8 @@ struct TaskCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the tasks with their progress.")
+        static let configuration = CommandConfiguration(abstract: "List the tasks with their progress.",
+                                                        discussion: "Example:\n  quarry task list --db quarry.db")
         @OptionGroup var database: DatabaseOption
         func run() throws {
             let store = try database.open()
@@ -287,6 +294,11 @@ struct Export: ParsableCommand {
 struct Predictions: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Load a model's predictions for suggestions and --order uncertain.",
+        discussion: """
+        Examples:
+          quarry predictions compute sections --run run2
+          quarry predictions import sections --model other-model predictions.jsonl
+        """,
         subcommands: [ImportPredictions.self, ComputePredictions.self]
     )
 

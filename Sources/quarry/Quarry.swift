@@ -19,6 +19,9 @@ struct Quarry: ParsableCommand {
           quarry export topics --format jsonl --split train=0.8,dev=0.1,test=0.1 --out data/
           quarry finetune --from run1 --train data/train.jsonl --dev data/dev.jsonl --out run2
           quarry eval --model run2 --data data/test.jsonl
+          quarry generate --model run1 --prompt "The quarry" --max-tokens 60
+
+        Every stage on the built-in samples, in about a minute: scripts/demo
         """,
         version: "0.1.0",
         subcommands: [Extract.self, TokenizerCommand.self, Ingest.self, Shards.self, TaskCommand.self, Import.self, Tag.self, Review.self, Stats.self, Export.self, Predictions.self, Pretrain.self, Finetune.self, Eval.self, Generate.self, Logits.self, Gradients.self]

@@ -116,6 +116,17 @@ import Testing
         #expect(try runTool(Self.binary, ["extract", input, "--sample-by", "sentence"]).status != 0)
     }
 
+    @Test func everyCommandsHelpHasAnExample() throws {
+        let commands = ["", "extract", "tokenizer", "tokenizer train", "tokenizer encode", "tokenizer decode", "ingest",
+                        "shards", "shards verify", "shards stats", "shards merge", "task", "task create", "task list", "import",
+                        "tag", "review", "stats", "export", "predictions", "predictions import", "predictions compute",
+                        "pretrain", "finetune", "eval", "generate"]
+        for command in commands {
+            let help = try runTool(Self.binary, command.split(separator: " ").map(String.init) + ["--help"])
+            #expect(help.status == 0 && help.stdout.contains("Example"), "quarry \(command) --help has no example")
+        }
+    }
+
     @Test func badFlagsAreRejected() throws {
         #expect(try runTool(Self.binary, ["extract", "--jobs", "0", "x"]).status != 0)
         #expect(try runTool(Self.binary, ["extract"]).status != 0)
