@@ -90,6 +90,29 @@ VERSIONS void quarry_softmax_cross_entropy(float *probs, float *losses, const fl
     }
 }
 
+VERSIONS void quarry_causal_softmax(float *w, long n, float scale) {
+    for (long t = 0; t < n; t++) {
+        float *row = w + t * n;
+        long count = t + 1;
+        float maxv = -INFINITY;
+        for (long j = 0; j < count; j++) {
+            row[j] *= scale;
+            maxv = row[j] > maxv ? row[j] : maxv;
+        }
+        for (long j = 0; j < count; j++) row[j] = fast_exp(row[j] - maxv);
+        float lanes[LANES] = {0};
+        long j = 0;
+        for (; j + LANES <= count; j += LANES)
+            for (int k = 0; k < LANES; k++) lanes[k] += row[j + k];
+        float sum = 0.0f;
+        for (int k = 0; k < LANES; k++) sum += lanes[k];
+        for (; j < count; j++) sum += row[j];
+        float inverse = 1.0f / sum;
+        for (j = 0; j < count; j++) row[j] *= inverse;
+        for (j = count; j < n; j++) row[j] = 0.0f;
+    }
+}
+
 VERSIONS void quarry_exp(float *restrict out, const float *restrict in, long n) {
     for (long i = 0; i < n; i++) out[i] = fast_exp(in[i]);
 }

@@ -308,8 +308,10 @@ public final class GPT<T: TrainingScalar> {
         let fromHead = hiddenGradient == nil
         headGradientsReady = false
         let dropout = activeDropout
-        var scratch = attentionScratch
-        defer { attentionScratch = scratch }
+        // Moved out and back (not copied: a second reference would make the write below copy 2 MB).
+        var scratch: [T] = []
+        swap(&scratch, &attentionScratch)
+        defer { swap(&scratch, &attentionScratch) }
         parameters.withUnsafeMutableBufferPointer { pp in
             gradients.withUnsafeMutableBufferPointer { gg in
                 activations.withUnsafeMutableBufferPointer { aa in

@@ -118,6 +118,10 @@ enum Layers {
     static func attentionWeights<T: TrainingScalar>(_ w: P<T>, _ q: P<T>, _ k: P<T>, T n: Int, hs: Int, c3: Int) {
         let scale = 1 / T.squareRoot(T(hs))
         T.gemm(transA: false, transB: true, m: n, n: n, k: hs, a: q, lda: c3, b: k, ldb: c3, beta: 0, c: w, ldc: n)         // (T,T) = Q·Kᵀ
+        if T.self == Float.self {
+            quarry_causal_softmax(floats(w), n, Float(scale))
+            return
+        }
         for t in 0..<n {
             let row = w + t * n
             var maxv = -T.greatestFiniteMagnitude

@@ -58,7 +58,7 @@ import CTrainingKernels
     }
 
     /// The vectorised Float kernels (C) against the plain Double definitions.
-    @Test func floatKernelsMatchTheDoubleDefinitions() {
+    @Test func floatKernelsMatchTheDoubleDefinitions() throws {
         var rng = SplitMix(seed: 11)
         let n = 4099
         let x: [Double] = (0..<n).map { _ in (rng.uniform() - 0.5) * 24 }
@@ -104,6 +104,21 @@ import CTrainingKernels
             }
         }
         #expect(inPlaceLoss == lossF && inPlace == probsF)
+        // Causal attention weights of one head (T = 37, head size 8, rows of a 3·C-wide qkv).
+        try BLAS.load(threads: 1)
+        let t = 37, hs = 8, c3 = 24
+        let qkvD: [Double] = (0..<(t * c3)).map { _ in (rng.uniform() - 0.5) * 6 }
+        var qkvF = qkvD.map(Float.init), qkvDm = qkvD
+        var wF = [Float](repeating: 9, count: t * t), wD = [Double](repeating: 9, count: t * t)
+        qkvF.withUnsafeMutableBufferPointer { q in Layers.attentionWeights(&wF, q.baseAddress!, q.baseAddress! + hs, T: t, hs: hs, c3: c3) }
+        qkvDm.withUnsafeMutableBufferPointer { q in Layers.attentionWeights(&wD, q.baseAddress!, q.baseAddress! + hs, T: t, hs: hs, c3: c3) }
+        for i in 0..<t {
+            for j in 0..<t {
+                #expect(abs(Double(wF[i * t + j]) - wD[i * t + j]) <= 1e-6, "w[\(i)][\(j)]")
+                if j > i { #expect(wF[i * t + j] == 0) }
+            }
+            #expect(abs(wF[(i * t)..<(i * t + t)].reduce(0, +) - 1) < 1e-5)
+        }
     }
 
     @Test func dropoutDropsAboutItsShareAndScalesTheRest() {

@@ -17,6 +17,10 @@ void quarry_gelu_backward(float *dinp, const float *inp, const float *dout, long
 void quarry_softmax_cross_entropy(float *probs, float *losses, const float *logits, const int *targets,
                                   long rows, long vocab);
 
+/// The causal softmax of an n×n matrix of attention scores, in place: row t scaled by `scale`,
+/// softmax over columns 0...t, zero after.
+void quarry_causal_softmax(float *w, long n, float scale);
+
 /// exp() of n values (a test hook for the vectorised exponential's accuracy).
 void quarry_exp(float *out, const float *in, long n);
 
