@@ -69,7 +69,7 @@ public final class FineTuner {
         var sinceBest = 0
         let metrics = try AppendFile(path: directory + "/metrics.jsonl")
         for epoch in 1...options.epochs {
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+            rng.shuffle(&order)
             var total: Double = 0
             var batches = 0
             for start in stride(from: 0, to: order.count, by: options.batch) {

@@ -382,6 +382,11 @@ struct SplitMix {
     var state: UInt64
     init(seed: UInt64) { state = seed }
 
+    /// Fisher–Yates with this generator: an epoch's order, the same for the same seed.
+    mutating func shuffle<Element>(_ items: inout [Element]) {
+        for i in stride(from: items.count - 1, to: 0, by: -1) { items.swapAt(i, Int(next() % UInt64(i + 1))) }
+    }
+
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

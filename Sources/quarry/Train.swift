@@ -318,45 +318,22 @@ struct Finetune: ParsableCommand {
 
     func run() throws {
         if kind == "sft" { return try runSFT() }
-        try runReporting { try BLAS.load(threads: jobs) }
-        let model = try runReporting { try Checkpoint.load(from: from) }
-        if let dropout { try runReporting { try model.setDropout(dropout) } }
-        let tokenizer = try loadTokenizer(from + "/tokenizer.json")
+        let (model, tokenizer) = try loadStartingModel()
         let encoder = BPEEncoder(model: tokenizer)
-        guard tokenizer.vocabularySize <= model.config.vocabSize else {
-            printError("error: the tokenizer's vocabulary (\(tokenizer.vocabularySize)) is larger than the model's (\(model.config.vocabSize))")
-            throw ExitCode(1)
-        }
         var labels: [String] = []
-        var trainFile = train ?? ""
-        var devFile = dev
-        var exported: String?
-        defer { if let exported { try? FileManager.default.removeItem(atPath: exported) } }
-        if let db {
-            let directory = NSTemporaryDirectory() + "quarry-finetune-" + UUID().uuidString
-            exported = directory
-            let name = ["classify", "sft"].contains(task) ? (train ?? "") : task
-            let files = try runReporting { try exportLabelled(db: db, task: name, to: directory, holdOutDev: dev == nil, format: .jsonl) }
-            trainFile = files.train
-            devFile = files.dev ?? dev
-        }
+        let data = try dataFiles(format: .jsonl)
+        defer { data.removeTemporary() }
+        let (trainFile, devFile) = (data.train, data.dev)
         var trainSet = try runReporting { try readLabelled(trainFile, encoder: encoder, limit: model.config.nPositions, labels: &labels, fixedLabels: false) }
         guard !trainSet.isEmpty else { printError("error: no labelled examples to train on"); throw ExitCode(1) }
         var devSet: [LabelledExample]
         if let dev = devFile {
             devSet = try runReporting { try readLabelled(dev, encoder: encoder, limit: model.config.nPositions, labels: &labels, fixedLabels: false) }
         } else {
-            let cut = trainSet.count - max(1, trainSet.count / 10)
-            devSet = Array(trainSet[cut...])
-            trainSet = Array(trainSet[..<cut])
+            devSet = Self.holdOutLastTenth(&trainSet)
         }
         guard labels.count >= 2 else { printError("error: the training set has fewer than two labels"); throw ExitCode(1) }
-        if FileManager.default.fileExists(atPath: out + "/labels.json") {
-            printError("error: \(out) already holds a fine-tuned model: choose another --out")
-            throw ExitCode(1)
-        }
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        try? FileManager.default.copyItem(atPath: from + "/tokenizer.json", toPath: out + "/tokenizer.json")
+        try prepareOutput(refusingIfExists: "labels.json")
         var options = FineTuneOptions()
         options.epochs = epochs
         options.batch = batch
@@ -468,9 +445,8 @@ struct Gradients: ParsableCommand {
 }
 
 extension Finetune {
-    /// `--task sft`: the assistant-only next-token loss on chat records; the result is a plain
-    /// language model (what `generate --chat` and `transformers` load).
-    func runSFT() throws {
+    /// The checkpoint to start from and its tokenizer, whose vocabulary must fit the model.
+    func loadStartingModel() throws -> (GPT<Float>, BPEModel) {
         try runReporting { try BLAS.load(threads: jobs) }
         let model = try runReporting { try Checkpoint.load(from: from) }
         if let dropout { try runReporting { try model.setDropout(dropout) } }
@@ -479,23 +455,55 @@ extension Finetune {
             printError("error: the tokenizer's vocabulary (\(tokenizer.vocabularySize)) is larger than the model's (\(model.config.vocabSize))")
             throw ExitCode(1)
         }
+        return (model, tokenizer)
+    }
+
+    /// The training and dev files: the given ones, or with --db the task exported (in `format`)
+    /// to a temporary directory, which the caller removes.
+    struct DataFiles {
+        var train: String
+        var dev: String?
+        var temporary: String?
+        func removeTemporary() { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
+    }
+
+    func dataFiles(format: Exporter.Format) throws -> DataFiles {
+        guard let db else { return DataFiles(train: train ?? "", dev: dev) }
+        let directory = NSTemporaryDirectory() + "quarry-finetune-" + UUID().uuidString
+        let name = ["classify", "sft"].contains(task) ? (train ?? "") : task
+        let files = try runReporting { try exportLabelled(db: db, task: name, to: directory, holdOutDev: dev == nil, format: format) }
+        return DataFiles(train: files.train, dev: files.dev ?? dev, temporary: directory)
+    }
+
+    /// Without --dev, the last tenth of the training file (at least one example) is the dev set.
+    static func holdOutLastTenth<Example>(_ set: inout [Example]) -> [Example] {
+        let cut = set.count - max(1, set.count / 10)
+        defer { set = Array(set[..<cut]) }
+        return Array(set[cut...])
+    }
+
+    /// --out, refused when it already holds a fine-tuned model (`marker`), with the tokenizer copied in.
+    func prepareOutput(refusingIfExists marker: String) throws {
+        if FileManager.default.fileExists(atPath: out + "/" + marker) {
+            printError("error: \(out) already holds a fine-tuned model: choose another --out")
+            throw ExitCode(1)
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try? FileManager.default.copyItem(atPath: from + "/tokenizer.json", toPath: out + "/tokenizer.json")
+    }
+
+    /// `--task sft`: the assistant-only next-token loss on chat records; the result is a plain
+    /// language model (what `generate --chat` and `transformers` load).
+    func runSFT() throws {
+        let (model, tokenizer) = try loadStartingModel()
         guard let endOfText = tokenizer.id(of: "<|endoftext|>") else {
             printError("error: the tokenizer has no <|endoftext|> token, which ends every assistant turn in sft")
             throw ExitCode(1)
         }
         let encoder = BPEEncoder(model: tokenizer)
-        var trainFile = train ?? ""
-        var devFile = dev
-        var exported: String?
-        defer { if let exported { try? FileManager.default.removeItem(atPath: exported) } }
-        if let db {
-            let directory = NSTemporaryDirectory() + "quarry-finetune-" + UUID().uuidString
-            exported = directory
-            let name = ["classify", "sft"].contains(task) ? (train ?? "") : task
-            let files = try runReporting { try exportLabelled(db: db, task: name, to: directory, holdOutDev: dev == nil, format: .chat) }
-            trainFile = files.train
-            devFile = files.dev ?? dev
-        }
+        let data = try dataFiles(format: .chat)
+        defer { data.removeTemporary() }
+        let (trainFile, devFile) = (data.train, data.dev)
         let limit = model.config.nPositions
         var (trainSet, tooLong) = try runReporting { try readChats(trainFile, encoder: encoder, endOfText: endOfText, limit: limit) }
         guard !trainSet.isEmpty else { printError("error: no chat with an assistant turn to train on in \(trainFile)"); throw ExitCode(1) }
@@ -505,21 +513,14 @@ extension Finetune {
             devSet = read.examples
             tooLong += read.tooLong
         } else {
-            let cut = trainSet.count - max(1, trainSet.count / 10)
-            devSet = Array(trainSet[cut...])
-            trainSet = Array(trainSet[..<cut])
+            devSet = Self.holdOutLastTenth(&trainSet)
         }
         guard !trainSet.isEmpty, !devSet.isEmpty else {
             printError("error: too few chats to hold out a dev set: give at least two, or --dev FILE")
             throw ExitCode(1)
         }
         if tooLong > 0 { printError("warning: \(tooLong) chat(s) left out: their prompt fills the model's context of \(limit) tokens") }
-        if FileManager.default.fileExists(atPath: out + "/model.safetensors") {
-            printError("error: \(out) already holds a model: choose another --out")
-            throw ExitCode(1)
-        }
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        try? FileManager.default.copyItem(atPath: from + "/tokenizer.json", toPath: out + "/tokenizer.json")
+        try prepareOutput(refusingIfExists: "model.safetensors")
         var options = SFTOptions()
         options.epochs = epochs
         options.batch = batch
