@@ -128,6 +128,42 @@ public enum ShardTools {
         return Stats(manifest: manifest, histogram: histogram)
     }
 
+    // MARK: - documents
+
+    /// The documents of one split of a Megatron-format directory, as token ids (each with the
+    /// `<|endoftext|>` it was written with), in order: what `finetune` reads back from a
+    /// `quarry export --format shards` directory.
+    public static func megatronDocuments(directory: String, split: String) throws -> [[Int32]] {
+        guard let manifest = try Manifest.load(directory: directory) else {
+            throw QuarryError("\(directory)/\(Manifest.fileName) not found: not a quarry shard directory")
+        }
+        guard manifest.settings.format == .megatron else {
+            throw QuarryError("\(directory) holds \(manifest.settings.format.rawValue) shards: fine-tuning reads Megatron shards (`quarry export --format shards`, the default --shard-format) or JSONL")
+        }
+        var documents: [[Int32]] = []
+        for shard in manifest.shards.filter({ $0.split == split }).sorted(by: { $0.path < $1.path }) {
+            guard let indexPath = shard.indexPath else { throw QuarryError("\(shard.path): no .idx listed in the manifest") }
+            let index = try MegatronIndex(path: directory + "/" + indexPath)
+            guard let data = FileManager.default.contents(atPath: directory + "/" + shard.path) else {
+                throw QuarryError("\(shard.path): missing or unreadable")
+            }
+            let width = index.dtypeCode == 8 ? 2 : 4
+            try data.withUnsafeBytes { raw in
+                for (length, pointer) in zip(index.lengths, index.pointers) {
+                    let start = Int(pointer), count = Int(length)
+                    guard start >= 0, count >= 0, start + count * width <= raw.count else {
+                        throw QuarryError("\(shard.path): a document runs past the end of the file (truncated shard)")
+                    }
+                    documents.append((0..<count).map { i in
+                        width == 2 ? Int32(raw.loadUnaligned(fromByteOffset: start + i * 2, as: UInt16.self))
+                            : raw.loadUnaligned(fromByteOffset: start + i * 4, as: Int32.self)
+                    })
+                }
+            }
+        }
+        return documents
+    }
+
     // MARK: - merge
 
     /// Joins the directories of `--part K/N` runs into `output`: shards are hard-linked (copied

@@ -288,11 +288,11 @@ struct Finetune: ParsableCommand {
           quarry finetune --from run1 --task sft --train chats.jsonl --out run3 --lr 3e-4
         """)
     @Option(help: "The model to start from (a quarry run or any Hugging Face GPT-2 safetensors directory).") var from: String
-    @Option(help: "Labelled JSONL ({\"text\", \"label\"}; for sft chat records), or with --db the labelling task's name.") var train: String?
+    @Option(help: "Labelled JSONL ({\"text\", \"label\"}; for sft chat records), a `quarry export --format shards` directory, or with --db the labelling task's name.") var train: String?
     @Option(name: [.short, .long], help: "Where the fine-tuned model goes.") var out: String
     @Option(help: "classify or sft; with --db, the labelling task's name may be given here instead of --train (classify).") var task: String = "classify"
     @Option(help: "Read the labelled examples from this labels database (SQLite).") var db: String?
-    @Option(help: "Dev JSONL (default: a held-out tenth of --train).") var dev: String?
+    @Option(help: "Dev JSONL, or an export directory whose dev split is used (default: a held-out tenth of --train).") var dev: String?
     @Option(help: "Epochs at most.") var epochs: Int = 3
     @Option(help: "Examples per batch.") var batch: Int = 16
     @Option(help: "Learning rate of the model.") var lr: Double = 1e-4
@@ -468,7 +468,23 @@ extension Finetune {
     }
 
     func dataFiles(format: Exporter.Format) throws -> DataFiles {
-        guard let db else { return DataFiles(train: train ?? "", dev: dev) }
+        guard let db else {
+            var isDirectory: ObjCBool = false
+            let trainPath = train ?? ""
+            guard FileManager.default.fileExists(atPath: trainPath, isDirectory: &isDirectory), isDirectory.boolValue else {
+                return DataFiles(train: trainPath, dev: dev)
+            }
+            // An export in shards: its documents read back as records of the kind this task reads.
+            let directory = NSTemporaryDirectory() + "quarry-finetune-" + UUID().uuidString
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let tokenizer = try loadTokenizer(from + "/tokenizer.json")
+            let trainFile = try runReporting { try exportedShardsAsRecords(trainPath, split: "train", tokenizer: tokenizer, format: format, into: directory) }
+            var devFile = dev
+            if let dev, FileManager.default.fileExists(atPath: dev, isDirectory: &isDirectory), isDirectory.boolValue {
+                devFile = try runReporting { try exportedShardsAsRecords(dev, split: "dev", tokenizer: tokenizer, format: format, into: directory) }
+            }
+            return DataFiles(train: trainFile, dev: devFile, temporary: directory)
+        }
         let directory = NSTemporaryDirectory() + "quarry-finetune-" + UUID().uuidString
         let name = ["classify", "sft"].contains(task) ? (train ?? "") : task
         let files = try runReporting { try exportLabelled(db: db, task: name, to: directory, holdOutDev: dev == nil, format: format) }
@@ -581,6 +597,39 @@ func readChats(_ path: String, encoder: BPEEncoder, endOfText: Int32, limit: Int
         }
     }
     return (examples, tooLong)
+}
+
+/// A `quarry export --format shards` split (each example rendered `TEXT\n\nlabel: LABEL` or
+/// `TEXT\n\nresponse: …`) turned back into `{"text", "label"}` or chat records in `directory`.
+/// The shards must have been tokenized with the model's tokenizer.
+func exportedShardsAsRecords(_ shards: String, split: String, tokenizer: BPEModel, format: Exporter.Format, into directory: String) throws -> String {
+    guard let manifest = try Manifest.load(directory: shards) else { throw QuarryError("\(shards)/manifest.json not found: give a JSONL file or a `quarry export --format shards` directory") }
+    guard manifest.tokenizer.vocabSize == tokenizer.vocabularySize else {
+        throw QuarryError("\(shards) was tokenized with another tokenizer (\(manifest.tokenizer.vocabSize) tokens) than the model's (\(tokenizer.vocabularySize)): export it with --tokenizer RUN/tokenizer.json")
+    }
+    let documents = try ShardTools.megatronDocuments(directory: shards, split: split)
+    guard !documents.isEmpty else { throw QuarryError("\(shards) has no \(split) split") }
+    let path = directory + "/\(split)-from-shards.jsonl"
+    let file = try OutputFile(path: path)
+    for (number, ids) in documents.enumerated() {
+        var text = try tokenizer.decode(ids)
+        if text.hasSuffix("<|endoftext|>") { text.removeLast("<|endoftext|>".count) }
+        let record: JSONValue
+        if let cut = text.range(of: "\n\nlabel: ", options: .backwards) {
+            let (body, answer) = (String(text[..<cut.lowerBound]), String(text[cut.upperBound...]))
+            record = format == .chat
+                ? .object([("messages", .array([.object([("role", .string("user")), ("content", .string(body))]),
+                                                .object([("role", .string("assistant")), ("content", .string(answer))])]))])
+                : .object([("text", .string(body)), ("label", .string(answer))])
+        } else if let cut = text.range(of: "\n\nresponse: ", options: .backwards) {
+            record = .object([("text", .string(String(text[..<cut.lowerBound]))), ("response", .string(String(text[cut.upperBound...])))])
+        } else {
+            throw QuarryError("\(shards): \(split) document \(number + 1) has no \"label:\" or \"response:\" part: not a `quarry export --format shards` directory")
+        }
+        try file.write(Array((record.serialized + "\n").utf8))
+    }
+    try file.commit()
+    return path
 }
 
 /// A labelling task's answers as fine-tuning files: `{"text", "label"}` JSONL for classification

@@ -168,6 +168,14 @@ func run(_ args: [String], stdin: String = "") throws -> (Int32, String) {
                                             "--max-tokens", "4", "--temperature", "0"])
         #expect(chatStatus == 0 && !answer.contains("User:"))
         #expect(try run(["generate", "--model", dir + "/run3", "--system", "x", "--prompt", "y"]).0 != 0)
+        // An export in shards reads back as the labelled records it was rendered from.
+        #expect(try run(["export", "t", "--db", db, "--format", "shards", "--tokenizer", dir + "/run1/tokenizer.json",
+                         "--split", "train=0.8,dev=0.2", "--out", dir + "/exported"]).0 == 0)
+        #expect(try run(["finetune", "--from", dir + "/run1", "--train", dir + "/exported", "--dev", dir + "/exported",
+                         "--out", dir + "/run5", "--epochs", "1", "--batch", "8", "--freeze-base"]).0 == 0)
+        let shardLabels = try #require(FileManager.default.contents(atPath: dir + "/run5/labels.json"))
+        #expect(Set((try JSONSerialization.jsonObject(with: shardLabels) as? [String]) ?? []) == ["a", "b"])
+        #expect(try run(["finetune", "--from", dir + "/run1", "--train", dir + "/shards", "--out", dir + "/run6"]).0 != 0)
         write(dir + "/nochat.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}")
         #expect(try run(["finetune", "--from", dir + "/run1", "--task", "sft", "--train", dir + "/nochat.jsonl", "--out", dir + "/run4"]).0 != 0)
         #expect(!FileManager.default.fileExists(atPath: dir + "/run4/model.safetensors"))
