@@ -93,7 +93,7 @@ public final class FineTuner {
             try metrics.append(String(format: "{\"epoch\":%d,\"loss\":%.6f,\"dev_accuracy\":%.6f,\"dev_macro_f1\":%.6f}\n",
                                       epoch, trainLoss, report.accuracy, report.macroF1))
             onEpoch?(epoch, trainLoss, report)
-            if best == nil || report.macroF1 > best!.macroF1 {
+            if report.macroF1 > (best?.macroF1 ?? -1) {
                 best = report
                 sinceBest = 0
                 try classifier.save(to: directory, endOfTextID: endOfTextID)

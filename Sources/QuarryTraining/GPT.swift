@@ -304,8 +304,7 @@ public final class GPT<T: TrainingScalar> {
     /// final hidden states (B, T, C) of the last forward pass.
     public func backward(hiddenGradient: [T]?) throws {
         let (B, n) = shape
-        let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = B * n
-        let fromHead = hiddenGradient == nil
+        let c = config.nEmbd, l = config.nLayer, nh = config.nHead, bt = B * n
         headGradientsReady = false
         let dropout = activeDropout
         // Moved out and back (not copied: a second reference would make the write below copy 2 MB).
@@ -326,7 +325,7 @@ public final class GPT<T: TrainingScalar> {
                             let dl = d("lnf")
                             for i in 0..<(bt * c) { dl[i] = i < hiddenGradient.count ? hiddenGradient[i] : 0 }
                         }
-                        _ = fromHead // the LM head's part was done in trainingForward
+                        // Without a hidden gradient, the LM head's part (dlnf) was done in trainingForward.
                         let last = a("residual3") + (l - 1) * bt * c
                         // The residual stream's gradient: into a layer in one buffer, out of it in the other.
                         var incoming = d("residualA"), outgoing = d("residualB")
@@ -338,7 +337,7 @@ public final class GPT<T: TrainingScalar> {
                             for i in 0..<localCount { localStart[i] = 0 }
                             for i in 0..<(bt * c) { outgoing[i] = 0 }
                             let dresidual = outgoing
-                            let off = layer * bt * c, off3 = layer * bt * 3 * c, off4 = layer * bt * 4 * c, offa = layer * B * nh * n * n
+                            let off = layer * bt * c, off3 = layer * bt * 3 * c, off4 = layer * bt * 4 * c
                             Layers.residualBackward(d("residual2"), d("fcproj"), incoming, N: bt * c)
                             if let dropout { Layers.dropout(d("fcproj"), N: bt * c, dropout.site(layer, 3)) }
                             Layers.geluForward(a("fchgelu"), a("fch") + off4, N: bt * 4 * c)   // recomputed, not stored per layer

@@ -152,7 +152,7 @@ public final class SFTTrainer {
             let devLoss = try loss(dev)
             try metrics.append(String(format: "{\"epoch\":%d,\"loss\":%.6f,\"dev_loss\":%.6f}\n", epoch, trainLoss, devLoss))
             onEpoch?(epoch, trainLoss, devLoss)
-            if best == nil || devLoss < best! {
+            if devLoss < (best ?? .infinity) {
                 best = devLoss
                 sinceBest = 0
                 try Checkpoint.save(model, to: directory, endOfTextID: endOfTextID)
