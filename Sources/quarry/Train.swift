@@ -233,10 +233,10 @@ struct Generate: ParsableCommand {
     }
 }
 
-/// Labelled JSONL ({"text", "label"}: `quarry export --format jsonl`) as token ids and label indices.
-func readLabelled(_ path: String, encoder: BPEEncoder, limit: Int, labels: inout [String], fixedLabels: Bool) throws -> [LabelledExample] {
+/// Calls `body` with each non-blank line of a JSONL file, parsed, and its place (`path:line`)
+/// for error messages; a line that is not JSON is an error naming that place.
+func forEachJSONLine(_ path: String, _ body: (JSONValue, String) throws -> Void) throws {
     let reader = try LineReader(path: path)
-    var examples: [LabelledExample] = []
     var lineNumber = 0
     while true {
         let lines = try reader.nextLines(max: 16384)
@@ -244,20 +244,30 @@ func readLabelled(_ path: String, encoder: BPEEncoder, limit: Int, labels: inout
         for line in lines {
             lineNumber += 1
             if line.allSatisfy(\.isWhitespace) { continue }
-            guard let json = try? JSONValue.parse(line), let text = json["text"]?.string else {
-                throw QuarryError("\(path):\(lineNumber): not a JSON object with a string \"text\"")
-            }
-            guard let label = json["label"]?.string else {
-                throw QuarryError("\(path):\(lineNumber): no string \"label\" (fine-tuning needs labelled examples: `quarry export --format jsonl`)")
-            }
-            var index = labels.firstIndex(of: label)
-            if index == nil {
-                guard !fixedLabels else { throw QuarryError("\(path):\(lineNumber): label \"\(label)\" is unknown to the model (its labels: \(labels.joined(separator: ", ")))") }
-                labels.append(label)
-                index = labels.count - 1
-            }
-            examples.append(LabelledExample(tokens: Classifier.encode(text, encoder: encoder, limit: limit), label: index ?? 0))
+            let place = "\(path):\(lineNumber)"
+            guard let json = try? JSONValue.parse(line) else { throw QuarryError("\(place): not a JSON object") }
+            try body(json, place)
         }
+    }
+}
+
+/// Labelled JSONL ({"text", "label"}: `quarry export --format jsonl`) as token ids and label indices.
+func readLabelled(_ path: String, encoder: BPEEncoder, limit: Int, labels: inout [String], fixedLabels: Bool) throws -> [LabelledExample] {
+    var examples: [LabelledExample] = []
+    try forEachJSONLine(path) { json, place in
+        guard let text = json["text"]?.string else {
+            throw QuarryError("\(place): not a JSON object with a string \"text\"")
+        }
+        guard let label = json["label"]?.string else {
+            throw QuarryError("\(place): no string \"label\" (fine-tuning needs labelled examples: `quarry export --format jsonl`)")
+        }
+        var index = labels.firstIndex(of: label)
+        if index == nil {
+            guard !fixedLabels else { throw QuarryError("\(place): label \"\(label)\" is unknown to the model (its labels: \(labels.joined(separator: ", ")))") }
+            labels.append(label)
+            index = labels.count - 1
+        }
+        examples.append(LabelledExample(tokens: Classifier.encode(text, encoder: encoder, limit: limit), label: index ?? 0))
     }
     return examples
 }
@@ -560,40 +570,30 @@ extension Finetune {
 /// --format chat`), or `{"text", "response"}` (a response task's `--format jsonl` export) as one
 /// user turn and its answer. Chats with nothing to train inside the context are counted, not kept.
 func readChats(_ path: String, encoder: BPEEncoder, endOfText: Int32, limit: Int) throws -> (examples: [ChatExample], tooLong: Int) {
-    let reader = try LineReader(path: path)
     var examples: [ChatExample] = []
     var tooLong = 0
-    var lineNumber = 0
-    while true {
-        let lines = try reader.nextLines(max: 16384)
-        if lines.isEmpty { break }
-        for line in lines {
-            lineNumber += 1
-            if line.allSatisfy(\.isWhitespace) { continue }
-            let place = "\(path):\(lineNumber)"
-            guard let json = try? JSONValue.parse(line) else { throw QuarryError("\(place): not a JSON object") }
-            var messages: [ChatMessage] = []
-            if let list = json["messages"]?.array {
-                for item in list {
-                    guard let roleName = item["role"]?.string, let role = ChatMessage.Role(rawValue: roleName),
-                          let content = item["content"]?.string else {
-                        throw QuarryError("\(place): each message needs a \"role\" (system, user or assistant) and a string \"content\"")
-                    }
-                    messages.append(ChatMessage(role: role, content: content))
+    try forEachJSONLine(path) { json, place in
+        var messages: [ChatMessage] = []
+        if let list = json["messages"]?.array {
+            for item in list {
+                guard let roleName = item["role"]?.string, let role = ChatMessage.Role(rawValue: roleName),
+                      let content = item["content"]?.string else {
+                    throw QuarryError("\(place): each message needs a \"role\" (system, user or assistant) and a string \"content\"")
                 }
-            } else if let text = json["text"]?.string, let response = json["response"]?.string {
-                messages = [ChatMessage(role: .user, content: text), ChatMessage(role: .assistant, content: response)]
-            } else {
-                throw QuarryError("\(place): no \"messages\" list (or \"text\" and \"response\"): sft reads chat records, `quarry export --format chat`")
+                messages.append(ChatMessage(role: role, content: content))
             }
-            guard messages.contains(where: { $0.role == .assistant }) else {
-                throw QuarryError("\(place): no assistant message: nothing to learn from this chat")
-            }
-            if let example = ChatExample(messages, encoder: encoder, endOfText: endOfText, limit: limit) {
-                examples.append(example)
-            } else {
-                tooLong += 1
-            }
+        } else if let text = json["text"]?.string, let response = json["response"]?.string {
+            messages = [ChatMessage(role: .user, content: text), ChatMessage(role: .assistant, content: response)]
+        } else {
+            throw QuarryError("\(place): no \"messages\" list (or \"text\" and \"response\"): sft reads chat records, `quarry export --format chat`")
+        }
+        guard messages.contains(where: { $0.role == .assistant }) else {
+            throw QuarryError("\(place): no assistant message: nothing to learn from this chat")
+        }
+        if let example = ChatExample(messages, encoder: encoder, endOfText: endOfText, limit: limit) {
+            examples.append(example)
+        } else {
+            tooLong += 1
         }
     }
     return (examples, tooLong)
