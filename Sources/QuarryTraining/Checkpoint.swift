@@ -164,7 +164,8 @@ public enum SafeTensors {
         }
     }
 
-    public static func read(_ path: String) throws -> [String: Tensor] {
+    /// The file's bytes, its parsed header and where the tensor data begins.
+    static func header(_ path: String) throws -> (data: Data, members: [(String, JSONValue)], base: Int) {
         guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError("cannot read \(path)") }
         guard data.count >= 8 else { throw TrainingError("\(path) is not a safetensors file (too short)") }
         let length = data.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
@@ -172,8 +173,22 @@ public enum SafeTensors {
         guard let header = try? JSONValue.parse(Array(data[8..<(8 + length)])), let members = header.members else {
             throw TrainingError("\(path): the safetensors header is not JSON")
         }
+        return (data, members, 8 + length)
+    }
+
+    /// The header's `__metadata__` strings.
+    public static func metadata(_ path: String) throws -> [String: String] {
+        let members = try header(path).members
+        var out: [String: String] = [:]
+        for (key, value) in members.first(where: { $0.0 == "__metadata__" })?.1.members ?? [] {
+            if let string = value.string { out[key] = string }
+        }
+        return out
+    }
+
+    public static func read(_ path: String) throws -> [String: Tensor] {
+        let (data, members, base) = try header(path)
         var out: [String: Tensor] = [:]
-        let base = 8 + length
         for (name, info) in members where name != "__metadata__" {
             guard let dtype = info["dtype"]?.string, let shape = info["shape"]?.array?.compactMap(\.integer),
                   let range = info["data_offsets"]?.array?.compactMap(\.integer), range.count == 2 else {

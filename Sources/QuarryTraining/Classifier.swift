@@ -2,21 +2,31 @@ import Foundation
 import QuarryCore
 import QuarryTokenizer
 
-/// A classification head on a GPT: a linear layer over the final hidden state of each text's
-/// last token. In a causal model only the last position has attended to the whole text, so it
-/// is the one summary that sees everything (mean pooling would average states that saw only a
-/// prefix); this is also what Hugging Face's GPT2ForSequenceClassification does.
+/// A classification head on a GPT: a linear layer over a summary of each text's final hidden
+/// states (`Pooling`).
 public final class Classifier {
+    /// How a text's hidden states become the one vector the head reads.
+    public enum Pooling: String, Sendable, CaseIterable {
+        /// The last token's state: in a causal model the only position that has attended to the
+        /// whole text; what Hugging Face's GPT2ForSequenceClassification does.
+        case lastToken = "last_token"
+        /// The mean over the text's positions: every word reaches the head directly, which suits
+        /// a small or briefly pre-trained model whose last state summarises long texts poorly.
+        case mean
+    }
+
     public let model: GPT<Float>
     public let labels: [String]
+    public let pooling: Pooling
     public var weight: [Float]      // (C, K)
     public var bias: [Float]        // (K)
     var weightGradient: [Float]
     var biasGradient: [Float]
 
-    public init(model: GPT<Float>, labels: [String], seed: UInt64) {
+    public init(model: GPT<Float>, labels: [String], seed: UInt64, pooling: Pooling = .lastToken) {
         self.model = model
         self.labels = labels
+        self.pooling = pooling
         let c = model.config.nEmbd, k = labels.count
         var rng = SplitMix(seed: seed ^ 0xC1A55)
         weight = (0..<(c * k)).map { _ in Float(rng.normal() * 0.02) }
@@ -36,13 +46,48 @@ public final class Classifier {
         let (tokens, lengths, T) = Self.pad(batch, padding: padding)
         try model.forward(tokens: tokens, targets: nil, B: batch.count, T: T, languageModelHead: false)
         let hidden = Array(model.hidden())
-        let c = model.config.nEmbd, k = labels.count
-        return (0..<batch.count).map { b in
-            let h = (b * T + lengths[b] - 1) * c
-            var logits = bias
-            for j in 0..<k { for i in 0..<c { logits[j] += hidden[h + i] * weight[i * k + j] } }
-            return Self.softmax(logits)
+        return (0..<batch.count).map { b in Self.softmax(logits(of: pooled(hidden, b, lengths[b], T))) }
+    }
+
+    /// The head's input for text `b` of a padded batch.
+    func pooled(_ hidden: [Float], _ b: Int, _ length: Int, _ T: Int) -> [Float] {
+        let c = model.config.nEmbd
+        switch pooling {
+        case .lastToken:
+            let h = (b * T + length - 1) * c
+            return Array(hidden[h..<(h + c)])
+        case .mean:
+            var sum = [Float](repeating: 0, count: c)
+            for t in 0..<length {
+                let h = (b * T + t) * c
+                for i in 0..<c { sum[i] += hidden[h + i] }
+            }
+            let scale = 1 / Float(length)
+            return sum.map { $0 * scale }
         }
+    }
+
+    /// Adds the gradient of the head's input for text `b` to the positions it was pooled from.
+    func scatter(_ gradient: [Float], into hiddenGradient: inout [Float], _ b: Int, _ length: Int, _ T: Int) {
+        let c = model.config.nEmbd
+        switch pooling {
+        case .lastToken:
+            let h = (b * T + length - 1) * c
+            for i in 0..<c { hiddenGradient[h + i] += gradient[i] }
+        case .mean:
+            let scale = 1 / Float(length)
+            for t in 0..<length {
+                let h = (b * T + t) * c
+                for i in 0..<c { hiddenGradient[h + i] += gradient[i] * scale }
+            }
+        }
+    }
+
+    func logits(of features: [Float]) -> [Float] {
+        let c = model.config.nEmbd, k = labels.count
+        var logits = bias
+        for j in 0..<k { for i in 0..<c { logits[j] += features[i] * weight[i * k + j] } }
+        return logits
     }
 
     /// One batch: forward, cross-entropy (optionally class-weighted), backward into the head and,
@@ -58,20 +103,20 @@ public final class Classifier {
         var loss: Float = 0
         let norm = (0..<B).reduce(Float(0)) { $0 + (classWeights?[targets[$1]] ?? 1) }
         for b in 0..<B {
-            let h = (b * T + lengths[b] - 1) * c
-            var logits = bias
-            for j in 0..<k { for i in 0..<c { logits[j] += hidden[h + i] * weight[i * k + j] } }
-            let p = Self.softmax(logits)
+            let features = pooled(hidden, b, lengths[b], T)
+            let p = Self.softmax(logits(of: features))
             let w = (classWeights?[targets[b]] ?? 1) / norm
             loss -= w * Foundation.log(max(p[targets[b]], 1e-12))
+            var featureGradient = [Float](repeating: 0, count: c)
             for j in 0..<k {
                 let d = (p[j] - (j == targets[b] ? 1 : 0)) * w
                 biasGradient[j] += d
                 for i in 0..<c {
-                    weightGradient[i * k + j] += hidden[h + i] * d
-                    hiddenGradient[h + i] += weight[i * k + j] * d
+                    weightGradient[i * k + j] += features[i] * d
+                    featureGradient[i] += weight[i * k + j] * d
                 }
             }
+            if !freezeBase { scatter(featureGradient, into: &hiddenGradient, b, lengths[b], T) }
         }
         if !freezeBase {
             model.zeroGradients()
@@ -102,7 +147,7 @@ public final class Classifier {
         let c = model.config.nEmbd, k = labels.count
         try SafeTensors.write(directory + "/classifier.safetensors",
                               tensors: [("score.weight", [c, k], weight[...]), ("score.bias", [k], bias[...])],
-                              metadata: ["format": "pt", "labels": labels.joined(separator: "\n"), "pooling": "last_token"])
+                              metadata: ["format": "pt", "labels": labels.joined(separator: "\n"), "pooling": pooling.rawValue])
         let file = try OutputFile(path: directory + "/labels.json")
         try file.write(Array(JSONValue.array(labels.map { .string($0) }).serialized.utf8) + [0x0A])
         try file.commit()
@@ -118,7 +163,11 @@ public final class Classifier {
         guard let w = tensors["score.weight"], let b = tensors["score.bias"], w.shape == [model.config.nEmbd, labels.count], b.shape == [labels.count] else {
             throw TrainingError("\(directory)/classifier.safetensors does not match the model and labels")
         }
-        let classifier = Classifier(model: model, labels: labels, seed: 0)
+        let poolingName = try SafeTensors.metadata(directory + "/classifier.safetensors")["pooling"] ?? Pooling.lastToken.rawValue
+        guard let pooling = Pooling(rawValue: poolingName) else {
+            throw TrainingError("\(directory)/classifier.safetensors: unknown pooling \"\(poolingName)\" (quarry knows \(Pooling.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let classifier = Classifier(model: model, labels: labels, seed: 0, pooling: pooling)
         classifier.weight = w.values
         classifier.bias = b.values
         return classifier

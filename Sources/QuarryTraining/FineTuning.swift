@@ -29,6 +29,8 @@ public final class FineTuner {
     let directory: String
     let padding: Int32
     public var onEpoch: ((Int, Double, ClassificationReport) -> Void)?
+    /// Called after each batch with the batches done and the most there can be (all epochs).
+    public var onBatch: ((_ done: Int, _ total: Int) -> Void)?
 
     public init(classifier: Classifier, options: FineTuneOptions, directory: String, padding: Int32) {
         self.classifier = classifier
@@ -38,11 +40,13 @@ public final class FineTuner {
     }
 
     public func evaluate(_ examples: [LabelledExample]) throws -> ClassificationReport {
-        var predicted: [Int] = []
-        for start in stride(from: 0, to: examples.count, by: options.batch) {
-            let batch = Array(examples[start..<min(examples.count, start + options.batch)])
-            for p in try classifier.probabilities(batch.map(\.tokens), padding: padding) {
-                predicted.append(p.indices.max { p[$0] < p[$1] } ?? 0)
+        // Batches of similar lengths pad little; predictions go back to the examples' order.
+        let byLength = examples.indices.sorted { examples[$0].tokens.count < examples[$1].tokens.count }
+        var predicted = [Int](repeating: 0, count: examples.count)
+        for start in stride(from: 0, to: byLength.count, by: options.batch) {
+            let batch = Array(byLength[start..<min(byLength.count, start + options.batch)])
+            for (i, p) in zip(batch, try classifier.probabilities(batch.map { examples[$0].tokens }, padding: padding)) {
+                predicted[i] = p.indices.max { p[$0] < p[$1] } ?? 0
             }
         }
         return ClassificationReport(truth: examples.map(\.label), predicted: predicted, labels: classifier.labels)
@@ -68,12 +72,13 @@ public final class FineTuner {
         var best: ClassificationReport?
         var sinceBest = 0
         let metrics = try AppendFile(path: directory + "/metrics.jsonl")
+        let batchesPerEpoch = (train.count + options.batch - 1) / options.batch
         for epoch in 1...options.epochs {
             rng.shuffle(&order)
             var total: Double = 0
             var batches = 0
-            for start in stride(from: 0, to: order.count, by: options.batch) {
-                let batch = order[start..<min(order.count, start + options.batch)].map { train[$0] }
+            for indices in lengthGroupedBatches(order, lengths: train.map(\.tokens.count), size: options.batch, rng: &rng) {
+                let batch = indices.map { train[$0] }
                 let loss = try classifier.trainStep(batch.map(\.tokens), targets: batch.map(\.label), classWeights: weights,
                                                     freezeBase: options.freezeBase, padding: padding)
                 guard loss.isFinite else { throw TrainingError("the loss became \(loss) in epoch \(epoch): stopped (try a lower --lr); the best epoch so far is saved") }
@@ -87,6 +92,7 @@ public final class FineTuner {
                 classifier.bias = Array(head[(c * k)...])
                 total += Double(loss)
                 batches += 1
+                onBatch?((epoch - 1) * batchesPerEpoch + batches, options.epochs * batchesPerEpoch)
             }
             let report = try evaluate(dev)
             let trainLoss = total / Double(max(1, batches))
@@ -105,4 +111,18 @@ public final class FineTuner {
         if let best { return best }
         return try evaluate(dev)
     }
+}
+
+/// Batches of similar lengths, so that padding to a batch's longest text wastes little
+/// compute: the shuffled order is cut into windows of 50 batches, each window sorted by length
+/// and cut into batches, and the batches shuffled (Hugging Face's `group_by_length`).
+func lengthGroupedBatches(_ order: [Int], lengths: [Int], size: Int, rng: inout SplitMix) -> [[Int]] {
+    var batches: [[Int]] = []
+    let window = size * 50
+    for start in stride(from: 0, to: order.count, by: window) {
+        let sorted = order[start..<min(order.count, start + window)].sorted { lengths[$0] < lengths[$1] }
+        for b in stride(from: 0, to: sorted.count, by: size) { batches.append(Array(sorted[b..<min(sorted.count, b + size)])) }
+    }
+    rng.shuffle(&batches)
+    return batches
 }

@@ -98,6 +98,8 @@ public final class SFTTrainer {
     let directory: String
     let padding: Int32
     public var onEpoch: ((_ epoch: Int, _ trainLoss: Double, _ devLoss: Double) -> Void)?
+    /// Called after each batch with the batches done and the most there can be (all epochs).
+    public var onBatch: ((_ done: Int, _ total: Int) -> Void)?
 
     public init(model: GPT<Float>, options: SFTOptions, directory: String, padding: Int32) {
         self.model = model
@@ -130,11 +132,12 @@ public final class SFTTrainer {
         var best: Double?
         var sinceBest = 0
         let metrics = try AppendFile(path: directory + "/metrics.jsonl")
+        let batchesPerEpoch = (train.count + options.batch - 1) / options.batch
         for epoch in 1...options.epochs {
             rng.shuffle(&order)
-            var total = 0.0, counted = 0
-            for start in stride(from: 0, to: order.count, by: options.batch) {
-                let batch = order[start..<min(order.count, start + options.batch)].map { train[$0] }
+            var total = 0.0, counted = 0, batches = 0
+            for indices in lengthGroupedBatches(order, lengths: train.map(\.tokens.count), size: options.batch, rng: &rng) {
+                let batch = indices.map { train[$0] }
                 let (inputs, targets, T) = Self.batch(batch, padding: padding)
                 model.zeroGradients()
                 let loss = try model.trainingForward(tokens: inputs, targets: targets, B: batch.count, T: T)
@@ -147,6 +150,8 @@ public final class SFTTrainer {
                 let n = batch.reduce(0) { $0 + $1.trainedTargets }
                 total += Double(loss) * Double(n)
                 counted += n
+                batches += 1
+                onBatch?((epoch - 1) * batchesPerEpoch + batches, options.epochs * batchesPerEpoch)
             }
             let trainLoss = total / Double(max(1, counted))
             let devLoss = try loss(dev)

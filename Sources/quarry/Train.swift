@@ -276,9 +276,10 @@ struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune a model on labelled examples (classification) or chats (sft).",
         discussion: """
-        --task classify adds a linear head over the final hidden state of each text's last token \
-        (in a causal model the only position that has seen the whole text) and trains it with the \
-        model (or alone, with --freeze-base). The dev set is measured after every epoch; the best \
+        --task classify adds a linear head over each text's final hidden states: the last token's \
+        (--pooling last; in a causal model the only position that has seen the whole text) or their \
+        mean (--pooling mean), and trains it with the model (or alone, with --freeze-base). \
+        Batches group texts of similar lengths, so padding costs little. The dev set is measured after every epoch; the best \
         epoch by macro-F1 is kept in --out (model.safetensors, classifier.safetensors, labels.json).
 
         --task sft trains the next-token loss on the assistant's words only (the prompt is \
@@ -309,17 +310,21 @@ struct Finetune: ParsableCommand {
     @Option(help: "Learning rate of the head.") var headLr: Double = 1e-3
     @Option(help: "AdamW weight decay.") var weightDecay: Double = 0.01
     @Option(help: "Dropout while training (default: the model's own, from its config.json).") var dropout: Double?
+    @Option(help: "How a text's hidden states reach the head: last (the last token's, as GPT2ForSequenceClassification) or mean (averaged over the text).") var pooling: String = "last"
     @Flag(help: "Train the head only.") var freezeBase = false
     @Flag(help: "Weight classes inversely to their frequency.") var classWeights = false
     @Option(help: "Stop after this many epochs without a better dev macro-F1.") var patience: Int = 2
     @Option(help: "Seed for the head's initialisation and the data order.") var seed: UInt64 = 1337
     @Option(name: [.short, .long], help: "Threads for matrix products.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    var poolingKind: Classifier.Pooling? { pooling == "last" ? .lastToken : Classifier.Pooling(rawValue: pooling) }
+
     /// `--task` is the kind unless, with --db, it names the labelling task.
     var kind: String { db != nil && !["classify", "sft"].contains(task) ? "classify" : task }
 
     func validate() throws {
         guard kind == "classify" || kind == "sft" else { throw ValidationError("--task must be classify or sft") }
+        if poolingKind == nil { throw ValidationError("--pooling must be last or mean") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1)") }
         if db == nil && train == nil { throw ValidationError("give --train FILE, or --db PATH with --task NAME (a labelling task)") }
         if db != nil && train == nil && ["classify", "sft"].contains(task) { throw ValidationError("with --db, name the labelling task: --task NAME (or --train NAME)") }
@@ -354,9 +359,12 @@ struct Finetune: ParsableCommand {
         options.classWeights = classWeights
         options.patience = patience
         options.seed = seed
-        let classifier = Classifier(model: model, labels: labels, seed: seed)
+        let classifier = Classifier(model: model, labels: labels, seed: seed, pooling: poolingKind ?? .lastToken)
         let tuner = FineTuner(classifier: classifier, options: options, directory: out, padding: tokenizer.id(of: "<|endoftext|>") ?? 0)
+        let progress = ProgressLine(label: "finetune", totalBytes: 0)
+        tuner.onBatch = { done, total in progress.update(bytes: 0, items: done, total: total) }
         tuner.onEpoch = { epoch, loss, report in
+            progress.finish()
             printError(String(format: "epoch %d: train loss %.4f, dev accuracy %.4f, dev macro-F1 %.4f", epoch, loss, report.accuracy, report.macroF1))
         }
         let best = try runReporting { try tuner.run(train: trainSet, dev: devSet, endOfTextID: tokenizer.id(of: "<|endoftext|>")) }
@@ -558,7 +566,10 @@ extension Finetune {
         printError("sft: \(trainSet.count) train chats, \(devSet.count) dev chats; loss on assistant tokens only")
         let before = try runReporting { try trainer.loss(devSet) }
         printError(String(format: "before: dev loss %.4f", before))
+        let progress = ProgressLine(label: "sft", totalBytes: 0)
+        trainer.onBatch = { done, total in progress.update(bytes: 0, items: done, total: total) }
         trainer.onEpoch = { epoch, loss, devLoss in
+            progress.finish()
             printError(String(format: "epoch %d: train loss %.4f, dev loss %.4f (perplexity %.2f)", epoch, loss, devLoss, Foundation.exp(devLoss)))
         }
         let best = try runReporting { try trainer.run(train: trainSet, dev: devSet, endOfTextID: endOfText) }

@@ -68,4 +68,97 @@ import Testing
         #expect(try classifier.probabilities(batch, padding: 0) == withDropout)
         #expect(try loss(counter: 7) == plain)
     }
+
+    /// Mean pooling, known answer: the head reads the average of the text's own hidden states
+    /// (computed here from an unpadded forward pass), whatever the padding of its batch.
+    @Test func meanPoolingAveragesTheTextsOwnStates() throws {
+        try BLAS.load(threads: 1)
+        let config = ModelConfig(vocabSize: 20, nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 8)
+        let model = try GPT<Float>(config: config)
+        model.initialise(seed: 4)
+        let classifier = Classifier(model: model, labels: ["a", "b", "c"], seed: 6, pooling: .mean)
+        let short: [Int32] = [3, 1, 4], long: [Int32] = [1, 5, 9, 2, 6, 5]
+        try model.forward(tokens: short, targets: nil, B: 1, T: short.count, languageModelHead: false)
+        let hidden = Array(model.hidden()), c = config.nEmbd
+        var logits = [Double](repeating: 0, count: 3)
+        for j in 0..<3 {
+            logits[j] = Double(classifier.bias[j])
+            for i in 0..<c {
+                let mean = (0..<short.count).reduce(0.0) { $0 + Double(hidden[$1 * c + i]) } / Double(short.count)
+                logits[j] += mean * Double(classifier.weight[i * 3 + j])
+            }
+        }
+        let m = logits.max() ?? 0, sum = logits.reduce(0) { $0 + Foundation.exp($1 - m) }
+        let expected = logits.map { Foundation.exp($0 - m) / sum }
+        let padded = try classifier.probabilities([long, short], padding: 0)[1]
+        for j in 0..<3 { #expect(abs(Double(padded[j]) - expected[j]) < 1e-5) }
+        #expect(try classifier.probabilities([short], padding: 0)[0] != classifier.probabilities([long], padding: 0)[0])
+    }
+
+    /// Both poolings' gradients (head and model) against central finite differences of the loss.
+    @Test(arguments: Classifier.Pooling.allCases)
+    func headAndModelGradientsMatchFiniteDifferences(pooling: Classifier.Pooling) throws {
+        try BLAS.load(threads: 1)
+        let model = try GPT<Float>(config: ModelConfig(vocabSize: 20, nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 8))
+        model.initialise(seed: 9)
+        let classifier = Classifier(model: model, labels: ["x", "y", "z"], seed: 3, pooling: pooling)
+        for i in classifier.weight.indices { classifier.weight[i] *= 20 }
+        let batch: [[Int32]] = [[1, 2, 3, 4, 5], [6, 7], [8, 9, 10]], targets = [0, 2, 1]
+        func loss() throws -> Double { Double(try classifier.trainStep(batch, targets: targets, classWeights: nil, freezeBase: false, padding: 0)) }
+        _ = try loss()
+        let headGradient = classifier.weightGradient, modelGradient = model.gradients
+        let h: Float = 1e-2
+        for i in [0, 7, 20, 47] {
+            let original = classifier.weight[i]
+            classifier.weight[i] = original + h
+            let plus = try loss()
+            classifier.weight[i] = original - h
+            let minus = try loss()
+            classifier.weight[i] = original
+            let numeric = (plus - minus) / Double(2 * h)
+            #expect(abs(numeric - Double(headGradient[i])) < 2e-3 + 0.02 * abs(numeric), "\(pooling) head[\(i)]: \(headGradient[i]) vs \(numeric)")
+        }
+        // Token embeddings of tokens in the batch (early ones: only mean pooling reads their own positions directly).
+        for i in [1 * 16, 1 * 16 + 5, 6 * 16 + 3, 9 * 16 + 11] {
+            let original = model.parameters[i]
+            model.setParameter(i, original + h)
+            let plus = try loss()
+            model.setParameter(i, original - h)
+            let minus = try loss()
+            model.setParameter(i, original)
+            let numeric = (plus - minus) / Double(2 * h)
+            #expect(abs(numeric - Double(modelGradient[i])) < 2e-3 + 0.02 * abs(numeric), "\(pooling) wte[\(i)]: \(modelGradient[i]) vs \(numeric)")
+        }
+    }
+
+    @Test func poolingIsSavedAndLoaded() throws {
+        try BLAS.load(threads: 1)
+        let model = try GPT<Float>(config: ModelConfig(vocabSize: 20, nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 8))
+        model.initialise(seed: 2)
+        let dir = NSTemporaryDirectory() + "quarry-pool-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let classifier = Classifier(model: model, labels: ["x", "y"], seed: 2, pooling: .mean)
+        try classifier.save(to: dir, endOfTextID: nil)
+        let loaded = try Classifier.load(from: dir)
+        #expect(loaded.pooling == .mean)
+        #expect(try loaded.probabilities([[1, 2, 3]], padding: 0) == classifier.probabilities([[1, 2, 3]], padding: 0))
+    }
+
+    /// Length-grouped batches: every example once, batches of nearly equal lengths.
+    @Test func lengthGroupedBatchesCoverEveryExampleOnce() {
+        var rng = SplitMix(seed: 5)
+        let lengths = (0..<1000).map { _ in 1 + Int(rng.next() % 200) }
+        var order = Array(lengths.indices)
+        rng.shuffle(&order)
+        let batches = lengthGroupedBatches(order, lengths: lengths, size: 16, rng: &rng)
+        #expect(batches.flatMap { $0 }.sorted() == Array(lengths.indices))
+        #expect(batches.allSatisfy { $0.count <= 16 })
+        let padded = batches.reduce(0) { sum, b in sum + b.count * (b.map { lengths[$0] }.max() ?? 0) }
+        let randomPadded = stride(from: 0, to: 1000, by: 16).reduce(0) { sum, s in
+            let b = order[s..<min(1000, s + 16)]
+            return sum + b.count * (b.map { lengths[$0] }.max() ?? 0)
+        }
+        #expect(Double(padded) < 0.6 * Double(randomPadded), "padded \(padded) vs \(randomPadded)")
+    }
 }
