@@ -31,27 +31,9 @@ public final class ParallelEncoder: @unchecked Sendable {
 
     public init(model: BPEModel, jobs: Int) {
         encoders = (0..<max(1, jobs)).map { _ in BPEEncoder(model: model) }
-        idle = encoders
     }
 
     public var jobs: Int { encoders.count }
-
-    private let poolLock = NSLock()
-    private var idle: [BPEEncoder] = []
-
-    /// An encoder no other thread is using; a new one only if every one is busy (the thread
-    /// that calls concurrentPerform works too, so up to jobs + 1 can be busy).
-    private func checkOut() -> BPEEncoder {
-        poolLock.lock()
-        defer { poolLock.unlock() }
-        return idle.popLast() ?? BPEEncoder(model: encoders[0].model)
-    }
-
-    private func checkIn(_ encoder: BPEEncoder) {
-        poolLock.lock()
-        idle.append(encoder)
-        poolLock.unlock()
-    }
 
     /// Encodes lines (plain text, or JSONL whose `text` is taken) and formats each document as
     /// a line of space-separated ids, all on the worker threads; returns the bytes in input
@@ -76,88 +58,166 @@ public final class ParallelEncoder: @unchecked Sendable {
     }
 
     /// Encodes every line of `paths` (standard input for none) to `output`, one id line per
-    /// document. The reading thread only cuts the input into blocks of whole lines; splitting
-    /// lines, decoding, encoding and formatting happen on the workers, and reading the next
-    /// block overlaps encoding the current one. Returns the JSONL lines skipped.
-    public func encodeFiles(_ paths: [String], to output: OutputFile) throws -> Int {
+    /// document. This thread reads, cuts the input into chunks of whole lines and writes the
+    /// finished chunks in input order; `jobs` worker threads, each with its own encoder (whose
+    /// cache stays warm), take chunks from one queue as they free up. The queue runs across
+    /// block and file boundaries, so no core waits for another to finish a block. Returns the
+    /// JSONL lines skipped.
+    public func encodeFiles(_ paths: [String], to output: OutputFile, blockSize: Int = 4 << 20, chunkSize: Int = 64 << 10) throws -> Int {
+        let queue = ChunkQueue(limit: max(4, 2 * blockSize / max(1, chunkSize)))
+        for encoder in encoders {
+            let worker = UncheckedBox(encoder)
+            Thread.detachNewThread { [self] in
+                while let chunk = queue.take() {
+                    queue.finish(chunk.index, encodeChunk(chunk.bytes, kind: chunk.kind, encoder: worker.value))
+                }
+            }
+        }
+        defer {
+            queue.close()
+            queue.waitForWorkers(count: encoders.count)
+        }
         var skipped = 0
-        var inflight: (group: DispatchGroup, result: ResultBox)?
-        func collect() throws {
-            guard let job = inflight else { return }
-            job.group.wait()
-            skipped += job.result.skipped
-            try output.write(job.result.bytes)
-            inflight = nil
+        var chunks = 0
+        func writeFinished(waitingFor target: Int) throws {
+            for (bytes, skips) in queue.finishedInOrder(waitingUntilAtLeast: target) {
+                try output.write(bytes)
+                skipped += skips
+            }
         }
         for path in paths.isEmpty ? ["-"] : paths {
             let reader = try LineReader(path: path)
             var kind: DocumentLines.Kind?
             while true {
-                let block = try reader.nextBlock()
+                let block = try reader.nextBlock(size: blockSize)
+                if block.isEmpty { break }
                 if kind == nil, let first = block.firstIndex(where: { !(isSpaceByte($0)) }) {
                     kind = block[first] == UInt8(ascii: "{") ? .jsonl : .plain
                 }
-                try collect()
-                if block.isEmpty { break }
-                let group = DispatchGroup()
-                let box = ResultBox()
-                let batchKind = kind ?? .plain
-                DispatchQueue.global().async(group: group) {
-                    let (bytes, skips) = self.encodeBlock(block, kind: batchKind)
-                    box.bytes = bytes
-                    box.skipped = skips
+                var start = 0
+                while start < block.count {
+                    var end = min(block.count, start + chunkSize)
+                    while end < block.count && block[end - 1] != 0x0A { end += 1 }
+                    // A full queue: write what is done (waiting for one) before adding more.
+                    while !queue.add(Chunk(index: chunks, bytes: block[start..<end], kind: kind ?? .plain)) {
+                        try writeFinished(waitingFor: 1)
+                    }
+                    chunks += 1
+                    start = end
                 }
-                inflight = (group, box)
+                try writeFinished(waitingFor: 0)
             }
         }
-        try collect()
+        try writeFinished(waitingFor: .max)
         return skipped
     }
 
-    /// A block of whole lines, split at line boundaries into one part per worker.
-    func encodeBlock(_ block: [UInt8], kind: DocumentLines.Kind) -> (bytes: [UInt8], skipped: Int) {
-        // Many chunks, handed out as threads free up: a thread that drew denser text no longer
-        // holds up the block. Each chunk borrows an idle encoder (its cache stays warm).
-        let threads = max(1, min(jobs, block.count / 65536 + 1))
-        let width = threads == 1 ? 1 : threads * 8
-        var cuts = [0]
-        for w in 1..<width {
-            var cut = max(cuts[w - 1], block.count * w / width)
-            while cut < block.count && (cut == 0 || block[cut - 1] != 0x0A) { cut += 1 }
-            cuts.append(cut)
+    struct Chunk: Sendable {
+        var index: Int
+        var bytes: ArraySlice<UInt8>
+        var kind: DocumentLines.Kind
+    }
+
+    /// The chunks waiting for a worker and the encoded ones waiting to be written in order;
+    /// `limit` bounds both together, so memory stays flat however fast the input comes.
+    final class ChunkQueue: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var waiting: [Chunk] = []
+        private var next = 0
+        private var finished: [Int: ([UInt8], Int)] = [:]
+        private var added = 0
+        private var written = 0
+        private var closed = false
+        private var exited = 0
+        private let limit: Int
+
+        init(limit: Int) { self.limit = limit }
+
+        /// False when `limit` chunks are already in flight.
+        func add(_ chunk: Chunk) -> Bool {
+            condition.lock()
+            defer { condition.unlock() }
+            guard added - written < limit else { return false }
+            waiting.append(chunk)
+            added += 1
+            condition.broadcast()
+            return true
         }
-        cuts.append(block.count)
-        let bounds = cuts
-        var parts = [[UInt8]](repeating: [], count: width)
-        var skipped = [Int](repeating: 0, count: width)
-        parts.withUnsafeMutableBufferPointer { partsBuffer in
-            skipped.withUnsafeMutableBufferPointer { skippedBuffer in
-                let box = UncheckedBox((partsBuffer, skippedBuffer))
-                let work: @Sendable (Int) -> Void = { worker in
-                    var lines: [String] = []
-                    var lineStart = bounds[worker]
-                    let end = bounds[worker + 1]
-                    block.withUnsafeBufferPointer { b in
-                        var i = lineStart
-                        while i < end {
-                            if b[i] == 0x0A {
-                                lines.append(String(decoding: UnsafeBufferPointer(rebasing: b[lineStart..<i]), as: UTF8.self))
-                                lineStart = i + 1
-                            }
-                            i += 1
-                        }
-                        if lineStart < end { lines.append(String(decoding: UnsafeBufferPointer(rebasing: b[lineStart..<end]), as: UTF8.self)) }
-                    }
-                    let encoder = self.checkOut()
-                    let (bytes, skips) = self.encodeLinesSerially(lines, kind: kind, encoder: encoder)
-                    self.checkIn(encoder)
-                    box.value.0[worker] = bytes
-                    box.value.1[worker] = skips
-                }
-                if width == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: width, execute: work) }
+
+        /// The next chunk for a worker; nil once the queue is closed and empty.
+        func take() -> Chunk? {
+            condition.lock()
+            defer { condition.unlock() }
+            while next == waiting.count && !closed { condition.wait() }
+            guard next < waiting.count else {
+                exited += 1
+                condition.broadcast()
+                return nil
             }
+            let chunk = waiting[next]
+            next += 1
+            if next > 1024 {
+                waiting.removeFirst(next)
+                next = 0
+            }
+            return chunk
         }
-        return (parts.flatMap { $0 }, skipped.reduce(0, +))
+
+        func finish(_ index: Int, _ result: ([UInt8], Int)) {
+            condition.lock()
+            finished[index] = result
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        /// The encoded chunks that come next in input order, after waiting until at least
+        /// `target` of them (or all that were added) are ready.
+        func finishedInOrder(waitingUntilAtLeast target: Int) -> [([UInt8], Int)] {
+            condition.lock()
+            defer { condition.unlock() }
+            func ready() -> Int {
+                var n = 0
+                while finished[written + n] != nil { n += 1 }
+                return n
+            }
+            while ready() < min(target, added - written) { condition.wait() }
+            var out: [([UInt8], Int)] = []
+            while let result = finished.removeValue(forKey: written) {
+                out.append(result)
+                written += 1
+            }
+            condition.broadcast()
+            return out
+        }
+
+        /// No more chunks: workers finish what is queued (or, after an error, drop it) and exit.
+        func close() {
+            condition.lock()
+            closed = true
+            waiting.removeSubrange(next...)
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        func waitForWorkers(count: Int) {
+            condition.lock()
+            while exited < count { condition.wait() }
+            condition.unlock()
+        }
+    }
+
+    /// A chunk of whole lines → its id lines and the JSONL lines skipped.
+    func encodeChunk(_ chunk: ArraySlice<UInt8>, kind: DocumentLines.Kind, encoder: BPEEncoder) -> ([UInt8], Int) {
+        var lines: [String] = []
+        chunk.withUnsafeBufferPointer { b in
+            var lineStart = 0
+            for i in 0..<b.count where b[i] == 0x0A {
+                lines.append(String(decoding: UnsafeBufferPointer(rebasing: b[lineStart..<i]), as: UTF8.self))
+                lineStart = i + 1
+            }
+            if lineStart < b.count { lines.append(String(decoding: UnsafeBufferPointer(rebasing: b[lineStart...]), as: UTF8.self)) }
+        }
+        return encodeLinesSerially(lines, kind: kind, encoder: encoder)
     }
 
     /// One thread's share: documents → id lines.
@@ -184,11 +244,6 @@ public final class ParallelEncoder: @unchecked Sendable {
             out.append(0x0A)
         }
         return (out, skips)
-    }
-
-    final class ResultBox: @unchecked Sendable {
-        var bytes: [UInt8] = []
-        var skipped = 0
     }
 
     public func encode(_ texts: [String]) -> [[Int32]] {

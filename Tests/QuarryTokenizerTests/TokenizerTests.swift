@@ -118,6 +118,42 @@ func tinyModel(mergesAsStrings: Bool = false, extra: String = "") throws -> BPEM
     }
 }
 
+@Suite struct ParallelEncodeTests {
+    /// Many blocks and chunks (about 0.5 MB of input, more chunks than the queue holds), written by the writer thread: the ids
+    /// are the one-thread encoding of every line, in input order.
+    @Test func filesEncodeInOrderAcrossBlocksAndThreads() throws {
+        var state: UInt64 = 21
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
+        let words = ["quarry", "granite", " slate", "marble's", "42", "tonnes", "über", "naïve", "—", "\u{1F600}", "cut", "stone"]
+        let lines = (0..<6000).map { _ in (0..<(1 + Int(next() % 24))).map { _ in words[Int(next() % UInt64(words.count))] }.joined(separator: " ") }
+        let trainer = BPETrainer(options: .init(vocabularySize: 300, minimumFrequency: 2, jobs: 1))
+        trainer.add(lines.map { $0 + "\n" })
+        let model = try trainer.train()
+        let dir = NSTemporaryDirectory() + "quarry-penc-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let input = dir + "/in.txt"
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: input))
+        let serial = BPEEncoder(model: model)
+        let expected = lines.map { serial.encode($0).map(String.init).joined(separator: " ") + "\n" }.joined()
+        for jobs in [1, 2] {
+            let output = try OutputFile(path: dir + "/ids-\(jobs).txt")
+            let skipped = try ParallelEncoder(model: model, jobs: jobs).encodeFiles([input], to: output, blockSize: 16 << 10, chunkSize: 2 << 10)
+            try output.commit()
+            #expect(skipped == 0)
+            #expect(try String(contentsOfFile: dir + "/ids-\(jobs).txt", encoding: .utf8) == expected, "--jobs \(jobs)")
+        }
+        // A full disk: the write error comes back (the workers stop; nothing hangs).
+        if FileManager.default.fileExists(atPath: "/dev/full") {
+            let full = try OutputFile(path: "/dev/full")
+            #expect(throws: QuarryError.self) {
+                _ = try ParallelEncoder(model: model, jobs: 2).encodeFiles([input], to: full, blockSize: 16 << 10, chunkSize: 2 << 10)
+                try full.flush()
+            }
+        }
+    }
+}
+
 @Suite struct TrainerTests {
     @Test func sameMergesAsHuggingFaceOnATinyCorpus() throws {
         // HF tokenizers 0.23 BpeTrainer(vocab_size=280, min_frequency=2, byte alphabet, <|endoftext|>)
