@@ -86,6 +86,8 @@ public struct SFTOptions: Sendable {
     public var gradientClip = 1.0
     public var seed: UInt64 = 1337
     public var patience = 2
+    /// Batches of similar lengths (`lengthGroupedBatches`): less padding, less random batches.
+    public var groupByLength = false
     public init() {}
 }
 
@@ -136,7 +138,7 @@ public final class SFTTrainer {
         for epoch in 1...options.epochs {
             rng.shuffle(&order)
             var total = 0.0, counted = 0, batches = 0
-            for indices in lengthGroupedBatches(order, lengths: train.map(\.tokens.count), size: options.batch, rng: &rng) {
+            for indices in epochBatches(order, lengths: train.map(\.tokens.count), size: options.batch, groupByLength: options.groupByLength, rng: &rng) {
                 let batch = indices.map { train[$0] }
                 let (inputs, targets, T) = Self.batch(batch, padding: padding)
                 model.zeroGradients()

@@ -278,8 +278,7 @@ struct Finetune: ParsableCommand {
         discussion: """
         --task classify adds a linear head over each text's final hidden states: the last token's \
         (--pooling last; in a causal model the only position that has seen the whole text) or their \
-        mean (--pooling mean), and trains it with the model (or alone, with --freeze-base). \
-        Batches group texts of similar lengths, so padding costs little. The dev set is measured after every epoch; the best \
+        mean (--pooling mean), and trains it with the model (or alone, with --freeze-base). The dev set is measured after every epoch; the best \
         epoch by macro-F1 is kept in --out (model.safetensors, classifier.safetensors, labels.json).
 
         --task sft trains the next-token loss on the assistant's words only (the prompt is \
@@ -311,6 +310,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "AdamW weight decay.") var weightDecay: Double = 0.01
     @Option(help: "Dropout while training (default: the model's own, from its config.json).") var dropout: Double?
     @Option(help: "How a text's hidden states reach the head: last (the last token's, as GPT2ForSequenceClassification) or mean (averaged over the text).") var pooling: String = "last"
+    @Flag(help: "Batch texts of similar lengths together: less padding, so faster, but less random batches (lower held-out accuracy on the Debian sections; see BENCHMARKS.md).") var groupByLength = false
     @Flag(help: "Train the head only.") var freezeBase = false
     @Flag(help: "Weight classes inversely to their frequency.") var classWeights = false
     @Option(help: "Stop after this many epochs without a better dev macro-F1.") var patience: Int = 2
@@ -359,6 +359,7 @@ struct Finetune: ParsableCommand {
         options.classWeights = classWeights
         options.patience = patience
         options.seed = seed
+        options.groupByLength = groupByLength
         let classifier = Classifier(model: model, labels: labels, seed: seed, pooling: poolingKind ?? .lastToken)
         let tuner = FineTuner(classifier: classifier, options: options, directory: out, padding: tokenizer.id(of: "<|endoftext|>") ?? 0)
         let progress = ProgressLine(label: "finetune", totalBytes: 0)
@@ -562,6 +563,7 @@ extension Finetune {
         options.weightDecay = weightDecay
         options.patience = patience
         options.seed = seed
+        options.groupByLength = groupByLength
         let trainer = SFTTrainer(model: model, options: options, directory: out, padding: endOfText)
         printError("sft: \(trainSet.count) train chats, \(devSet.count) dev chats; loss on assistant tokens only")
         let before = try runReporting { try trainer.loss(devSet) }
