@@ -94,17 +94,17 @@ struct PageAnalysis {
 
     mutating func markPrunedByName(_ node: xmlNodePtr, pageProse: Int) {
         // Candidates among the children: pruned for their tag or class/id name.
-        var candidates: [(node: xmlNodePtr, named: Bool, prose: Int, group: String)] = []
-        var groupProse: [String: Int] = [:]
+        var candidates: [(node: xmlNodePtr, named: Bool, prose: Int, group: UInt64)] = []
+        var groupProse: [UInt64: Int] = [:]
         var child = node.pointee.children
         while let c = child {
             if c.pointee.type == XML_ELEMENT_NODE {
                 let tag = TagName(c)
                 let prose = statsOf(c).paragraphText
                 // Inline elements carrying a sentence are text, whatever their class says.
-                let named = (Self.conditionallyPrunedTags.contains(tag.name) && !isArticleHeaderWithLead(c, tag: tag))
-                    || (isBoilerplateNamed(c, tag: tag) && !(Self.inlineTags.contains(tag.name) && prose >= Self.sentenceLength))
-                let group = tag.name
+                let named = (Self.conditionallyPrunedTags.contains(tag) && !isArticleHeaderWithLead(c, tag: tag))
+                    || (isBoilerplateNamed(c, tag: tag) && !(Self.inlineTags.contains(tag) && prose >= Self.sentenceLength))
+                let group = tag.code
                 if named { groupProse[group, default: 0] += prose }
                 candidates.append((c, named, prose, group))
             }
@@ -149,7 +149,7 @@ struct PageAnalysis {
         while let c = child {
             if c.pointee.type == XML_ELEMENT_NODE {
                 let tag = TagName(c)
-                if Self.conditionallyPrunedTags.contains(tag.name) || Self.commentFurnitureName(c) {
+                if Self.conditionallyPrunedTags.contains(tag) || Self.commentFurnitureName(c) {
                     prunedByName.insert(UnsafeMutableRawPointer(c))
                 } else {
                     markPrunedInsideComments(c)
@@ -207,12 +207,12 @@ struct PageAnalysis {
         let namePruned = prunedByName.contains(UnsafeMutableRawPointer(node))
         let commentRoot = namePruned && commentSections.contains(UnsafeMutableRawPointer(node))
         if tag == "script" && Self.isLinkedData(node) { linkedDataScripts.append(node) }
-        if Self.prunedTags.contains(tag.name) || isHidden(node) || (namePruned && !commentRoot) {
+        if Self.prunedTags.contains(tag) || isHidden(node) || (namePruned && !commentRoot) {
             own.pruned = true
             return store(own, in: node)
         }
         let isLink = insideLink || tag == "a"
-        let isParagraph = insideParagraph || Self.proseTags.contains(tag.name)
+        let isParagraph = insideParagraph || Self.proseTags.contains(tag)
         var child = node.pointee.children
         while let c = child {
             switch c.pointee.type {
@@ -271,22 +271,22 @@ struct PageAnalysis {
     }
 
     /// Elements that never hold main content.
-    static let prunedTags: Set<String> = [
+    static let prunedTags: TagSet = [
         "script", "style", "noscript", "template", "svg", "iframe", "object", "embed", "canvas", "video", "audio",
         "button", "select", "input", "textarea", "label", "option", "head", "dialog", "map", "picture", "img",
     ]
 
     /// Elements that hold page furniture, unless they wrap most of the page's prose.
-    static let conditionallyPrunedTags: Set<String> = ["nav", "aside", "footer", "header", "form", "menu", "figure"]
+    static let conditionallyPrunedTags: TagSet = ["nav", "aside", "footer", "header", "form", "menu", "figure"]
 
     static let sentenceLength = 40
 
-    static let inlineTags: Set<String> = [
+    static let inlineTags: TagSet = [
         "span", "a", "em", "strong", "b", "i", "u", "font", "small", "big", "mark", "abbr", "cite", "q", "sub", "sup",
     ]
 
     /// Blocks whose text counts as prose.
-    static let proseTags: Set<String> = ["p", "pre", "blockquote", "dd", "td", "li", "h2", "h3", "h4"]
+    static let proseTags: TagSet = ["p", "pre", "blockquote", "dd", "td", "li", "h2", "h3", "h4"]
 
     /// Words in a class or id that mark boilerplate containers.
     static let boilerplateWords: Set<String> = [
@@ -327,7 +327,7 @@ struct PageAnalysis {
     func boilerplateWord(_ node: xmlNodePtr, tag: TagName) -> String? {
         if tag == "body" || tag == "html" || tag == "article" || tag == "main" { return nil }
         // A heading's id is an anchor made from its own text ("nav_nur_die_folie__1"), not a role.
-        let id = BlockEmitter.headingTags.contains(tag.name) ? nil : attribute(node, "id")
+        let id = BlockEmitter.headingTags.contains(tag) ? nil : attribute(node, "id")
         for name in [attribute(node, "class"), id, attribute(node, "role")] {
             guard let name, !name.isEmpty else { continue }
             for word in Self.words(of: name) where Self.boilerplateWords.contains(word) {
@@ -355,7 +355,7 @@ struct PageAnalysis {
     /// management systems give the body of a post.
     func isContentMarker(_ node: xmlNodePtr, tag: TagName) -> Bool {
         if tag == "article" || tag == "main" { return true }
-        guard Self.containerTags.contains(tag.name) else { return false }
+        guard Self.containerTags.contains(tag) else { return false }
         if attribute(node, "role") == "main" { return true }
         if let itemprop = attribute(node, "itemprop"), bytesContain(asciiLowercasedBytes(itemprop), Array("articlebody".utf8)) { return true }
         for name in [attribute(node, "class"), attribute(node, "id")] {
@@ -370,7 +370,7 @@ struct PageAnalysis {
     static let visibilityHidden = Array("visibility:hidden".utf8)
     static let contentClassMarkerBytes = contentClassMarkers.map { Array($0.utf8) }
 
-    static let containerTags: Set<String> = ["div", "section", "td", "article", "main", "span", "font", "center"]
+    static let containerTags: TagSet = ["div", "section", "td", "article", "main", "span", "font", "center"]
 
     static let contentClassMarkers = [
         "article-body", "articlebody", "article__body", "article-content", "articlecontent", "post-body", "postbody",
@@ -435,7 +435,7 @@ struct PageAnalysis {
         var node = main
         for _ in 0..<3 {
             guard let parent = node.pointee.parent, parent.pointee.type == XML_ELEMENT_NODE,
-                  TagName(parent).name != "html" else { break }
+                  TagName(parent) != "html" else { break }
             var levelBefore: [xmlNodePtr] = [], levelAfter: [xmlNodePtr] = []
             var seenNode = false
             var child = parent.pointee.children
@@ -449,7 +449,7 @@ struct PageAnalysis {
             }
             before.append(levelBefore)
             after.append(contentsOf: levelAfter)
-            if TagName(parent).name == "body" { break }
+            if TagName(parent) == "body" { break }
             node = parent
         }
         return (before.reversed().flatMap { $0 }, after)
@@ -537,7 +537,7 @@ struct PageAnalysis {
         }
         guard var chosen = best?.node else { return nil }
         // Climb while the parent adds substantial prose (content split across sibling blocks).
-        while let parent = chosen.pointee.parent, parent.pointee.type == XML_ELEMENT_NODE, TagName(parent).name != "html" {
+        while let parent = chosen.pointee.parent, parent.pointee.type == XML_ELEMENT_NODE, TagName(parent) != "html" {
             let mine = statsOf(chosen).paragraphText, theirs = statsOf(parent).paragraphText
             if theirs * 10 > mine * 13 { break }
             chosen = parent
@@ -548,7 +548,7 @@ struct PageAnalysis {
     func hasBlockChildren(_ node: xmlNodePtr) -> Bool {
         var child = node.pointee.children
         while let c = child {
-            if c.pointee.type == XML_ELEMENT_NODE, BlockEmitter.blockTags.contains(TagName(c).name), TagName(c).name != "br" {
+            if c.pointee.type == XML_ELEMENT_NODE, BlockEmitter.blockTags.contains(TagName(c)), TagName(c) != "br" {
                 return true
             }
             child = c.pointee.next
@@ -661,7 +661,7 @@ struct BlockEmitter {
     /// Keep only lines from paragraph blocks (for comment sections).
     var onlyParagraphs = false
 
-    static let blockTags: Set<String> = [
+    static let blockTags: TagSet = [
         "p", "div", "section", "article", "main", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "dl", "dt",
         "dd", "blockquote", "pre", "table", "tr", "td", "th", "tbody", "thead", "br", "hr", "figcaption", "caption",
         "address", "center", "details", "summary",
@@ -678,17 +678,17 @@ struct BlockEmitter {
             case XML_ELEMENT_NODE:
                 if analysis.statsOf(c).pruned { break }
                 let tag = TagName(c)
-                let isBlock = Self.blockTags.contains(tag.name)
+                let isBlock = Self.blockTags.contains(tag)
                 if isBlock {
                     let hadText = currentTextBytes > 0
                     flush()
-                    currentBlock = tag.name == "br" ? block : tag.name
+                    currentBlock = tag == "br" ? block : tag.name
                     if tag == "br" && hadText { currentAfterBreak = true }
                 }
                 if tag == "li" || tag == "td" || tag == "th" || tag == "dd" { currentIsListOrCell = true }
                 let outerListKeepsLinks = listKeepsLinks
                 if tag == "ul" || tag == "ol" { listKeepsLinks = Self.isEditorialLinkList(c, stats: analysis.statsOf(c)) }
-                walk(c, insideLink: insideLink || tag == "a", block: isBlock && tag.name != "br" ? tag.name : block)
+                walk(c, insideLink: insideLink || tag == "a", block: isBlock && tag != "br" ? tag.name : block)
                 if tag == "ul" || tag == "ol" { listKeepsLinks = outerListKeepsLinks }
                 if isBlock {
                     flush()
@@ -765,7 +765,7 @@ struct BlockEmitter {
                           keepAtEdge: currentAfterBreak || (listKeepsLinks && currentBlock == "li") || citesAddress))
     }
 
-    static let paragraphBlocks: Set<String> = ["p", "blockquote", "pre"]
+    static let paragraphBlocks: TagSet = ["p", "blockquote", "pre"]
     static let teaserLinkParagraph = 120
     /// A linked headline is a few words at least; a shorter link after a label is a name ("Photo: <a>…</a>").
     static let headlineLength = 20
@@ -795,7 +795,7 @@ struct BlockEmitter {
         }
         return links <= 4
     }
-    static let headingTags: Set<String> = ["h1", "h2", "h3", "h4", "h5", "h6"]
+    static let headingTags: TagSet = ["h1", "h2", "h3", "h4", "h5", "h6"]
 
     /// The edges of the content: link lines before the first line of text (breadcrumbs, category
     /// links) and after the last (tag lists, "read next" teasers, with their short headings).
@@ -911,12 +911,48 @@ struct BlockEmitter {
 // MARK: - Small helpers over libxml2 nodes
 
 /// An element's lowercase tag name (the HTML parser already lowercases).
+/// An element's name as a 64-bit FNV-1a hash of its bytes: the extractor asks "is this a `p`?"
+/// and "is it one of these tags?" several times per node in every pass, and comparing one
+/// integer costs far less than making a Swift string and hashing it for a `Set` each time.
 struct TagName: Equatable {
-    let name: String
+    let code: UInt64
+    private let bytes: UnsafePointer<xmlChar>?
+
     init(_ node: xmlNodePtr) {
-        name = node.pointee.name.map { String(cString: $0) } ?? ""
+        bytes = node.pointee.name
+        var hash: UInt64 = TagName.offsetBasis
+        if var p = bytes {
+            while p.pointee != 0 {
+                hash = (hash ^ UInt64(p.pointee)) &* TagName.prime
+                p += 1
+            }
+        }
+        code = hash
     }
-    static func == (lhs: TagName, rhs: String) -> Bool { lhs.name == rhs }
+
+    /// The name as a string (for the few places that keep it).
+    var name: String { bytes.map { String(cString: $0) } ?? "" }
+
+    static func code(of name: String) -> UInt64 {
+        var hash = offsetBasis
+        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* prime }
+        return hash
+    }
+
+    static let offsetBasis: UInt64 = 0xcbf2_9ce4_8422_2325
+    static let prime: UInt64 = 0x100_0000_01b3
+
+    static func == (lhs: TagName, rhs: TagName) -> Bool { lhs.code == rhs.code }
+    static func == (lhs: TagName, rhs: StaticString) -> Bool { xmlNameEquals(lhs.bytes, rhs) }
+    static func != (lhs: TagName, rhs: StaticString) -> Bool { !xmlNameEquals(lhs.bytes, rhs) }
+}
+
+/// A fixed set of element names, matched by `TagName.code` (a handful of integers to scan).
+struct TagSet: ExpressibleByArrayLiteral {
+    let codes: [UInt64]
+    init(arrayLiteral names: String...) { codes = names.map(TagName.code(of:)) }
+    func contains(_ tag: TagName) -> Bool { codes.contains(tag.code) }
+    func contains(_ name: String) -> Bool { codes.contains(TagName.code(of: name)) }
 }
 
 /// An attribute's value without allocating through libxml2.
