@@ -99,12 +99,13 @@ public final class ExtractionRun {
             } else {
                 let width = min(options.jobs, batch.count)
                 let records = batch
+                let next = NextIndex()
                 DispatchQueue.global().async(group: group) {
-                    DispatchQueue.concurrentPerform(iterations: width) { worker in
-                        var i = worker
-                        while i < records.count {
+                    // Records are taken one at a time as workers free up: pages differ in size
+                    // by orders of magnitude, so a fixed share per worker leaves one idle.
+                    DispatchQueue.concurrentPerform(iterations: width) { _ in
+                        while let i = next.take(below: records.count) {
                             slots.set(i, Conversion.convert(records[i]))
-                            i += width
                         }
                     }
                 }
@@ -133,6 +134,20 @@ public final class ExtractionRun {
                 break
             }
         }
+    }
+}
+
+/// A shared counter handing out indices 0, 1, 2, … to whichever thread asks first.
+final class NextIndex: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    func take(below count: Int) -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard value < count else { return nil }
+        value += 1
+        return value - 1
     }
 }
 
