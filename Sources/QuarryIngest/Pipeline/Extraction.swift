@@ -82,15 +82,23 @@ public final class ExtractionRun {
         let progress = ProgressLine(label: "extract", totalBytes: InputFiles.totalSize(files), enabled: options.showProgress)
         defer { progress.finish() }
 
-        var inflight: (batch: [RawRecord], results: ResultSlots, group: DispatchGroup)?
+        // Up to two batches are converted at once, so the workers go on with the next batch while
+        // the last pages of the previous one finish; results are delivered oldest first.
+        var inflight: [(results: ResultSlots, group: DispatchGroup)] = []
+        func deliverOldest() throws {
+            let job = inflight.removeFirst()
+            job.group.wait()
+            try deliver(job.results, write: write)
+            progress.update(bytes: stream.bytesConsumed, items: summary.documentsWritten)
+        }
+        defer { for job in inflight { job.group.wait() } }
         while true {
             let batch = stream.nextBatch(maxRecords: Self.batchRecords, maxBytes: Self.batchBytes)
-            if let job = inflight {
-                job.group.wait()
-                try deliver(job.results, write: write)
-                progress.update(bytes: stream.bytesConsumed, items: summary.documentsWritten)
+            if inflight.count >= 2 { try deliverOldest() }
+            if batch.isEmpty {
+                while !inflight.isEmpty { try deliverOldest() }
+                break
             }
-            if batch.isEmpty { break }
             summary.recordsRead += batch.count
             let slots = ResultSlots(count: batch.count)
             let group = DispatchGroup()
@@ -110,7 +118,7 @@ public final class ExtractionRun {
                     }
                 }
             }
-            inflight = (batch, slots, group)
+            inflight.append((slots, group))
         }
         summary.filesOpened = stream.filesOpened
         summary.filesFailed = stream.filesFailed
