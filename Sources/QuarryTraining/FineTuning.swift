@@ -127,7 +127,8 @@ func epochBatches(_ order: [Int], lengths: [Int], size: Int, groupByLength: Bool
 /// compute: the shuffled order is cut into windows of 50 batches, each window sorted by length
 /// and cut into batches, and the batches shuffled (Hugging Face's `group_by_length`). Faster, but
 /// the batches are less random: on the Debian sections (BENCHMARKS.md) held-out accuracy fell
-/// from 0.655 to 0.582 with the same seed, so it is an option, off by default.
+/// from 0.655 to 0.582 with the same seed (another seed without it: 0.625), so it is an option,
+/// off by default.
 func lengthGroupedBatches(_ order: [Int], lengths: [Int], size: Int, rng: inout SplitMix) -> [[Int]] {
     var batches: [[Int]] = []
     let window = size * 50
