@@ -325,6 +325,8 @@ struct PageAnalysis {
 
     /// The boilerplate word a class, id or role carries, if any.
     func boilerplateWord(_ node: xmlNodePtr, tag: TagName) -> String? {
+        // Most elements carry no attributes at all: nothing to read.
+        if node.pointee.properties == nil { return nil }
         if tag == "body" || tag == "html" || tag == "article" || tag == "main" { return nil }
         // A heading's id is an anchor made from its own text ("nav_nur_die_folie__1"), not a role.
         let id = BlockEmitter.headingTags.contains(tag) ? nil : attribute(node, "id")
@@ -342,6 +344,7 @@ struct PageAnalysis {
     }
 
     func isHidden(_ node: xmlNodePtr) -> Bool {
+        if node.pointee.properties == nil { return false }
         if attribute(node, "hidden") != nil { return true }
         if attribute(node, "aria-hidden") == "true" { return true }
         if let style = attribute(node, "style") {
@@ -355,7 +358,7 @@ struct PageAnalysis {
     /// management systems give the body of a post.
     func isContentMarker(_ node: xmlNodePtr, tag: TagName) -> Bool {
         if tag == "article" || tag == "main" { return true }
-        guard Self.containerTags.contains(tag) else { return false }
+        guard Self.containerTags.contains(tag), node.pointee.properties != nil else { return false }
         if attribute(node, "role") == "main" { return true }
         if let itemprop = attribute(node, "itemprop"), bytesContain(asciiLowercasedBytes(itemprop), Array("articlebody".utf8)) { return true }
         for name in [attribute(node, "class"), attribute(node, "id")] {
