@@ -64,6 +64,8 @@ public final class ExtractionRun {
     /// Batches close at this many records or bytes, whichever comes first.
     static let batchRecords = 64
     static let batchBytes = 1 << 20
+    /// Batches converted at once: while one waits for its largest page, the workers have others.
+    static let batchesInFlight = 4
 
     /// `report` receives one-line warnings and errors as they happen (the CLI prints them).
     public init(files: [String], options: ExtractionOptions, report: @escaping (String) -> Void) {
@@ -82,7 +84,7 @@ public final class ExtractionRun {
         let progress = ProgressLine(label: "extract", totalBytes: InputFiles.totalSize(files), enabled: options.showProgress)
         defer { progress.finish() }
 
-        // Up to two batches are converted at once, so the workers go on with the next batch while
+        // Several batches are converted at once, so the workers go on with the next batch while
         // the last pages of the previous one finish; results are delivered oldest first.
         var inflight: [(results: ResultSlots, group: DispatchGroup)] = []
         func deliverOldest() throws {
@@ -94,7 +96,7 @@ public final class ExtractionRun {
         defer { for job in inflight { job.group.wait() } }
         while true {
             let batch = stream.nextBatch(maxRecords: Self.batchRecords, maxBytes: Self.batchBytes)
-            if inflight.count >= 2 { try deliverOldest() }
+            if inflight.count >= Self.batchesInFlight { try deliverOldest() }
             if batch.isEmpty {
                 while !inflight.isEmpty { try deliverOldest() }
                 break
