@@ -62,13 +62,14 @@ public final class ExtractionRun {
     private let report: (String) -> Void
 
     /// Batches close at this many records or bytes, whichever comes first.
-    static let batchRecords = 64
+    let batchRecords: Int
     static let batchBytes = 1 << 20
     /// Batches converted at once: while one waits for its largest page, the workers have others.
     static let batchesInFlight = 4
 
     /// `report` receives one-line warnings and errors as they happen (the CLI prints them).
-    public init(files: [String], options: ExtractionOptions, report: @escaping (String) -> Void) {
+    public init(files: [String], options: ExtractionOptions, batchRecords: Int = 64, report: @escaping (String) -> Void) {
+        self.batchRecords = max(1, batchRecords)
         self.files = files
         self.options = options
         self.report = report
@@ -95,7 +96,7 @@ public final class ExtractionRun {
         }
         defer { for job in inflight { job.group.wait() } }
         while true {
-            let batch = stream.nextBatch(maxRecords: Self.batchRecords, maxBytes: Self.batchBytes)
+            let batch = stream.nextBatch(maxRecords: batchRecords, maxBytes: Self.batchBytes)
             if inflight.count >= Self.batchesInFlight { try deliverOldest() }
             if batch.isEmpty {
                 while !inflight.isEmpty { try deliverOldest() }
