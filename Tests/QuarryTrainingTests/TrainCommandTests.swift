@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import QuarryTraining
 
 /// The training commands' refusals, through the binary: one clear line, a non-zero exit, and
 /// nothing written over what was there.
@@ -71,6 +72,15 @@ import Testing
         let rows = (0..<8).map { "{\"text\": \"\($0 % 2 == 0 ? "granite rock" : "steel saw") \($0)\", \"label\": \"\($0 % 2 == 0 ? "rock" : "tool")\"}" }
         write(dir + "/train.jsonl", rows.joined(separator: "\n"))
         #expect(try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ft", "--epochs", "1", "--freeze-base"]).status == 0)
+        // An unknown pooling is refused before any work; mean pooling trains, and eval reads it back.
+        let pooling = try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftp", "--pooling", "max"])
+        #expect(pooling.status != 0 && pooling.err.contains("--pooling must be last or mean"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/ftp/labels.json"))
+        #expect(try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftm", "--epochs", "1", "--pooling", "mean", "--group-by-length"]).status == 0)
+        write(dir + "/known.jsonl", rows.prefix(2).joined(separator: "\n"))
+        #expect(try SafeTensors.metadata(dir + "/ftm/classifier.safetensors")["pooling"] == "mean")
+        let meanEval = try quarry(["eval", "--model", dir + "/ftm", "--data", dir + "/known.jsonl", "--json"])
+        #expect(meanEval.status == 0, "\(meanEval.err)")
         write(dir + "/test.jsonl", "{\"text\": \"a mountain\", \"label\": \"place\"}\n")
         let unknown = try quarry(["eval", "--model", dir + "/ft", "--data", dir + "/test.jsonl"])
         #expect(unknown.status != 0 && unknown.err.contains("unknown to the model"))
