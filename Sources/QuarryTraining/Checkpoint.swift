@@ -178,7 +178,10 @@ public enum SafeTensors {
 
     /// The header's `__metadata__` strings.
     public static func metadata(_ path: String) throws -> [String: String] {
-        let members = try header(path).members
+        metadata(of: try header(path).members)
+    }
+
+    static func metadata(of members: [(String, JSONValue)]) -> [String: String] {
         var out: [String: String] = [:]
         for (key, value) in members.first(where: { $0.0 == "__metadata__" })?.1.members ?? [] {
             if let string = value.string { out[key] = string }
@@ -187,6 +190,11 @@ public enum SafeTensors {
     }
 
     public static func read(_ path: String) throws -> [String: Tensor] {
+        try readWithMetadata(path).tensors
+    }
+
+    /// The tensors and the `__metadata__` strings, from one read of the file.
+    public static func readWithMetadata(_ path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         let (data, members, base) = try header(path)
         var out: [String: Tensor] = [:]
         for (name, info) in members where name != "__metadata__" {
@@ -207,6 +215,6 @@ public enum SafeTensors {
             }
             out[name] = Tensor(shape: shape, values: values)
         }
-        return out
+        return (out, metadata(of: members))
     }
 }

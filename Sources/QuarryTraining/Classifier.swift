@@ -10,8 +10,8 @@ public final class Classifier {
         /// The last token's state: in a causal model the only position that has attended to the
         /// whole text; what Hugging Face's GPT2ForSequenceClassification does.
         case lastToken = "last_token"
-        /// The mean over the text's positions: every word reaches the head directly, which suits
-        /// a small or briefly pre-trained model whose last state summarises long texts poorly.
+        /// The mean over the text's positions: every word reaches the head directly (on the
+        /// Debian sections no better than the last token's state: BENCHMARKS.md).
         case mean
     }
 
@@ -159,11 +159,11 @@ public final class Classifier {
               let labels = (try? data.withUnsafeBytes { try JSONValue.parse($0.bindMemory(to: UInt8.self)) })?.array?.compactMap(\.string) else {
             throw TrainingError("\(directory)/labels.json not found: not a fine-tuned classifier (run `quarry finetune --task classify`)")
         }
-        let tensors = try SafeTensors.read(directory + "/classifier.safetensors")
+        let (tensors, metadata) = try SafeTensors.readWithMetadata(directory + "/classifier.safetensors")
         guard let w = tensors["score.weight"], let b = tensors["score.bias"], w.shape == [model.config.nEmbd, labels.count], b.shape == [labels.count] else {
             throw TrainingError("\(directory)/classifier.safetensors does not match the model and labels")
         }
-        let poolingName = try SafeTensors.metadata(directory + "/classifier.safetensors")["pooling"] ?? Pooling.lastToken.rawValue
+        let poolingName = metadata["pooling"] ?? Pooling.lastToken.rawValue
         guard let pooling = Pooling(rawValue: poolingName) else {
             throw TrainingError("\(directory)/classifier.safetensors: unknown pooling \"\(poolingName)\" (quarry knows \(Pooling.allCases.map(\.rawValue).joined(separator: ", ")))")
         }

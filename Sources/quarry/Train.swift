@@ -278,8 +278,8 @@ struct Finetune: ParsableCommand {
         discussion: """
         --task classify adds a linear head over each text's final hidden states: the last token's \
         (--pooling last; in a causal model the only position that has seen the whole text) or their \
-        mean (--pooling mean), and trains it with the model (or alone, with --freeze-base). The dev set is measured after every epoch; the best \
-        epoch by macro-F1 is kept in --out (model.safetensors, classifier.safetensors, labels.json).
+        mean (--pooling mean), and trains it with the model (or alone, with --freeze-base). The dev \
+        set is measured after every epoch; the best epoch by macro-F1 is kept in --out (model.safetensors, classifier.safetensors, labels.json).
 
         --task sft trains the next-token loss on the assistant's words only (the prompt is \
         context, not target) of chat records ({"messages": [{"role", "content"}, …]}, as \

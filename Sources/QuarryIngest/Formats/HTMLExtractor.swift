@@ -913,37 +913,29 @@ struct BlockEmitter {
 
 // MARK: - Small helpers over libxml2 nodes
 
-/// An element's lowercase tag name (the HTML parser already lowercases).
-/// An element's name as a 64-bit FNV-1a hash of its bytes: the extractor asks "is this a `p`?"
-/// and "is it one of these tags?" several times per node in every pass, and comparing one
-/// integer costs far less than making a Swift string and hashing it for a `Set` each time.
+/// An element's name (the HTML parser already lowercases it) as a 64-bit FNV-1a hash of its
+/// bytes: the extractor asks "is this a `p`?" and "is it one of these tags?" several times per
+/// node in every pass, and comparing one integer costs far less than making a Swift string and
+/// hashing it for a `Set` each time.
 struct TagName: Equatable {
     let code: UInt64
     private let bytes: UnsafePointer<xmlChar>?
 
     init(_ node: xmlNodePtr) {
         bytes = node.pointee.name
-        var hash: UInt64 = TagName.offsetBasis
-        if var p = bytes {
-            while p.pointee != 0 {
-                hash = (hash ^ UInt64(p.pointee)) &* TagName.prime
-                p += 1
-            }
-        }
-        code = hash
+        code = bytes.map { Self.code(of: UnsafeBufferPointer(start: $0, count: strlen($0))) } ?? Self.code(of: EmptyCollection())
     }
 
     /// The name as a string (for the few places that keep it).
     var name: String { bytes.map { String(cString: $0) } ?? "" }
 
-    static func code(of name: String) -> UInt64 {
-        var hash = offsetBasis
-        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* prime }
+    static func code(of name: String) -> UInt64 { code(of: name.utf8) }
+
+    static func code<Bytes: Sequence>(of bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         return hash
     }
-
-    static let offsetBasis: UInt64 = 0xcbf2_9ce4_8422_2325
-    static let prime: UInt64 = 0x100_0000_01b3
 
     static func == (lhs: TagName, rhs: TagName) -> Bool { lhs.code == rhs.code }
     static func == (lhs: TagName, rhs: StaticString) -> Bool { xmlNameEquals(lhs.bytes, rhs) }
