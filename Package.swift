@@ -41,10 +41,17 @@ let package = Package(
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         // The executable only parses arguments and calls the libraries.
-        .executableTarget(name: "quarry", dependencies: [
-            "QuarryCore", "QuarryIngest", "QuarryTokenizer", "QuarryShards", "QuarryLabels", "QuarryTraining",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(
+            name: "quarry",
+            dependencies: [
+                "QuarryCore", "QuarryIngest", "QuarryTokenizer", "QuarryShards", "QuarryLabels", "QuarryTraining",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            // jemalloc replaces glibc's malloc for the whole process: libxml2 builds a DOM of small
+            // nodes per page and frees it again, and glibc's allocator was ~18% of HTML extraction
+            // (1.17x faster on one thread, 1.35x on two; BPE training 1.13x; encode unchanged).
+            linkerSettings: [.linkedLibrary("jemalloc")]
+        ),
         .testTarget(name: "QuarryIngestTests", dependencies: ["QuarryIngest", "QuarryCore"]),
         .testTarget(name: "QuarryTokenizerTests", dependencies: ["QuarryTokenizer", "QuarryCore"]),
         .testTarget(name: "QuarryTrainingTests", dependencies: ["QuarryTraining", "QuarryShards", "CTrainingKernels"]),

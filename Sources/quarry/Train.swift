@@ -204,8 +204,8 @@ struct Generate: ParsableCommand {
             pending += (try? tokenizer.decodeBytes([next])) ?? []
             for s in stops {
                 let stopBytes = Array(s.utf8)
-                if !stopBytes.isEmpty, let range = firstRange(of: stopBytes, in: pending) {
-                    out.write(Data(pending[..<range]))
+                if !stopBytes.isEmpty, let stopStart = firstOccurrence(of: stopBytes, in: pending) {
+                    out.write(Data(pending[..<stopStart]))
                     pending = []
                     break generation
                 }
@@ -224,12 +224,6 @@ struct Generate: ParsableCommand {
             try runReporting { try generator.feed(next) }
         }
         out.write(Data(pending + [0x0A]))
-    }
-
-    func firstRange(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        for i in 0...(haystack.count - needle.count) where Array(haystack[i..<(i + needle.count)]) == needle { return i }
-        return nil
     }
 }
 

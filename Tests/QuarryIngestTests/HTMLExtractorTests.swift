@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import QuarryIngest
+import QuarryCore
 
 @Suite struct HTMLExtractorTests {
     @Test func samplePageKeepsArticleDropsBoilerplate() throws {
@@ -44,6 +45,45 @@ import Testing
         let page = HTMLExtractor.extract(Array(broken.utf8))
         #expect(page?.text.contains("Unclosed paragraph with enough words") == true)
         #expect(page?.text.contains("Second bold nested text") == true)
+    }
+
+    /// Class, id, role and style values decide what is furniture: words split at punctuation and
+    /// camelCase humps, whole whitespace tokens, ASCII case ignored; a token inside a longer
+    /// name ("label-hidden") is not the token.
+    @Test func classAndStyleNamesPruneBoilerplate() throws {
+        func prose(_ marker: String) -> String {
+            "\(marker) stands in a sentence long enough to be prose, with commas, clauses and a full stop."
+        }
+        let article = (1...12).map { "<p>\(prose("BODY\($0)"))</p>" }.joined()
+        let page = """
+            <html><head><title>T</title></head><body><div class="Article-Body">\(article)
+            <div class="siteShareBar"><p>\(prose("CAMELSHARE"))</p></div>
+            <div class="x SR-ONLY y"><p>\(prose("SRONLY"))</p></div>
+            <div class="label-hidden"><p>\(prose("LABELHIDDEN"))</p></div>
+            <div style="DISPLAY : none"><p>\(prose("STYLENONE"))</p></div>
+            <div aria-hidden="true"><p>\(prose("ARIAHIDDEN"))</p></div>
+            <div aria-hidden="false"><p>\(prose("ARIAVISIBLE"))</p></div>
+            <div role="Navigation"><p>\(prose("ROLENAV"))</p></div>
+            <div id="comment_list-2"><p>\(prose("COMMENTS"))</p></div>
+            </div></body></html>
+            """
+        let text = try #require(HTMLExtractor.extract(Array(page.utf8))).text
+        for kept in ["BODY1", "BODY12", "LABELHIDDEN", "ARIAVISIBLE"] { #expect(text.contains(kept), "dropped: \(kept)") }
+        for dropped in ["CAMELSHARE", "SRONLY", "STYLENONE", "ARIAHIDDEN", "ROLENAV"] {
+            #expect(!text.contains(dropped), "kept: \(dropped)")
+        }
+        // A comment section (id "comment_list") is no part of the article: it may follow it, never precede it.
+        if let comments = text.range(of: "COMMENTS"), let body = text.range(of: "BODY12") {
+            #expect(comments.lowerBound > body.upperBound)
+        }
+    }
+
+    /// The content-class prefilter assumes every marker holds one of its stems.
+    @Test func everyContentClassMarkerHoldsAStem() {
+        for marker in PageAnalysis.contentClassMarkerBytes {
+            #expect(PageAnalysis.contentClassMarkerStems.contains { bytesContain(marker, $0) },
+                    "\(String(decoding: marker, as: UTF8.self)) has none of the stems")
+        }
     }
 
     @Test func charsetSniffing() {

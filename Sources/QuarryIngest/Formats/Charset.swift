@@ -1,4 +1,5 @@
 import Foundation
+import QuarryCore
 
 /// Which charset an HTML page is in, by the precedence browsers use: byte-order mark, then the
 /// charset declared outside the page (HTTP `Content-Type`), then `<meta charset>` /
@@ -27,11 +28,12 @@ public enum CharsetSniffer {
     /// Looks for `charset=` inside a `<meta` tag in the first 4 KB, as the HTML standard's
     /// prescan does (simplified: attributes are not parsed one by one).
     static func metaCharset(_ bytes: [UInt8]) -> String? {
-        let head = String(decoding: bytes.prefix(4096).map(asciiLower), as: UTF8.self)
-        var searchStart = head.startIndex
-        while let meta = head.range(of: "<meta", range: searchStart..<head.endIndex) {
-            let tagEnd = head[meta.upperBound...].firstIndex(of: ">") ?? head.endIndex
-            let tag = String(head[meta.upperBound..<tagEnd])
+        let head = bytes.prefix(4096).map(asciiLower)
+        var searchStart = 0
+        while let meta = firstOccurrence(of: metaOpen, in: head, from: searchStart) {
+            let attributesStart = meta + metaOpen.count
+            let tagEnd = head[attributesStart...].firstIndex(of: UInt8(ascii: ">")) ?? head.endIndex
+            let tag = String(decoding: head[attributesStart..<tagEnd], as: UTF8.self)
             if let found = charsetParameter(ofContentType: tag.replacingOccurrences(of: "charset =", with: "charset=")) {
                 return found
             }
@@ -39,6 +41,8 @@ public enum CharsetSniffer {
         }
         return nil
     }
+
+    private static let metaOpen = Array("<meta".utf8)
 
     /// Maps labels to names libxml2/iconv know; labels that are aliases of windows-1252 in the
     /// WHATWG Encoding standard (latin1, ascii) are treated as windows-1252, as browsers do.

@@ -1,5 +1,6 @@
 import CLibXML2
 import Foundation
+import QuarryCore
 
 /// An HTML page's main content as plain text, one line per paragraph, heading or list item.
 public struct HTMLExtraction: Sendable, Equatable {
@@ -159,24 +160,29 @@ struct PageAnalysis {
         }
     }
 
-    static let commentFurnitureWords: Set<String> = [
+    static let commentFurnitureWords: NameSet = [
         "author", "meta", "metadata", "reply", "respond", "avatar", "vcard", "date", "time", "permalink", "share",
         "social", "navigation", "nav", "pagination", "form", "moderation", "awaiting", "says", "edit", "login",
         "like", "likes", "rating", "vote", "votes", "actions", "footer", "header", "hidden", "title", "count",
     ]
 
     static func commentFurnitureName(_ node: xmlNodePtr) -> Bool {
-        for name in [attribute(node, "class"), attribute(node, "id")] {
-            guard let name, !name.isEmpty else { continue }
-            if words(of: name).contains(where: { commentFurnitureWords.contains($0) }) { return true }
+        if node.pointee.properties == nil { return false }
+        for name in ["class", "id"] as [StaticString] {
+            if AttributeText(node, name)?.firstWord(where: { commentFurnitureWords.contains($0.code) }) != nil { return true }
         }
         return false
     }
 
+    static let commentSectionWords: NameSet = ["disqus", "respond"]
+
     func isCommentSection(_ node: xmlNodePtr) -> Bool {
-        for name in [attribute(node, "class"), attribute(node, "id")] {
-            guard let name else { continue }
-            if Self.words(of: name).contains(where: { $0.hasPrefix("comment") || $0 == "disqus" || $0 == "respond" }) { return true }
+        if node.pointee.properties == nil { return false }
+        for name in ["class", "id"] as [StaticString] {
+            let word = AttributeText(node, name)?.firstWord {
+                $0.hasPrefix("comment") || Self.commentSectionWords.contains($0.code)
+            }
+            if word != nil { return true }
         }
         return false
     }
@@ -289,7 +295,7 @@ struct PageAnalysis {
     static let proseTags: TagSet = ["p", "pre", "blockquote", "dd", "td", "li", "h2", "h3", "h4"]
 
     /// Words in a class or id that mark boilerplate containers.
-    static let boilerplateWords: Set<String> = [
+    static let boilerplateWords: NameSet = [
         "comment", "comments", "commentlist", "share", "sharing", "social", "related", "sidebar", "widget", "widgets",
         "footer", "nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs", "cookie", "cookies", "banner",
         "advert", "advertisement", "ads", "ad", "promo", "newsletter", "subscribe", "subscription", "popup", "modal",
@@ -300,21 +306,17 @@ struct PageAnalysis {
     ]
 
     /// Class tokens that mark boilerplate only as a whole ("hidden", not "label-hidden").
-    static let boilerplateTokens: Set<String> = [
+    static let boilerplateTokens: NameSet = [
         "hidden", "sr-only", "screen-reader-text", "visually-hidden", "visuallyhidden", "more", "print", "meta", "skip",
         "invisible", "d-none", "hide",
     ]
-
-    func hasBoilerplateName(_ node: xmlNodePtr, tag: TagName) -> Bool {
-        boilerplateWord(node, tag: tag) != nil
-    }
 
     /// A boilerplate name, except "widget" on a block of prose: page builders (Elementor, block
     /// themes) call every piece of the article a widget, while sidebar widgets are link lists,
     /// forms and short blurbs.
     func isBoilerplateNamed(_ node: xmlNodePtr, tag: TagName) -> Bool {
         guard let word = boilerplateWord(node, tag: tag) else { return false }
-        if word == "widget" || word == "widgets" {
+        if word == Self.widgetCode || word == Self.widgetsCode {
             let s = statsOf(node)
             let proseBlock = s.paragraphs > 0 && s.paragraphText >= 2 * Self.sentenceLength
                 && s.linkText * 4 < s.text && s.paragraphText * 10 >= s.text * 7
@@ -323,32 +325,36 @@ struct PageAnalysis {
         return true
     }
 
-    /// The boilerplate word a class, id or role carries, if any.
-    func boilerplateWord(_ node: xmlNodePtr, tag: TagName) -> String? {
+    static let widgetCode = TagName.code(of: "widget")
+    static let widgetsCode = TagName.code(of: "widgets")
+
+    /// The code of the boilerplate word or token a class, id or role carries, if any.
+    func boilerplateWord(_ node: xmlNodePtr, tag: TagName) -> UInt64? {
         // Most elements carry no attributes at all: nothing to read.
         if node.pointee.properties == nil { return nil }
         if tag == "body" || tag == "html" || tag == "article" || tag == "main" { return nil }
         // A heading's id is an anchor made from its own text ("nav_nur_die_folie__1"), not a role.
-        let id = BlockEmitter.headingTags.contains(tag) ? nil : attribute(node, "id")
-        for name in [attribute(node, "class"), id, attribute(node, "role")] {
-            guard let name, !name.isEmpty else { continue }
-            for word in Self.words(of: name) where Self.boilerplateWords.contains(word) {
-                return word
-            }
-            for token in asciiLowercased(name).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
-            where Self.boilerplateTokens.contains(String(token)) {
-                return String(token)
-            }
+        let readsID = !BlockEmitter.headingTags.contains(tag)
+        for name in ["class", "id", "role"] as [StaticString] {
+            if !readsID && xmlNameEquals(name.utf8Start, "id") { continue }
+            guard let value = AttributeText(node, name), !value.isEmpty else { continue }
+            if let word = value.firstWord(where: { Self.boilerplateWords.contains($0.code) }) { return word.code }
+            if let token = value.containsToken(in: Self.boilerplateTokens) { return token }
         }
         return nil
     }
 
     func isHidden(_ node: xmlNodePtr) -> Bool {
         if node.pointee.properties == nil { return false }
-        if attribute(node, "hidden") != nil { return true }
-        if attribute(node, "aria-hidden") == "true" { return true }
-        if let style = attribute(node, "style") {
-            let compact = asciiLowercasedBytes(style).filter { $0 != 0x20 }
+        if AttributeText(node, "hidden") != nil { return true }
+        if AttributeText(node, "aria-hidden")?.equals("true") == true { return true }
+        if let style = AttributeText(node, "style")?.bytes {
+            var compact: [UInt8] = []
+            var p = style
+            while p.pointee != 0 {
+                if p.pointee != 0x20 { compact.append(asciiLower(p.pointee)) }
+                p += 1
+            }
             if bytesContain(compact, Self.displayNone) || bytesContain(compact, Self.visibilityHidden) { return true }
         }
         return false
@@ -359,19 +365,22 @@ struct PageAnalysis {
     func isContentMarker(_ node: xmlNodePtr, tag: TagName) -> Bool {
         if tag == "article" || tag == "main" { return true }
         guard Self.containerTags.contains(tag), node.pointee.properties != nil else { return false }
-        if attribute(node, "role") == "main" { return true }
-        if let itemprop = attribute(node, "itemprop"), bytesContain(asciiLowercasedBytes(itemprop), Array("articlebody".utf8)) { return true }
-        for name in [attribute(node, "class"), attribute(node, "id")] {
-            guard let name else { continue }
-            let lower = asciiLowercasedBytes(name)
-            for marker in Self.contentClassMarkerBytes where bytesContain(lower, marker) { return true }
+        if AttributeText(node, "role")?.equals("main") == true { return true }
+        if AttributeText(node, "itemprop")?.containsIgnoringCase(Self.articleBodyItemprop) == true { return true }
+        for name in ["class", "id"] as [StaticString] {
+            guard let value = AttributeText(node, name),
+                  Self.contentClassMarkerStems.contains(where: value.containsIgnoringCase) else { continue }
+            for marker in Self.contentClassMarkerBytes where value.containsIgnoringCase(marker) { return true }
         }
         return false
     }
 
+    static let articleBodyItemprop = Array("articlebody".utf8)
     static let displayNone = Array("display:none".utf8)
     static let visibilityHidden = Array("visibility:hidden".utf8)
     static let contentClassMarkerBytes = contentClassMarkers.map { Array($0.utf8) }
+    /// Every marker holds one of these: four scans rule out most class names instead of one per marker.
+    static let contentClassMarkerStems = ["body", "content", "text", "post"].map { Array($0.utf8) }
 
     static let containerTags: TagSet = ["div", "section", "td", "article", "main", "span", "font", "center"]
 
@@ -381,33 +390,6 @@ struct PageAnalysis {
         "maincontent", "content-body", "post-entry", "article-text", "articletext", "body-text", "story-content",
         "blog-post", "single-post", "post_content", "entry_content", "article_body", "news-text", "text-content",
     ]
-
-    /// Lowercase words of a class or id: split at punctuation and at camelCase humps
-    /// ("TestReport__AuthorBox" → test, report, author, box). Works on UTF-8 bytes (non-ASCII
-    /// bytes belong to words): this runs for every element with a class, twice per page.
-    static func words(of name: String) -> [String] {
-        var words: [String] = []
-        var current: [UInt8] = []
-        var previousWasLower = false
-        for b in name.utf8 {
-            let isUpper = b >= 0x41 && b <= 0x5A
-            let isLower = (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39)
-            if isUpper || isLower || b >= 0x80 {
-                if isUpper && previousWasLower && !current.isEmpty {
-                    words.append(String(decoding: current, as: UTF8.self))
-                    current.removeAll(keepingCapacity: true)
-                }
-                current.append(isUpper ? b | 0x20 : b)
-                previousWasLower = isLower
-            } else {
-                if !current.isEmpty { words.append(String(decoding: current, as: UTF8.self)) }
-                current.removeAll(keepingCapacity: true)
-                previousWasLower = false
-            }
-        }
-        if !current.isEmpty { words.append(String(decoding: current, as: UTF8.self)) }
-        return words
-    }
 
     // MARK: - Choosing the main element
 
@@ -933,9 +915,12 @@ struct TagName: Equatable {
 
     static func code<Bytes: Sequence>(of bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        for byte in bytes { hash = extend(hash, with: byte) }
         return hash
     }
+
+    @inline(__always)
+    static func extend(_ hash: UInt64, with byte: UInt8) -> UInt64 { (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
 
     static func == (lhs: TagName, rhs: TagName) -> Bool { lhs.code == rhs.code }
     static func == (lhs: TagName, rhs: StaticString) -> Bool { xmlNameEquals(lhs.bytes, rhs) }
@@ -988,30 +973,9 @@ extension PageAnalysis {
 
 /// ASCII-only lowercasing (class names, styles): no Unicode tables on the hot path.
 func asciiLowercasedBytes(_ s: String) -> [UInt8] {
-    s.utf8.map { ($0 >= 0x41 && $0 <= 0x5A) ? $0 | 0x20 : $0 }
+    s.utf8.map(asciiLower)
 }
 
 func asciiLowercased(_ s: String) -> String {
     String(decoding: asciiLowercasedBytes(s), as: UTF8.self)
-}
-
-/// Whether `needle` occurs in `haystack` (short needles: a first-byte scan is enough).
-func bytesContain(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-    guard let first = needle.first else { return true }
-    guard haystack.count >= needle.count else { return false }
-    return haystack.withUnsafeBufferPointer { h in
-        needle.withUnsafeBufferPointer { n in
-            var i = 0
-            let last = h.count - n.count
-            while i <= last {
-                if h[i] == first {
-                    var k = 1
-                    while k < n.count && h[i + k] == n[k] { k += 1 }
-                    if k == n.count { return true }
-                }
-                i += 1
-            }
-            return false
-        }
-    }
 }

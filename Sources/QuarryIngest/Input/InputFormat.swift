@@ -1,4 +1,5 @@
 import Foundation
+import QuarryCore
 
 /// What a file holds, judged from its first bytes (after decompression), not its name.
 public enum InputFormat: String, Sendable, CaseIterable {
@@ -57,14 +58,15 @@ public enum FormatSniffer {
         guard let start = bytes.firstIndex(where: { !isASCIISpace($0) }), bytes[start] == UInt8(ascii: "<") else {
             return nil
         }
-        let lower = String(decoding: bytes[start...].prefix(sniffLength).map { asciiLower($0) }, as: UTF8.self)
-        if lower.contains("<mediawiki") { return .mediawiki }
-        for marker in ["<html", "<!doctype html", "<head", "<body", "<meta", "<title", "<div", "<p>", "<p ", "<table", "<article"] where lower.contains(marker) {
-            return .html
-        }
-        if lower.hasPrefix("<?xml") || lower.hasPrefix("<!--") || lower.hasPrefix("<!doctype") { return .html }
+        let lower = bytes[start...].prefix(sniffLength).map(asciiLower)
+        if bytesContain(lower, Array("<mediawiki".utf8)) { return .mediawiki }
+        if htmlMarkers.contains(where: { bytesContain(lower, $0) }) { return .html }
+        if ["<?xml", "<!--", "<!doctype"].contains(where: { lower.starts(with: $0.utf8) }) { return .html }
         return nil
     }
+
+    static let htmlMarkers = ["<html", "<!doctype html", "<head", "<body", "<meta", "<title", "<div", "<p>", "<p ", "<table", "<article"]
+        .map { Array($0.utf8) }
 
     /// Opens `path` ("-" for standard input), undoes gzip/bzip2 as the content says, and sniffs
     /// the format of what is inside.
