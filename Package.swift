@@ -25,7 +25,9 @@ let package = Package(
         // What every stage shares: JSON text, atomic output files, progress, errors.
         .target(name: "QuarryCore"),
         // Stage 1: raw dumps → clean documents.
-        .target(name: "QuarryIngest", dependencies: ["QuarryCore", "CLibXML2", "CCompression"]),
+        // libxml2's allocator for HTML pages: a per-thread arena dropped with each document.
+        .target(name: "CXMLArena", dependencies: ["CLibXML2"]),
+        .target(name: "QuarryIngest", dependencies: ["QuarryCore", "CLibXML2", "CXMLArena", "CCompression"]),
         // Stage 1b: byte-level BPE (Hugging Face tokenizer.json compatible).
         .target(name: "QuarryTokenizer", dependencies: ["QuarryCore"]),
         // Stage 1c: filtered, de-duplicated, tokenized documents → binary shards + manifest.

@@ -78,6 +78,33 @@ import QuarryCore
         }
     }
 
+    /// libxml2 allocates each page's DOM from a per-thread arena dropped after the page: pages
+    /// parsed one after another on several threads, broken ones (libxml2 records errors) among
+    /// them, small nodes and text nodes over the arena's large-block limit, all give the same
+    /// text as when each is parsed alone.
+    @Test func pagesParsedBackToBackOnThreadsMatchSingleParses() throws {
+        let longParagraph = String(repeating: "Stone, slate and granite were cut here for a century. ", count: 2_000)
+        let pages: [String] = [
+            "<html><head><title>One</title></head><body><article><p>\(longParagraph)</p></article></body></html>",
+            "<html><body><div><p>Unclosed paragraph with enough words to be the main content of this page<p>Second <b>bold <i>nested</b> text</div></span></body>",
+            "<html><body>" + (1...300).map { "<div class=\"c\($0)\"><p>Item \($0), a sentence long enough to count as prose for the filter.</p></div>" }.joined() + "</body></html>",
+            "<!DOCTYPE html><html><body><p>&bogus; &#xD800; <unknown-tag a=b>entities and unknown tags, still a paragraph of text.</p></body></html>",
+            "<html><body><table><tr><td>cell one with a long enough sentence of text in it</td><td>\(longParagraph.prefix(90_000))</td></tr></table></body></html>",
+        ]
+        let expected = pages.map { HTMLExtractor.extract(Array($0.utf8))?.text }
+        #expect(expected.allSatisfy { $0?.isEmpty == false })
+        let rounds = 40
+        let results = ResultBox(count: 2 * rounds * pages.count)
+        DispatchQueue.concurrentPerform(iterations: 2) { thread in
+            for round in 0..<rounds {
+                for (i, page) in pages.enumerated() {
+                    results.set((thread * rounds + round) * pages.count + i, HTMLExtractor.extract(Array(page.utf8))?.text)
+                }
+            }
+        }
+        for slot in 0..<results.count { #expect(results.get(slot) == expected[slot % pages.count], "page \(slot % pages.count)") }
+    }
+
     /// The content-class prefilter assumes every marker holds one of its stems.
     @Test func everyContentClassMarkerHoldsAStem() {
         for marker in PageAnalysis.contentClassMarkerBytes {
@@ -92,4 +119,14 @@ import QuarryCore
         #expect(CharsetSniffer.charset(of: [0x61, 0xE9, 0x62], declared: nil) == "windows-1252")
         #expect(CharsetSniffer.charsetParameter(ofContentType: "text/html; charset=\"UTF-8\"") == "utf-8")
     }
+}
+
+/// Results written by concurrent test threads at distinct indices.
+private final class ResultBox: @unchecked Sendable {
+    private var values: [String?]
+    private let lock = NSLock()
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+    var count: Int { values.count }
+    func set(_ i: Int, _ value: String?) { lock.lock(); values[i] = value; lock.unlock() }
+    func get(_ i: Int) -> String? { lock.lock(); defer { lock.unlock() }; return values[i] }
 }

@@ -1,4 +1,5 @@
 import CLibXML2
+import CXMLArena
 import Foundation
 import QuarryCore
 
@@ -25,9 +26,14 @@ public enum HTMLExtractor {
     public static func extract(_ bytes: [UInt8], declaredCharset: String? = nil) -> HTMLExtraction? {
         LibXML.ensureReady()
         guard !bytes.isEmpty, bytes.count < Int(Int32.max) else { return nil }
+        // The DOM lives only for this call: its nodes come from the thread's arena.
+        return withXMLArena { extractInArena(bytes, declaredCharset: declaredCharset) }
+    }
+
+    private static func extractInArena(_ bytes: [UInt8], declaredCharset: String?) -> HTMLExtraction? {
         let charset = CharsetSniffer.charset(of: bytes, declared: declaredCharset)
         let options = LibXML.htmlOptions([HTML_PARSE_RECOVER, HTML_PARSE_NONET, HTML_PARSE_NOERROR,
-                                          HTML_PARSE_NOWARNING, HTML_PARSE_COMPACT])
+                                          HTML_PARSE_NOWARNING, HTML_PARSE_COMPACT, HTML_PARSE_NODEFDTD])
         var document = bytes.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) {
                 htmlReadMemory($0.baseAddress, Int32($0.count), nil, charset, options)
@@ -548,7 +554,7 @@ struct PageAnalysis {
         var best: String?
         for script in linkedDataScripts {
             guard let raw = xmlNodeGetContent(script) else { continue }
-            defer { free(raw) }
+            defer { quarry_xml_free(raw) }
             let length = strlen(raw)
             let bytes = UnsafeBufferPointer(start: raw, count: Int(length))
             // Parse only the blocks that can hold a body.
@@ -951,7 +957,7 @@ func attribute(_ node: xmlNodePtr, _ name: StaticString) -> String? {
 /// Visible text of an element with whitespace collapsed (for titles).
 func normalisedText(_ node: xmlNodePtr) -> String? {
     guard let raw = xmlNodeGetContent(node) else { return nil }
-    defer { free(raw) }
+    defer { quarry_xml_free(raw) }
     let text = String(cString: raw).split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
     return text.isEmpty ? nil : text
 }

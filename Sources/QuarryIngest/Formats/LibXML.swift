@@ -1,4 +1,5 @@
 import CLibXML2
+import CXMLArena
 import Foundation
 
 /// One-time libxml2 setup, done before any thread parses: initialise the library and install an
@@ -6,6 +7,9 @@ import Foundation
 /// or a URL (XXE), whatever parser options a caller passes.
 enum LibXML {
     static let ready: Void = {
+        // Before anything else libxml2 does: every block it allocates from now on has a header
+        // the arena's free() reads.
+        _ = quarry_xml_arena_install()
         xmlInitParser()
         xmlSetExternalEntityLoader { _, _, _ in nil }
     }()
@@ -32,9 +36,18 @@ func xmlNameEquals(_ name: UnsafePointer<xmlChar>?, _ literal: StaticString) -> 
     }
 }
 
-/// Takes ownership of a string libxml2 allocated and frees it (libxml2's default allocator is malloc).
+/// Takes ownership of a string libxml2 allocated and frees it (through libxml2's allocator:
+/// quarry installs its own, so plain free() would be wrong).
 func consumeXMLString(_ pointer: UnsafeMutablePointer<xmlChar>?) -> String? {
     guard let pointer else { return nil }
-    defer { free(pointer) }
+    defer { quarry_xml_free(pointer) }
     return String(cString: pointer)
+}
+
+/// Runs `body` with libxml2 allocating from this thread's arena (see CXMLArena): everything
+/// libxml2 allocates inside must be freed before `body` returns.
+func withXMLArena<T>(_ body: () throws -> T) rethrows -> T {
+    quarry_xml_arena_begin()
+    defer { quarry_xml_arena_end() }
+    return try body()
 }
