@@ -38,4 +38,90 @@ import Testing
         for i in 20..<60 { bz[i] ^= 0x5A }
         #expect(throws: InputError.self) { try Bzip2Source(MemorySource(bz)).readAll() }
     }
+
+    // MARK: bzip2 block by block on several threads
+
+    /// Text that bzip2 -1 cuts into several 100 kB blocks (varied, so blocks differ).
+    static let manyBlocks: [UInt8] = {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let words = ["quarry", "stone", "granite", "slate", "marble", "chisel", "lorry", "valley", "basalt", "cut"]
+        var out: [UInt8] = []
+        while out.count < 450_000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            out += Array(words[Int(state >> 60) % words.count].utf8)
+            out.append((state >> 40) % 11 == 0 ? 0x0A : 0x20)
+        }
+        return out
+    }()
+
+    @Test func parallelBzip2MatchesTheSequentialDecoder() throws {
+        let small = try compress(Self.manyBlocks, with: "bzip2 -1")
+        let large = try compress(Array(Self.manyBlocks.reversed()), with: "bzip2 -9")
+        let empty = try compress([], with: "bzip2")
+        let file = small + empty + large + small
+        let expected = try Bzip2Source(MemorySource(file)).readAll()
+        #expect(expected == Self.manyBlocks + Self.manyBlocks.reversed() + Self.manyBlocks)
+        for threads in [2, 3] {
+            #expect(try ParallelBzip2Source(MemorySource(file), threads: threads).readAll() == expected)
+        }
+    }
+
+    @Test func scannerFindsEveryBlockAndStreamEnd() throws {
+        let bz = try compress(Self.manyBlocks, with: "bzip2 -1")
+        var scanner = Bzip2BlockScanner()
+        var spans: [Bzip2Span] = []
+        for start in stride(from: 0, to: bz.count, by: 1000) { spans += scanner.feed(Array(bz[start..<min(bz.count, start + 1000)])) }
+        let end = scanner.finish()
+        #expect(end.complete && end.trailingBytes == 0 && end.last == nil)
+        let blocks = spans.filter { $0.kind == .block(level: 1) }
+        // 450 kB in blocks of at most 100 kB; the first starts right after the 4-byte header.
+        #expect(blocks.count >= 5 && spans.count == blocks.count)  // the end-of-stream trailer stays open
+        #expect(blocks.first?.firstByte == 4 && blocks.first?.startBit == 0)
+        #expect(try blocks.map(Bzip2BlockDecoder.decode).reduce([], +) == Self.manyBlocks)
+    }
+
+    /// A bit pattern that looks like a block marker inside compressed data cuts a block in two:
+    /// neither half decodes, the two joined again do.
+    @Test func aFalseMarkerIsUndoneByJoiningSpans() throws {
+        let bz = try compress(Self.manyBlocks, with: "bzip2 -1")
+        var scanner = Bzip2BlockScanner()
+        let block = try #require(scanner.feed(bz).first)
+        let cut = 5_003  // bits after the marker, inside the block's Huffman-coded data
+        let headBytes = (block.startBit + cut + 7) / 8, tailFirst = (block.startBit + cut) / 8
+        let head = Bzip2Span(kind: block.kind, firstByte: block.firstByte, bytes: Array(block.bytes.prefix(headBytes)),
+                             startBit: block.startBit, bitCount: cut, truncated: false)
+        let tail = Bzip2Span(kind: block.kind, firstByte: block.firstByte + tailFirst, bytes: Array(block.bytes[tailFirst...]),
+                             startBit: (block.startBit + cut) % 8, bitCount: block.bitCount - cut, truncated: false)
+        #expect(throws: InputError.self) { try Bzip2BlockDecoder.decode(head) }
+        #expect(try Bzip2BlockDecoder.decode(head.joined(with: tail)) == Bzip2BlockDecoder.decode(block))
+    }
+
+    @Test func parallelBzip2ReportsTruncationAfterTheBlocksBeforeIt() throws {
+        let bz = try compress(Self.manyBlocks, with: "bzip2 -1")
+        let source = ParallelBzip2Source(MemorySource(Array(bz.prefix(bz.count * 2 / 3))), threads: 2)
+        var delivered: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        #expect { 
+            while true {
+                let n = try chunk.withUnsafeMutableBytes { try source.read(into: $0.baseAddress!, count: $0.count) }
+                if n == 0 { break }
+                delivered += chunk[0..<n]
+            }
+        } throws: { "\($0)".contains("truncated bzip2 data at byte") }
+        // Whole blocks before the cut come out, and only true data.
+        #expect(delivered.count >= 200_000 && Array(Self.manyBlocks.prefix(delivered.count)) == delivered)
+    }
+
+    @Test func parallelBzip2ReportsCorruptBlocksAndTrailingBytes() throws {
+        var bz = try compress(Self.manyBlocks, with: "bzip2 -1")
+        let clean = bz
+        for i in (bz.count / 2)..<(bz.count / 2 + 40) { bz[i] ^= 0x5A }
+        #expect { try ParallelBzip2Source(MemorySource(bz), threads: 2).readAll() } throws: { "\($0)".contains("corrupt bzip2 data") }
+        #expect { try ParallelBzip2Source(MemorySource(clean + Array("garbage".utf8)), threads: 2).readAll() } throws: {
+            "\($0)".contains("after the last stream")
+        }
+        #expect { try ParallelBzip2Source(MemorySource(Array(clean.prefix(3))), threads: 2).readAll() } throws: {
+            "\($0)".contains("truncated bzip2")
+        }
+    }
 }

@@ -69,14 +69,15 @@ public enum FormatSniffer {
         .map { Array($0.utf8) }
 
     /// Opens `path` ("-" for standard input), undoes gzip/bzip2 as the content says, and sniffs
-    /// the format of what is inside.
-    public static func open(path: String) throws -> OpenedInput {
+    /// the format of what is inside. bzip2 is decompressed on `threads` threads when more than one.
+    public static func open(path: String, threads: Int = 1) throws -> OpenedInput {
         let file = try FileSource(path: path)
         let rawHead = try file.readUpTo(8)
         let compression = compression(of: rawHead)
         var source: ByteSource = PrefixedSource(prefix: rawHead, rest: file)
         switch compression {
         case .gzip: source = ReadAheadSource(try GzipSource(source))
+        case .bzip2 where threads > 1: source = ParallelBzip2Source(source, threads: threads)
         case .bzip2: source = ReadAheadSource(try Bzip2Source(source))
         case .none: break
         }

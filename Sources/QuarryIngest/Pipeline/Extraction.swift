@@ -77,7 +77,7 @@ public final class ExtractionRun {
 
     public func run(writing write: (Document) throws -> Void) throws -> ExtractionSummary {
         let started = Date()
-        let stream = RecordStream(files: files, textSampling: options.textSampling) { [weak self] message, isError in
+        let stream = RecordStream(files: files, textSampling: options.textSampling, threads: options.jobs) { [weak self] message, isError in
             guard let self else { return }
             if isError { self.summary.errors.append(message) } else { self.summary.warnings.append(message) }
             self.report(message)
@@ -189,14 +189,17 @@ final class RecordStream {
     private var current: (reader: RecordReader, input: ByteSource, name: String)?
     private let report: (String, Bool) -> Void
     private let textSampling: TextSampling
+    /// Threads a compressed file may be decompressed on.
+    private let threads: Int
     private var finishedBytes = 0
     private(set) var filesOpened = 0
     private(set) var filesFailed = 0
     private(set) var skipped: [DropReason: Int] = [:]
 
-    init(files: [String], textSampling: TextSampling, report: @escaping (String, Bool) -> Void) {
+    init(files: [String], textSampling: TextSampling, threads: Int, report: @escaping (String, Bool) -> Void) {
         pending = files[...]
         self.textSampling = textSampling
+        self.threads = threads
         self.report = report
     }
 
@@ -248,7 +251,7 @@ final class RecordStream {
     private func displayName(_ path: String) -> String { path == "-" ? "<stdin>" : path }
 
     private func open(_ path: String) throws -> (reader: RecordReader, input: ByteSource, name: String) {
-        let opened = try FormatSniffer.open(path: path)
+        let opened = try FormatSniffer.open(path: path, threads: threads)
         let name = displayName(path)
         let reader: RecordReader
         switch opened.format {
