@@ -80,6 +80,27 @@ public struct BPEModel: Sendable {
         self.startsAddedToken = starts
     }
 
+    /// A copy that shares no storage with this one. Encoders on different threads each take
+    /// one: Swift retains an array's buffer with an atomic write to its header, and two cores
+    /// doing that on the same buffers bounce one cache line between them.
+    public func unshared() -> BPEModel {
+        BPEModel(copying: self)
+    }
+
+    private init(copying other: BPEModel) {
+        func fresh<T>(_ array: [T]) -> [T] { array.withUnsafeBufferPointer { Array($0) } }
+        tokenBytes = other.tokenBytes.map(fresh)
+        merges = fresh(other.merges)
+        addedTokens = other.addedTokens.map { (String(decoding: Array($0.content.utf8), as: UTF8.self), $0.id, $0.special) }
+        tokenStrings = fresh(other.tokenStrings)
+        addPrefixSpace = other.addPrefixSpace
+        ignoreMerges = other.ignoreMerges
+        mergeTable = other.mergeTable.unshared()
+        byteTokens = fresh(other.byteTokens)
+        wholeTokens = Dictionary(uniqueKeysWithValues: other.wholeTokens.map { (fresh($0.key), $0.value) })
+        startsAddedToken = fresh(other.startsAddedToken)
+    }
+
     public func id(of token: String) -> Int32? {
         tokenStrings.firstIndex(of: token).map(Int32.init)
     }

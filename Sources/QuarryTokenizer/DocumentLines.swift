@@ -30,7 +30,8 @@ public final class ParallelEncoder: @unchecked Sendable {
     private let encoders: [BPEEncoder]
 
     public init(model: BPEModel, jobs: Int) {
-        encoders = (0..<max(1, jobs)).map { _ in BPEEncoder(model: model) }
+        // Each encoder gets its own copy of the model's tables: no buffer shared across threads.
+        encoders = (0..<max(1, jobs)).map { i in BPEEncoder(model: i == 0 ? model : model.unshared()) }
     }
 
     public var jobs: Int { encoders.count }
@@ -225,23 +226,25 @@ public final class ParallelEncoder: @unchecked Sendable {
         var out: [UInt8] = []
         var ids: [Int32] = []
         var skips = 0
-        for var line in lines {
-            if line.hasSuffix("\r") { line.removeLast() }
-            let text: String
-            if kind == .jsonl {
-                if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
-                guard let t = DocumentLines.text(ofLine: Substring(line), kind: .jsonl) else { skips += 1; continue }
-                text = t
-            } else {
-                text = line
+        encoder.session { session in
+            for var line in lines {
+                if line.hasSuffix("\r") { line.removeLast() }
+                let text: String
+                if kind == .jsonl {
+                    if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
+                    guard let t = DocumentLines.text(ofLine: Substring(line), kind: .jsonl) else { skips += 1; continue }
+                    text = t
+                } else {
+                    text = line
+                }
+                ids.removeAll(keepingCapacity: true)
+                session.encode(text, into: &ids)
+                for (k, id) in ids.enumerated() {
+                    if k > 0 { out.append(0x20) }
+                    appendDecimal(id, to: &out)
+                }
+                out.append(0x0A)
             }
-            ids.removeAll(keepingCapacity: true)
-            encoder.encode(text, into: &ids)
-            for (k, id) in ids.enumerated() {
-                if k > 0 { out.append(0x20) }
-                appendDecimal(id, to: &out)
-            }
-            out.append(0x0A)
         }
         return (out, skips)
     }

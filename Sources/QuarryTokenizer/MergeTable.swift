@@ -15,6 +15,14 @@ struct MergeTable: Sendable {
         shift = 64 - bits
     }
 
+    /// A copy with storage of its own (see `BPEModel.unshared`).
+    func unshared() -> MergeTable {
+        var copy = self
+        copy.keys = keys.withUnsafeBufferPointer { Array($0) }
+        copy.values = values.withUnsafeBufferPointer { Array($0) }
+        return copy
+    }
+
     @inline(__always) private func slot(_ key: UInt64) -> Int {
         Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
     }

@@ -8,23 +8,25 @@
 /// non-space gives up its last character, which then starts the next piece when it is a
 /// space (" word") or stands alone otherwise.
 ///
-/// Performance notes: ASCII bytes are classified by a 128-entry table; only non-ASCII scalars
+/// Performance notes: ASCII bytes are classified by arithmetic; only non-ASCII scalars
 /// consult Unicode properties (general category, White_Space). Pieces are reported as byte
 /// ranges of the input, so nothing is allocated per piece.
 public enum GPT2PreTokenizer {
     enum Class: UInt8 { case letter, number, space, other }
 
-    static let asciiClasses: [Class] = (0..<128).map { v in
-        let s = Unicode.Scalar(UInt8(v))
-        if (0x41...0x5A).contains(v) || (0x61...0x7A).contains(v) { return .letter }
-        if (0x30...0x39).contains(v) { return .number }
-        if s.properties.isWhitespace { return .space }
+    /// ASCII by arithmetic rather than a table: a static table is a `swift_once` check and a
+    /// shared buffer retained from every encoding thread (both showed in profiles).
+    @inline(__always)
+    static func classifyASCII(_ v: UInt32) -> Class {
+        if (v | 0x20) &- 0x61 < 26 { return .letter }
+        if v &- 0x30 < 10 { return .number }
+        if v == 0x20 || v &- 0x09 < 5 { return .space }  // White_Space in ASCII: 9–13 and space
         return .other
     }
 
     @inline(__always)
     static func classify(_ scalar: UInt32) -> Class {
-        if scalar < 128 { return asciiClasses[Int(scalar)] }
+        if scalar < 128 { return classifyASCII(scalar) }
         guard let s = Unicode.Scalar(scalar) else { return .other }
         switch s.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter

@@ -23,6 +23,16 @@ import Testing
         #expect(GPT2PreTokenizer.pieces(input) == expected)
     }
 
+    /// The arithmetic ASCII classes agree with the Unicode properties GPT-2's pattern names.
+    @Test func asciiClassesMatchUnicodeProperties() {
+        for v in UInt32(0)..<128 {
+            let properties = Unicode.Scalar(UInt8(v)).properties
+            let expected: GPT2PreTokenizer.Class = properties.isAlphabetic ? .letter
+                : properties.numericType != nil ? .number : properties.isWhitespace ? .space : .other
+            #expect(GPT2PreTokenizer.classifyASCII(v) == expected, "U+\(String(v, radix: 16))")
+        }
+    }
+
     @Test func piecesCoverTheInputExactly() {
         let text = "Mixed: ÄÖÜ 日本語テキスト, 42 apples & \t\n\n 'quotes' — done."
         #expect(GPT2PreTokenizer.pieces(text).joined() == text)

@@ -136,6 +136,10 @@ func tinyModel(mergesAsStrings: Bool = false, extra: String = "") throws -> BPEM
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: input))
         let serial = BPEEncoder(model: model)
         let expected = lines.map { serial.encode($0).map(String.init).joined(separator: " ") + "\n" }.joined()
+        // The copy each extra worker encodes with is the same model.
+        let copy = model.unshared()
+        #expect(copy.encodesLike(model))
+        #expect(lines.prefix(200).allSatisfy { BPEEncoder(model: copy).encode($0) == serial.encode($0) })
         for jobs in [1, 2] {
             let output = try OutputFile(path: dir + "/ids-\(jobs).txt")
             let skipped = try ParallelEncoder(model: model, jobs: jobs).encodeFiles([input], to: output, blockSize: 16 << 10, chunkSize: 2 << 10)
