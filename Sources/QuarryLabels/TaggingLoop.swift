@@ -157,7 +157,7 @@ public final class TaggingLoop {
         guard let terminal else { return .quit }
         if task.kind == .response, let editor = ProcessInfo.processInfo.environment["EDITOR"], !editor.isEmpty {
             let path = NSTemporaryDirectory() + "quarry-response-\(getpid()).txt"
-            FileManager.default.createFile(atPath: path, contents: Data())
+            _ = FileManager.default.createFile(atPath: path, contents: Data())  // opening it below reports a failure
             defer { try? FileManager.default.removeItem(atPath: path) }
             RawTerminal.restore()
             let process = Process()

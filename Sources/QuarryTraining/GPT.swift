@@ -84,7 +84,7 @@ public final class GPT<T: TrainingScalar> {
     /// Scores are normalised in place (no separate pre-softmax copy) and the probabilities
     /// overwrite the logits, then their gradient overwrites them in backward.
     private func activationLayout(B: Int, T n: Int) -> [(String, Int, Bool)] {
-        let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = B * n
+        let c = config.nEmbd, l = config.nLayer, v = config.vocabSize, bt = B * n
         return [
             ("encoded", bt * c, true), ("ln1", l * bt * c, true), ("ln1mean", l * bt, false), ("ln1rstd", l * bt, false),
             ("qkv", l * bt * 3 * c, true), ("atty", l * bt * c, true),
@@ -161,7 +161,7 @@ public final class GPT<T: TrainingScalar> {
     /// task head's `backward(hiddenGradient:)` follows.
     func trainingHiddenForward(tokens: [Int32], B: Int, T n: Int) throws {
         dropoutCounter &+= 1
-        try forward(tokens: tokens, targets: nil, B: B, T: n, languageModelHead: false, computeHeadGradients: false, dropout: currentDropout)
+        _ = try forward(tokens: tokens, targets: nil, B: B, T: n, languageModelHead: false, computeHeadGradients: false, dropout: currentDropout)
     }
 
     /// This pass's masks (nil when the model has no dropout).

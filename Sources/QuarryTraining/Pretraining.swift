@@ -201,7 +201,8 @@ public final class Pretrainer {
 final class AppendFile {
     let handle: FileHandle
     init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        // A file that cannot be created fails FileHandle below, with the message.
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         guard let h = FileHandle(forWritingAtPath: path) else { throw TrainingError("cannot write \(path)") }
         h.seekToEndOfFile()
         handle = h
