@@ -18,7 +18,14 @@ typedef struct {
 
 #define KIND_HEAP 0x48454150u   // malloc'd: free() it
 #define KIND_ARENA 0x4152454eu  // in a thread's arena: dropped with the arena
+#define KIND_SCOPED 0x53434f50u // malloc'd in an arena scope, linked in: freed at scope end if not before
 #define HEADER sizeof(block_header)
+
+// A scoped block's links sit before its header: [links][header][data].
+typedef struct scoped_links {
+    struct scoped_links *prev, *next;
+} scoped_links;
+#define LINKS sizeof(scoped_links)
 // Blocks this large go to the heap even in an arena scope: a page's text buffers grow by
 // doubling, and copies of large blocks would waste arena space.
 #define LARGE_BLOCK (64 * 1024)
@@ -37,6 +44,7 @@ typedef struct {
     chunk *spare;     // empty chunks kept for the next scope
     int depth;
     char *last;       // the latest arena block, which realloc may grow in place
+    scoped_links scoped;  // list head of this scope's large blocks (a circular list)
 } thread_arena;
 
 static _Thread_local thread_arena arena;
@@ -55,6 +63,36 @@ static void *heap_block(size_t size) {
     if (h == NULL) return NULL;
     h->size = size;
     h->kind = KIND_HEAP;
+    return (char *)h + HEADER;
+}
+
+static scoped_links *scoped_head(void) {
+    if (arena.scoped.next == NULL) arena.scoped.next = arena.scoped.prev = &arena.scoped;
+    return &arena.scoped;
+}
+
+static void link_scoped(scoped_links *l) {
+    scoped_links *head = scoped_head();
+    l->next = head->next;
+    l->prev = head;
+    head->next->prev = l;
+    head->next = l;
+}
+
+static void unlink_scoped(scoped_links *l) {
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+}
+
+// Large blocks in a scope come from the heap but are remembered, so that dropping the scope
+// frees them too: a document can then be dropped without walking it.
+static void *scoped_block(size_t size) {
+    scoped_links *l = malloc(LINKS + HEADER + size);
+    if (l == NULL) return NULL;
+    link_scoped(l);
+    block_header *h = (block_header *)(l + 1);
+    h->size = size;
+    h->kind = KIND_SCOPED;
     return (char *)h + HEADER;
 }
 
@@ -85,12 +123,12 @@ static void *arena_block(size_t size) {
 
 static block_header *header_of(void *p) {
     block_header *h = (block_header *)((char *)p - HEADER);
-    if (h->kind != KIND_HEAP && h->kind != KIND_ARENA) die("libxml2 freed memory it did not allocate");
+    if (h->kind != KIND_HEAP && h->kind != KIND_ARENA && h->kind != KIND_SCOPED) die("libxml2 freed memory it did not allocate");
     return h;
 }
 
 static void *quarry_malloc(size_t size) {
-    if (arena.depth > 0 && size < LARGE_BLOCK) return arena_block(size);
+    if (arena.depth > 0) return size < LARGE_BLOCK ? arena_block(size) : scoped_block(size);
     return heap_block(size);
 }
 
@@ -100,6 +138,11 @@ static void quarry_free(void *p) {
     if (h->kind == KIND_HEAP) {
         h->kind = 0;
         free(h);
+    } else if (h->kind == KIND_SCOPED) {
+        h->kind = 0;
+        scoped_links *l = (scoped_links *)h - 1;
+        unlink_scoped(l);
+        free(l);
     } else if (p == arena.last && arena.current != NULL) {
         // The latest block: give its space back (libxml2 often frees what it just allocated).
         arena.current->used = (size_t)((char *)h - chunk_data(arena.current));
@@ -115,6 +158,19 @@ static void *quarry_realloc(void *p, size_t size) {
         if (grown == NULL) return NULL;
         grown->size = size;
         return (char *)grown + HEADER;
+    }
+    if (h->kind == KIND_SCOPED) {
+        scoped_links *l = (scoped_links *)h - 1;
+        unlink_scoped(l);
+        scoped_links *grown = realloc(l, LINKS + HEADER + size);
+        if (grown == NULL) {
+            link_scoped(l);
+            return NULL;
+        }
+        link_scoped(grown);
+        block_header *gh = (block_header *)(grown + 1);
+        gh->size = size;
+        return (char *)gh + HEADER;
     }
     if (size <= h->size) return p;
     chunk *c = arena.current;
@@ -155,6 +211,13 @@ void quarry_xml_arena_end(void) {
     if (--arena.depth > 0) return;
     // The last error's strings were allocated in the scope; drop them before the memory goes.
     xmlResetLastError();
+    scoped_links *head = scoped_head();
+    while (head->next != head) {
+        scoped_links *l = head->next;
+        unlink_scoped(l);
+        ((block_header *)(l + 1))->kind = 0;
+        free(l);
+    }
 #if defined(DEBUG)
     // Debug builds (the tests) poison what the scope used: a block libxml2 kept past the scope
     // then fails the header check loudly instead of reading reused memory.
@@ -179,3 +242,14 @@ void quarry_xml_arena_end(void) {
 }
 
 void quarry_xml_free(void *pointer) { xmlFree(pointer); }
+
+void quarry_xml_arena_drop_document(xmlDocPtr document) {
+    if (document == NULL) return;
+    if (arena.depth == 0) {
+        xmlFreeDoc(document);
+        return;
+    }
+    // Every block of the tree is in the arena or on the scope's list; only the dictionary
+    // holds a mutex and pools from outside (plain malloc), so it alone is released.
+    if (document->dict != NULL) xmlDictFree(document->dict);
+}

@@ -6,6 +6,10 @@
 #ifndef QUARRY_XML_ARENA_H
 #define QUARRY_XML_ARENA_H
 
+#include <libxml/xmlversion.h>
+#undef LIBXML_ICU_ENABLED
+#include <libxml/tree.h>
+
 /// Routes libxml2's allocator through this module. Call once, before any other libxml2 call.
 /// Returns 0 on success.
 int quarry_xml_arena_install(void);
@@ -15,6 +19,10 @@ int quarry_xml_arena_install(void);
 /// the scope ends; libxml2's per-thread last error is cleared at the end for that reason.
 void quarry_xml_arena_begin(void);
 void quarry_xml_arena_end(void);
+
+/// Releases a document parsed inside an arena scope without walking it: its nodes go when the
+/// scope ends. Outside a scope it is xmlFreeDoc.
+void quarry_xml_arena_drop_document(xmlDocPtr document);
 
 /// Frees a string or buffer libxml2 returned (xmlNodeGetContent, xmlTextReaderValue, ...):
 /// it must go back through libxml2's allocator, never plain free().

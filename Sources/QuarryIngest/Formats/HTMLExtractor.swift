@@ -48,7 +48,7 @@ public enum HTMLExtractor {
             }
         }
         guard let document else { return nil }
-        defer { xmlFreeDoc(document) }
+        defer { quarry_xml_arena_drop_document(document) }  // the arena scope frees the tree
         guard let root = xmlDocGetRootElement(document) else { return nil }
         var page = PageAnalysis(root: root)
         let title = page.title
