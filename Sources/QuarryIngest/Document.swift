@@ -22,8 +22,10 @@ public struct Document: Sendable, Equatable {
 /// text, then cleaning) is the expensive part and runs on worker threads.
 public struct RawRecord: Sendable {
     public enum Payload: Sendable {
-        /// MediaWiki markup, already XML-unescaped, with what its wiki's siteinfo says about links.
-        case wikitext(String, WikiSiteInfo)
+        /// MediaWiki markup as UTF-8 (libxml2's, so valid), already XML-unescaped, with what its
+        /// wiki's siteinfo says about links. Bytes: the reading thread does not validate them into
+        /// a String (the converter's output is validated once, on a worker).
+        case wikitext([UInt8], WikiSiteInfo)
         /// An HTML page's bytes with the charset declared outside it (an HTTP header), if any.
         case html([UInt8], declaredCharset: String?)
         /// Text that needs cleaning only.

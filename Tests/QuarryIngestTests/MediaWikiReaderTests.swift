@@ -66,8 +66,19 @@ import Testing
         """
         let (records, _, _) = try read(Array(xml.utf8))
         for record in records {
-            guard case .wikitext(let text, _) = record.payload else { continue }
+            guard case .wikitext(let bytes, _) = record.payload else { continue }
+            let text = String(decoding: bytes, as: UTF8.self)
             #expect(!text.contains("TOP-SECRET"))
+        }
+    }
+
+    /// Dumps without `<redirect/>` mark redirects in the text only, in any letter case.
+    @Test func redirectsAreRecognisedByTheirText() {
+        for text in ["#REDIRECT [[Granite]]", "#redirect [[Granite]]", "#Redirect[[G]]"] {
+            #expect(MediaWikiReader.looksLikeRedirect(Array(text.utf8)), "\(text)")
+        }
+        for text in ["#REDIREC", "Granite is a rock. #REDIRECT", " #REDIRECT [[G]]", ""] {
+            #expect(!MediaWikiReader.looksLikeRedirect(Array(text.utf8)), "\(text)")
         }
     }
 
@@ -79,7 +90,7 @@ import Testing
         let (records, _, _) = try read(Array(xml.utf8))
         #expect(Date().timeIntervalSince(started) < 5)
         let total = records.reduce(0) { sum, r in
-            if case .wikitext(let t, _) = r.payload { return sum + t.utf8.count }
+            if case .wikitext(let t, _) = r.payload { return sum + t.count }
             return sum
         }
         #expect(total < 10_000) // fully expanded it would be 3 GB

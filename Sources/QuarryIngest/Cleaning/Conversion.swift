@@ -11,7 +11,7 @@ public enum Conversion {
         let outcome: TextCleaner.Outcome
         switch record.payload {
         case .wikitext(let markup, let siteInfo):
-            outcome = cleaned(WikitextConverter(siteInfo: siteInfo).plainText(markup))
+            outcome = cleaned(WikitextConverter(siteInfo: siteInfo).plainText(utf8: markup))
         case .html(let bytes, let charset):
             guard let page = HTMLExtractor.extract(bytes, declaredCharset: charset) else { return .dropped(.empty) }
             if title == nil, let pageTitle = page.title { title = TextCleaner.clean(pageTitle) }

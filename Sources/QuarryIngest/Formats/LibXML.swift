@@ -44,6 +44,13 @@ func consumeXMLString(_ pointer: UnsafeMutablePointer<xmlChar>?) -> String? {
     return String(cString: pointer)
 }
 
+/// Takes ownership of a string libxml2 allocated: its UTF-8 bytes, not validated into a String.
+func consumeXMLBytes(_ pointer: UnsafeMutablePointer<xmlChar>?) -> [UInt8]? {
+    guard let pointer else { return nil }
+    defer { quarry_xml_free(pointer) }
+    return Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer)))
+}
+
 /// Runs `body` with libxml2 allocating from this thread's arena (see CXMLArena): everything
 /// libxml2 allocates inside must be freed before `body` returns.
 func withXMLArena<T>(_ body: () throws -> T) rethrows -> T {

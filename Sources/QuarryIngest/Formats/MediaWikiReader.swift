@@ -63,7 +63,7 @@ public final class MediaWikiReader: RecordReader {
         var namespace: Int?
         var id: String?
         var isRedirect = false
-        var text: String?
+        var text: [UInt8]?
     }
 
     public func next() throws -> RawRecord? {
@@ -96,7 +96,7 @@ public final class MediaWikiReader: RecordReader {
                     }
                 case 3 where page != nil:
                     if xmlNameEquals(name, "text") {
-                        page?.text = consumeXMLString(xmlTextReaderReadString(reader)) ?? ""
+                        page?.text = consumeXMLBytes(xmlTextReaderReadString(reader)) ?? []
                     }
                 default:
                     break
@@ -118,7 +118,7 @@ public final class MediaWikiReader: RecordReader {
             skipped[.notMainNamespace, default: 0] += 1
             return nil
         }
-        let text = page.text ?? ""
+        let text = page.text ?? []
         if page.isRedirect || Self.looksLikeRedirect(text) {
             skipped[.redirect, default: 0] += 1
             return nil
@@ -126,14 +126,12 @@ public final class MediaWikiReader: RecordReader {
         let id = page.id?.trimmingCharacters(in: .whitespaces)
         let source = sourceName + "#page=" + (id ?? page.title ?? "?")
         return RawRecord(source: source, id: nil, title: page.title, url: nil,
-                         payload: .wikitext(text, siteInfo), byteCount: text.utf8.count)
+                         payload: .wikitext(text, siteInfo), byteCount: text.count)
     }
 
     /// Dumps without `<redirect/>` still mark redirects in the text.
-    static func looksLikeRedirect(_ text: String) -> Bool {
-        let head = text.utf8.prefix(12)
-        guard head.count >= 9 else { return false }
-        return String(decoding: head, as: UTF8.self).uppercased().hasPrefix("#REDIRECT")
+    static func looksLikeRedirect(_ text: [UInt8]) -> Bool {
+        text.count >= 9 && text.prefix(9).map(asciiLower).elementsEqual("#redirect".utf8)
     }
 
     /// Reads `<siteinfo>` for the local names of the File (6), Category (14) and Media (-2) namespaces.

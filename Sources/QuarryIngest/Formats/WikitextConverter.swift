@@ -17,7 +17,11 @@ public struct WikitextConverter: Sendable {
     public init(siteInfo: WikiSiteInfo = .english) { self.siteInfo = siteInfo }
 
     public func plainText(_ wikitext: String) -> String {
-        let blocks = Self.stripBlocks(Array(wikitext.utf8))
+        plainText(utf8: Array(wikitext.utf8))
+    }
+
+    public func plainText(utf8 wikitext: [UInt8]) -> String {
+        let blocks = Self.stripBlocks(wikitext)
         let linked = resolveLinks(blocks)
         return Self.renderLines(linked)
     }
