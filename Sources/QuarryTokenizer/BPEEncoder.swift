@@ -277,7 +277,10 @@ struct PieceCache {
                     memcmp(arena.baseAddress! + Int(slot.keyStart), bytes.baseAddress!, bytes.count) == 0
                 }
                 if same {
-                    out.append(contentsOf: idArena[Int(slot.idStart)..<Int(slot.idStart + slot.idCount)])
+                    // Through a buffer pointer: an ArraySlice would retain and release the arena.
+                    idArena.withUnsafeBufferPointer {
+                        out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[Int(slot.idStart)..<Int(slot.idStart + slot.idCount)]))
+                    }
                     return true
                 }
             }
