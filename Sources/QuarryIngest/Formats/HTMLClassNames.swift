@@ -78,8 +78,8 @@ struct AttributeText {
         }
     }
 
-    /// Whitespace-separated tokens ("sr-only", "d-none"), lowercased, as codes: whether any is in `set`.
-    func containsToken(in set: NameSet) -> UInt64? {
+    /// Whitespace-separated tokens ("sr-only", "d-none"), lowercased, as codes: the first in `set`.
+    func firstToken(in set: NameSet) -> UInt64? {
         guard let bytes else { return nil }
         var hash = NameWord.emptyCode, count = 0
         var p = bytes

@@ -345,7 +345,7 @@ struct PageAnalysis {
             if !readsID && xmlNameEquals(name.utf8Start, "id") { continue }
             guard let value = AttributeText(node, name), !value.isEmpty else { continue }
             if let word = value.firstWord(where: { Self.boilerplateWords.contains($0.code) }) { return word.code }
-            if let token = value.containsToken(in: Self.boilerplateTokens) { return token }
+            if let token = value.firstToken(in: Self.boilerplateTokens) { return token }
         }
         return nil
     }

@@ -266,8 +266,7 @@ public final class ParallelBzip2Source: ByteSource, @unchecked Sendable {
     private var running = 0
     private var started = false
     private var upstreamConsumed = 0
-    private var current: [UInt8] = []
-    private var position = 0
+    private var cursor = ChunkCursor()
 
     /// Spans decompressed or waiting at once: enough to keep every worker busy.
     private var maximumInFlight: Int { 2 * threads + 2 }
@@ -422,14 +421,10 @@ public final class ParallelBzip2Source: ByteSource, @unchecked Sendable {
 
     public func read(into buffer: UnsafeMutableRawPointer, count: Int) throws -> Int {
         startIfNeeded()
-        while position == current.count {
+        while cursor.isExhausted {
             guard let next = try nextOutput() else { return 0 }
-            current = next
-            position = 0
+            cursor = ChunkCursor(next)
         }
-        let n = min(count, current.count - position)
-        current.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress! + position, byteCount: n) }
-        position += n
-        return n
+        return cursor.copy(into: buffer, count: count)
     }
 }

@@ -11,8 +11,7 @@ public final class ReadAheadSource: ByteSource, @unchecked Sendable {
     private var failure: Error?
     private var cancelled = false
     private var upstreamConsumed = 0
-    private var current: [UInt8] = []
-    private var position = 0
+    private var cursor = ChunkCursor()
     private var started = false
 
     static let chunkSize = 1 << 17
@@ -75,7 +74,7 @@ public final class ReadAheadSource: ByteSource, @unchecked Sendable {
 
     public func read(into buffer: UnsafeMutableRawPointer, count: Int) throws -> Int {
         startIfNeeded()
-        if position == current.count {
+        if cursor.isExhausted {
             condition.lock()
             while chunks.isEmpty && !finished { condition.wait() }
             if chunks.isEmpty {
@@ -84,13 +83,30 @@ public final class ReadAheadSource: ByteSource, @unchecked Sendable {
                 if let error { throw error }
                 return 0
             }
-            current = chunks.removeFirst()
-            position = 0
+            cursor = ChunkCursor(chunks.removeFirst())
             condition.broadcast()
             condition.unlock()
         }
-        let n = min(count, current.count - position)
-        current.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress! + position, byteCount: n) }
+        return cursor.copy(into: buffer, count: count)
+    }
+}
+
+/// The chunk a background-thread source is handing out, and how far the reader has got in it.
+struct ChunkCursor {
+    private var chunk: [UInt8] = []
+    private var position = 0
+
+    init(_ chunk: [UInt8] = []) { self.chunk = chunk }
+
+    var isExhausted: Bool { position == chunk.count }
+
+    /// Copies up to `count` of the remaining bytes to `buffer`; returns how many.
+    mutating func copy(into buffer: UnsafeMutableRawPointer, count: Int) -> Int {
+        let n = min(count, chunk.count - position)
+        guard n > 0 else { return 0 }
+        chunk.withUnsafeBytes { bytes in
+            if let base = bytes.baseAddress { buffer.copyMemory(from: base + position, byteCount: n) }
+        }
         position += n
         return n
     }
