@@ -118,6 +118,21 @@ import QuarryCore
         #expect(CharsetSniffer.charset(of: Array("plain".utf8), declared: "utf8") == "UTF-8")
         #expect(CharsetSniffer.charset(of: [0x61, 0xE9, 0x62], declared: nil) == "windows-1252")
         #expect(CharsetSniffer.charsetParameter(ofContentType: "text/html; charset=\"UTF-8\"") == "utf-8")
+        // The first <meta> without a charset is passed over; case does not matter.
+        let twoMetas = "<html><head><meta name=\"viewport\" content=\"width=device-width\"><META CHARSET=\"KOI8-R\"></head>"
+        #expect(CharsetSniffer.charset(of: Array(twoMetas.utf8), declared: nil) == "KOI8-R")
+    }
+
+    @Test func byteSearch() {
+        let hay = Array("abcabcd".utf8)
+        #expect(firstOccurrence(of: Array("abc".utf8), in: hay) == 0)
+        #expect(firstOccurrence(of: Array("abc".utf8), in: hay, from: 1) == 3)
+        #expect(firstOccurrence(of: Array("cd".utf8), in: hay) == 5)
+        #expect(firstOccurrence(of: Array("abd".utf8), in: hay) == nil)
+        #expect(firstOccurrence(of: Array("abcabcde".utf8), in: hay) == nil)
+        #expect(firstOccurrence(of: [], in: hay, from: 2) == 2)
+        #expect(firstOccurrence(of: Array("d".utf8), in: hay, from: 7) == nil)
+        #expect(bytesContain(hay, Array("bca".utf8)) && !bytesContain(hay, Array("dd".utf8)))
     }
 }
 
