@@ -1,4 +1,5 @@
 import Foundation
+import QuarryCore
 
 /// A byte-level BPE vocabulary: tokens, merge ranks and special (added) tokens. The model
 /// encodes with GPT-2 pre-tokenization and decodes back to the exact bytes.
@@ -35,10 +36,10 @@ public struct BPEModel: Sendable {
 
     public init(tokenStrings: [String], merges: [(String, String)], addedTokens: [(content: String, id: Int32, special: Bool)],
                 addPrefixSpace: Bool = false, ignoreMerges: Bool = false) throws {
-        var ids: [String: Int32] = [:]
+        let ids = TokenIndex(tokenStrings)
         var bytes: [[UInt8]] = []
+        bytes.reserveCapacity(tokenStrings.count)
         for (id, token) in tokenStrings.enumerated() {
-            ids[token] = Int32(id)
             if let raw = ByteLevelAlphabet.decode(token) {
                 bytes.append(raw)
             } else if let added = addedTokens.first(where: { $0.id == Int32(id) }) {
@@ -49,15 +50,16 @@ public struct BPEModel: Sendable {
         }
         var byteTokens = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
-            guard let id = ids[String(ByteLevelAlphabet.characters[b])] else {
+            guard let id = ids.id(of: String(ByteLevelAlphabet.characters[b])) else {
                 throw TokenizerError("the vocabulary has no token for byte 0x\(String(b, radix: 16)): not a byte-level BPE vocabulary")
             }
             byteTokens[b] = id
         }
         var table = MergeTable(capacityFor: merges.count)
         var mergeList: [(Int32, Int32, Int32)] = []
+        mergeList.reserveCapacity(merges.count)
         for (rank, (a, b)) in merges.enumerated() {
-            guard let left = ids[a], let right = ids[b], let result = ids[a + b] else {
+            guard let left = ids.id(of: a), let right = ids.id(of: b), let result = ids.id(of: a, followedBy: b) else {
                 throw TokenizerError("merge \(rank) (\(a) \(b)) uses a token missing from the vocabulary")
             }
             let key = UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))
@@ -128,4 +130,61 @@ public struct TokenizerError: Error, CustomStringConvertible, Sendable {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// Token string → id while a model is built, keyed by the FNV-1a hash of the token's UTF-8 and
+/// checked byte for byte on a hit. A `[String: Int32]` hashed every key with a Unicode
+/// normalisation first (byte-level tokens are mostly non-ASCII: "Ġthe"), a third of loading a
+/// 32,768-token tokenizer.json. Byte-level tokens have one spelling each, so bytes decide.
+struct TokenIndex {
+    private var slots: [Int32]
+    private var utf8: [UInt8] = []      // every token's UTF-8, back to back
+    private var starts: [Int] = [0]     // token i is utf8[starts[i]..<starts[i + 1]]
+    private let mask: Int
+
+    init(_ tokens: [String]) {
+        var capacity = 16
+        while capacity < tokens.count * 2 { capacity <<= 1 }
+        mask = capacity - 1
+        slots = [Int32](repeating: -1, count: capacity)
+        starts.reserveCapacity(tokens.count + 1)
+        for token in tokens {
+            utf8.append(contentsOf: token.utf8)
+            starts.append(utf8.count)
+        }
+        for id in tokens.indices {
+            let token = utf8[starts[id]..<starts[id + 1]]
+            var i = Int(truncatingIfNeeded: FNV1a.hash(token)) & mask
+            // A repeated token keeps its last id, as a dictionary assignment would.
+            while slots[i] >= 0 && !utf8[starts[Int(slots[i])]..<starts[Int(slots[i]) + 1]].elementsEqual(token) { i = (i + 1) & mask }
+            slots[i] = Int32(id)
+        }
+    }
+
+    /// The id of `prefix` + `suffix` (the token a merge makes), without building the string.
+    func id(of prefix: String, followedBy suffix: String = "") -> Int32? {
+        var prefix = prefix, suffix = suffix
+        return prefix.withUTF8 { p in suffix.withUTF8 { s in id(of: p, followedBy: s) } }
+    }
+
+    private func id(of prefix: UnsafeBufferPointer<UInt8>, followedBy suffix: UnsafeBufferPointer<UInt8>) -> Int32? {
+        var hash = FNV1a()
+        for b in prefix { hash.add(b) }
+        for b in suffix { hash.add(b) }
+        let length = prefix.count + suffix.count
+        return utf8.withUnsafeBufferPointer { all in
+            var i = Int(truncatingIfNeeded: hash.value) & mask
+            while slots[i] >= 0 {
+                let id = Int(slots[i])
+                let start = starts[id]
+                if starts[id + 1] - start == length
+                    && all[start..<(start + prefix.count)].elementsEqual(prefix)
+                    && all[(start + prefix.count)..<(start + length)].elementsEqual(suffix) {
+                    return slots[i]
+                }
+                i = (i + 1) & mask
+            }
+            return nil
+        }
+    }
 }

@@ -19,11 +19,13 @@ public enum ByteLevelAlphabet {
         return result
     }()
 
-    /// The byte for each alphabet character.
-    public static let bytes: [UInt32: UInt8] = {
-        var map: [UInt32: UInt8] = [:]
-        for (byte, scalar) in characters.enumerated() { map[scalar.value] = UInt8(byte) }
-        return map
+    /// The byte for each alphabet character, indexed by its scalar value (all are below
+    /// U+0144); -1 for scalars outside the alphabet. A table, not a dictionary: decoding every
+    /// vocabulary token is part of loading a tokenizer.
+    static let byteOfScalar: [Int16] = {
+        var table = [Int16](repeating: -1, count: 0x144)
+        for (byte, scalar) in characters.enumerated() { table[Int(scalar.value)] = Int16(byte) }
+        return table
     }()
 
     /// A byte string as alphabet characters (how vocabularies and merges store tokens).
@@ -37,9 +39,11 @@ public enum ByteLevelAlphabet {
     public static func decode(_ token: String) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(token.unicodeScalars.count)
+        let table = byteOfScalar
         for scalar in token.unicodeScalars {
-            guard let b = bytes[scalar.value] else { return nil }
-            out.append(b)
+            let v = Int(scalar.value)
+            guard v < table.count, table[v] >= 0 else { return nil }
+            out.append(UInt8(table[v]))
         }
         return out
     }

@@ -33,6 +33,16 @@ import Testing
         }
     }
 
+    /// The index a model is built with: whole tokens, a merge's concatenation, misses.
+    @Test func tokenIndexFindsTokensAndConcatenations() {
+        let index = TokenIndex(["a", "Ġ", "Ġthe", "the", "", "th", "e", "Ġthe"])
+        #expect(index.id(of: "a") == 0 && index.id(of: "the") == 3 && index.id(of: "") == 4)
+        #expect(index.id(of: "Ġ", followedBy: "the") == 7)   // a repeated token keeps its last id
+        #expect(index.id(of: "th", followedBy: "e") == 3)
+        #expect(index.id(of: "t", followedBy: "he") == 3)
+        #expect(index.id(of: "Ġth") == nil && index.id(of: "x", followedBy: "y") == nil)
+    }
+
     @Test func piecesCoverTheInputExactly() {
         let text = "Mixed: ÄÖÜ 日本語テキスト, 42 apples & \t\n\n 'quotes' — done."
         #expect(GPT2PreTokenizer.pieces(text).joined() == text)

@@ -1,4 +1,5 @@
 import CLibXML2
+import QuarryCore
 
 // Class, id and role values are read for nearly every element of a page, in several passes;
 // reading them as Swift strings (a copy, a lowercased copy, an array of word strings, a hash for
@@ -51,7 +52,7 @@ struct AttributeText {
     /// `body` accepts and returns it.
     func firstWord(where body: (NameWord) -> Bool) -> NameWord? {
         guard let bytes else { return nil }
-        var hash = NameWord.emptyCode, start = bytes, count = 0
+        var hash = FNV1a(), start = bytes, count = 0
         var previousWasLower = false
         var p = bytes
         while true {
@@ -60,15 +61,15 @@ struct AttributeText {
             let isLower = (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39)
             let inWord = isUpper || isLower || b >= 0x80
             if count > 0 && (!inWord || (isUpper && previousWasLower)) {
-                let word = NameWord(code: hash, start: start, count: count)
+                let word = NameWord(code: hash.value, start: start, count: count)
                 if body(word) { return word }
-                hash = NameWord.emptyCode
+                hash = FNV1a()
                 count = 0
             }
             if b == 0 { return nil }
             if inWord {
                 if count == 0 { start = p }
-                hash = NameWord.extend(hash, with: isUpper ? b | 0x20 : b)
+                hash.add(isUpper ? b | 0x20 : b)
                 count += 1
                 previousWasLower = isLower
             } else {
@@ -81,17 +82,17 @@ struct AttributeText {
     /// Whitespace-separated tokens ("sr-only", "d-none"), lowercased, as codes: the first in `set`.
     func firstToken(in set: NameSet) -> UInt64? {
         guard let bytes else { return nil }
-        var hash = NameWord.emptyCode, count = 0
+        var hash = FNV1a(), count = 0
         var p = bytes
         while true {
             let b = p.pointee
             if b == 0 || b == 0x20 || b == 0x09 || b == 0x0A {
-                if count > 0 && set.contains(hash) { return hash }
+                if count > 0 && set.contains(hash.value) { return hash.value }
                 if b == 0 { return nil }
-                hash = NameWord.emptyCode
+                hash = FNV1a()
                 count = 0
             } else {
-                hash = NameWord.extend(hash, with: asciiLower(b))
+                hash.add(asciiLower(b))
                 count += 1
             }
             p += 1
@@ -104,11 +105,6 @@ struct NameWord {
     let code: UInt64
     let start: UnsafePointer<xmlChar>
     let count: Int
-
-    static let emptyCode = TagName.code(of: EmptyCollection())
-
-    @inline(__always)
-    static func extend(_ hash: UInt64, with byte: UInt8) -> UInt64 { TagName.extend(hash, with: byte) }
 
     /// Starts with the lowercase ASCII `prefix`.
     func hasPrefix(_ prefix: StaticString) -> Bool {

@@ -920,13 +920,8 @@ struct TagName: Equatable {
     static func code(of name: String) -> UInt64 { code(of: name.utf8) }
 
     static func code<Bytes: Sequence>(of bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes { hash = extend(hash, with: byte) }
-        return hash
+        FNV1a.hash(bytes)
     }
-
-    @inline(__always)
-    static func extend(_ hash: UInt64, with byte: UInt8) -> UInt64 { (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
 
     static func == (lhs: TagName, rhs: TagName) -> Bool { lhs.code == rhs.code }
     static func == (lhs: TagName, rhs: StaticString) -> Bool { xmlNameEquals(lhs.bytes, rhs) }
