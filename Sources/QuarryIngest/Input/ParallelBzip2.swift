@@ -272,9 +272,13 @@ public final class ParallelBzip2Source: ByteSource, @unchecked Sendable {
     private var maximumInFlight: Int { 2 * threads + 2 }
     static let readSize = 1 << 18
 
+    /// More threads than this would decompress faster than one thread parses XML (~30 MB/s of
+    /// output per bzip2 thread against 100–200 MB/s for the parser) and only hold memory.
+    static let maximumThreads = 8
+
     public init(_ upstream: ByteSource, threads: Int) {
         self.upstream = upstream
-        self.threads = max(1, threads)
+        self.threads = min(max(1, threads), Self.maximumThreads)
     }
 
     deinit {
