@@ -21,7 +21,7 @@ final class ScratchDirectory {
     deinit { try? FileManager.default.removeItem(atPath: path) }
     func write(_ name: String, _ bytes: [UInt8]) -> String {
         let file = path + "/" + name
-        FileManager.default.createFile(atPath: file, contents: Data(bytes))
+        precondition(FileManager.default.createFile(atPath: file, contents: Data(bytes)), "cannot write a test file")
         return file
     }
     func write(_ name: String, _ text: String) -> String { write(name, Array(text.utf8)) }

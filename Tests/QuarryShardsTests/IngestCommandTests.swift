@@ -47,7 +47,7 @@ func writeCorpus(_ dir: String, documents: Int = 240) -> String {
     }
     let path = dir + "/corpus.jsonl"
     let jsonl = lines.enumerated().map { "{\"id\": \"d\($0.offset)\", \"text\": \"\($0.element)\"}" }.joined(separator: "\n") + "\n"
-    FileManager.default.createFile(atPath: path, contents: Data(jsonl.utf8))
+    precondition(FileManager.default.createFile(atPath: path, contents: Data(jsonl.utf8)), "cannot write a test file")
     return path
 }
 
@@ -107,7 +107,7 @@ struct IngestCommandTests {
         #expect(try quarry(["ingest", corpus, "--tokenizer", Paths.tokenizer, "--out", out, "-q"]).status == 0)
         var bin = Array(FileManager.default.contents(atPath: out + "/train-00000.bin") ?? Data())
         bin[10] ^= 0xFF
-        FileManager.default.createFile(atPath: out + "/train-00000.bin", contents: Data(bin))
+        precondition(FileManager.default.createFile(atPath: out + "/train-00000.bin", contents: Data(bin)), "cannot write a test file")
         let verify = try quarry(["shards", "verify", out])
         #expect(verify.status != 0 && verify.err.contains("SHA-256 differs"))
         let other = try quarry(["ingest", corpus, "--tokenizer", Paths.tokenizer, "--out", out, "--format", "llmc", "-q"])

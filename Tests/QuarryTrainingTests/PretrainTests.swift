@@ -11,7 +11,7 @@ func tokenFile(_ dir: String, count: Int, vocab: Int) -> String {
         bytes += [UInt8(t & 0xFF), UInt8(t >> 8)]
     }
     let path = dir + "/train.bin"
-    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    precondition(FileManager.default.createFile(atPath: path, contents: Data(bytes)), "cannot write a test file")
     return path
 }
 
@@ -81,7 +81,7 @@ func tokenFile(_ dir: String, count: Int, vocab: Int) -> String {
         #expect(tensors.count == 4 + 12 * 2)
         // A truncated file is refused with a message.
         let data = try #require(FileManager.default.contents(atPath: dir + "/model.safetensors"))
-        FileManager.default.createFile(atPath: dir + "/model.safetensors", contents: data.prefix(data.count - 10))
+        precondition(FileManager.default.createFile(atPath: dir + "/model.safetensors", contents: data.prefix(data.count - 10)), "cannot write a test file")
         #expect(throws: TrainingError.self) { try Checkpoint.load(from: dir) }
     }
 

@@ -25,7 +25,7 @@ import QuarryTraining
         return (process.terminationStatus, err)
     }
 
-    func write(_ path: String, _ text: String) { FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) }
+    func write(_ path: String, _ text: String) { precondition(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)), "cannot write a test file") }
 
     @Test func badInputsAreRefusedAndNothingIsOverwritten() throws {
         let dir = NSTemporaryDirectory() + "quarry-train-cli-" + UUID().uuidString
