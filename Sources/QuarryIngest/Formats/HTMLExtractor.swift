@@ -259,7 +259,7 @@ struct PageAnalysis {
 
     static func isLinkedData(_ node: xmlNodePtr) -> Bool {
         guard TagName(node) == "script", let type = attribute(node, "type") else { return false }
-        return asciiLowercased(type).hasSuffix("ld+json")
+        return type.lowercased().hasSuffix("ld+json")
     }
 
     static func titleElement(in head: xmlNodePtr) -> xmlNodePtr? {
@@ -970,13 +970,4 @@ extension PageAnalysis {
         }
         return (chars, commas)
     }
-}
-
-/// ASCII-only lowercasing (class names, styles): no Unicode tables on the hot path.
-func asciiLowercasedBytes(_ s: String) -> [UInt8] {
-    s.utf8.map(asciiLower)
-}
-
-func asciiLowercased(_ s: String) -> String {
-    String(decoding: asciiLowercasedBytes(s), as: UTF8.self)
 }
