@@ -247,7 +247,14 @@ func forEachJSONLine(_ path: String, _ body: (JSONValue, String) throws -> Void)
 
 /// Labelled JSONL ({"text", "label"}: `quarry export --format jsonl`) as token ids and label indices.
 func readLabelled(_ path: String, encoder: BPEEncoder, limit: Int, labels: inout [String], fixedLabels: Bool) throws -> [LabelledExample] {
+    try readLabelled(path, encoder: encoder, limit: limit, labels: &labels, fixedLabels: fixedLabels, holdingOut: nil).kept
+}
+
+/// Labelled examples; with `holdingOut`, those it picks by text go to `heldOut` instead.
+func readLabelled(_ path: String, encoder: BPEEncoder, limit: Int, labels: inout [String], fixedLabels: Bool,
+                  holdingOut: HeldOutTenth?) throws -> (kept: [LabelledExample], heldOut: [LabelledExample]) {
     var examples: [LabelledExample] = []
+    var heldOut: [LabelledExample] = []
     try forEachJSONLine(path) { json, place in
         guard let text = json["text"]?.string else {
             throw QuarryError("\(place): not a JSON object with a string \"text\"")
@@ -261,9 +268,23 @@ func readLabelled(_ path: String, encoder: BPEEncoder, limit: Int, labels: inout
             labels.append(label)
             index = labels.count - 1
         }
-        examples.append(LabelledExample(tokens: Classifier.encode(text, encoder: encoder, limit: limit), label: index ?? 0))
+        let example = LabelledExample(tokens: Classifier.encode(text, encoder: encoder, limit: limit), label: index ?? 0)
+        if holdingOut?.holds(text) == true { heldOut.append(example) } else { examples.append(example) }
     }
-    return examples
+    return (examples, heldOut)
+}
+
+extension HeldOutTenth {
+    /// At least one example on each side (a tiny set may hash all one way), and says what was held out.
+    static func balance<Example>(kept: inout [Example], heldOut: inout [Example], file: String) throws {
+        if heldOut.isEmpty, kept.count >= 2, let last = kept.popLast() { heldOut.append(last) }
+        if kept.isEmpty, heldOut.count >= 2, let last = heldOut.popLast() { kept.append(last) }
+        guard !kept.isEmpty, !heldOut.isEmpty else {
+            printError("error: \(file) has one example: too few to hold out a dev set; give more, or --dev FILE")
+            throw ExitCode(1)
+        }
+        printError("dev: \(heldOut.count) of the \(kept.count + heldOut.count) examples held out (a tenth, chosen by a hash of each text; --dev FILE to choose them)")
+    }
 }
 
 struct Finetune: ParsableCommand {
@@ -282,8 +303,10 @@ struct Finetune: ParsableCommand {
         in --out as a plain GPT-2 checkpoint: `quarry generate --model RUN2 --chat "…"` asks it.
 
         With --db, the examples come straight from a labelling task (its adjudicated answers, else \
-        the annotators' agreed ones, as `quarry export` takes them); without --dev, a tenth of the \
-        task is held out by a hash of each text, the same split `quarry export --split` makes.
+        the annotators' agreed ones, as `quarry export` takes them). Without --dev, a tenth of the \
+        examples is held out for it, chosen by a hash of each text (not the file's last tenth: a \
+        file sorted by name or label ends unlike the rest); with --db, the split `quarry export \
+        --split` makes.
 
         Examples:
           quarry export sections --format jsonl --split train=0.8,dev=0.1,test=0.1 --out data/
@@ -296,7 +319,7 @@ struct Finetune: ParsableCommand {
     @Option(name: [.short, .long], help: "Where the fine-tuned model goes.") var out: String
     @Option(help: "classify or sft; with --db, the labelling task's name may be given here instead of --train (classify).") var task: String = "classify"
     @Option(help: "Read the labelled examples from this labels database (SQLite).") var db: String?
-    @Option(help: "Dev JSONL, or an export directory whose dev split is used (default: a held-out tenth of --train).") var dev: String?
+    @Option(help: "Dev JSONL, or an export directory whose dev split is used (default: a tenth of --train, chosen by a hash of each text).") var dev: String?
     @Option(help: "Epochs at most.") var epochs: Int = 3
     @Option(help: "Examples per batch.") var batch: Int = 16
     @Option(help: "Learning rate of the model.") var lr: Double = 1e-4
@@ -333,13 +356,15 @@ struct Finetune: ParsableCommand {
         let data = try dataFiles(format: .jsonl)
         defer { data.removeTemporary() }
         let (trainFile, devFile) = (data.train, data.dev)
-        var trainSet = try runReporting { try readLabelled(trainFile, encoder: encoder, limit: model.config.nPositions, labels: &labels, fixedLabels: false) }
-        guard !trainSet.isEmpty else { printError("error: no labelled examples to train on"); throw ExitCode(1) }
-        var devSet: [LabelledExample]
+        var (trainSet, devSet) = try runReporting {
+            try readLabelled(trainFile, encoder: encoder, limit: model.config.nPositions, labels: &labels, fixedLabels: false,
+                             holdingOut: devFile == nil ? HeldOutTenth() : nil)
+        }
+        guard !trainSet.isEmpty || !devSet.isEmpty else { printError("error: no labelled examples to train on"); throw ExitCode(1) }
         if let dev = devFile {
             devSet = try runReporting { try readLabelled(dev, encoder: encoder, limit: model.config.nPositions, labels: &labels, fixedLabels: false) }
         } else {
-            devSet = Self.holdOutLastTenth(&trainSet)
+            try HeldOutTenth.balance(kept: &trainSet, heldOut: &devSet, file: trainFile)
         }
         guard labels.count >= 2 else { printError("error: the training set has fewer than two labels"); throw ExitCode(1) }
         try prepareOutput(refusingIfExists: "labels.json")
@@ -504,13 +529,6 @@ extension Finetune {
         return DataFiles(train: files.train, dev: files.dev ?? dev, temporary: directory)
     }
 
-    /// Without --dev, the last tenth of the training file (at least one example) is the dev set.
-    static func holdOutLastTenth<Example>(_ set: inout [Example]) -> [Example] {
-        let cut = set.count - max(1, set.count / 10)
-        defer { set = Array(set[..<cut]) }
-        return Array(set[cut...])
-    }
-
     /// --out, refused when it already holds a fine-tuned model (`marker`), with the tokenizer copied in.
     func prepareOutput(refusingIfExists marker: String) throws {
         if FileManager.default.fileExists(atPath: out + "/" + marker) {
@@ -534,15 +552,16 @@ extension Finetune {
         defer { data.removeTemporary() }
         let (trainFile, devFile) = (data.train, data.dev)
         let limit = model.config.nPositions
-        var (trainSet, tooLong) = try runReporting { try readChats(trainFile, encoder: encoder, endOfText: endOfText, limit: limit) }
-        guard !trainSet.isEmpty else { printError("error: no chat with an assistant turn to train on in \(trainFile)"); throw ExitCode(1) }
-        var devSet: [ChatExample]
+        var (trainSet, devSet, tooLong) = try runReporting {
+            try readChats(trainFile, encoder: encoder, endOfText: endOfText, limit: limit, holdingOut: devFile == nil ? HeldOutTenth() : nil)
+        }
+        guard !trainSet.isEmpty || !devSet.isEmpty else { printError("error: no chat with an assistant turn to train on in \(trainFile)"); throw ExitCode(1) }
         if let devFile {
-            let read = try runReporting { try readChats(devFile, encoder: encoder, endOfText: endOfText, limit: limit) }
-            devSet = read.examples
+            let read = try runReporting { try readChats(devFile, encoder: encoder, endOfText: endOfText, limit: limit, holdingOut: nil) }
+            devSet = read.kept
             tooLong += read.tooLong
         } else {
-            devSet = Self.holdOutLastTenth(&trainSet)
+            try HeldOutTenth.balance(kept: &trainSet, heldOut: &devSet, file: trainFile)
         }
         guard !trainSet.isEmpty, !devSet.isEmpty else {
             printError("error: too few chats to hold out a dev set: give at least two, or --dev FILE")
@@ -576,8 +595,10 @@ extension Finetune {
 /// Chat records for `finetune --task sft`: `{"messages": [{"role", "content"}, …]}` (`quarry export
 /// --format chat`), or `{"text", "response"}` (a response task's `--format jsonl` export) as one
 /// user turn and its answer. Chats with nothing to train inside the context are counted, not kept.
-func readChats(_ path: String, encoder: BPEEncoder, endOfText: Int32, limit: Int) throws -> (examples: [ChatExample], tooLong: Int) {
+func readChats(_ path: String, encoder: BPEEncoder, endOfText: Int32, limit: Int,
+               holdingOut: HeldOutTenth?) throws -> (kept: [ChatExample], heldOut: [ChatExample], tooLong: Int) {
     var examples: [ChatExample] = []
+    var heldOut: [ChatExample] = []
     var tooLong = 0
     try forEachJSONLine(path) { json, place in
         var messages: [ChatMessage] = []
@@ -598,12 +619,13 @@ func readChats(_ path: String, encoder: BPEEncoder, endOfText: Int32, limit: Int
             throw QuarryError("\(place): no assistant message: nothing to learn from this chat")
         }
         if let example = ChatExample(messages, encoder: encoder, endOfText: endOfText, limit: limit) {
-            examples.append(example)
+            let text = messages.map(\.content).joined(separator: "\n")
+            if holdingOut?.holds(text) == true { heldOut.append(example) } else { examples.append(example) }
         } else {
             tooLong += 1
         }
     }
-    return (examples, tooLong)
+    return (examples, heldOut, tooLong)
 }
 
 /// A `quarry export --format shards` split (each example rendered `TEXT\n\nlabel: LABEL` or

@@ -176,6 +176,15 @@ func write(_ path: String, _ text: String) {
         #expect(FileManager.default.contents(atPath: dir + "/e1/dev.jsonl") == FileManager.default.contents(atPath: dir + "/e2/dev.jsonl"))
         let train = first.written["train"] ?? 0
         #expect(train > 130 && train < 190)
+        // Fine-tuning's held-out tenth cuts other bits of the hash than --split: a train split
+        // still has about a tenth to hold out, and it is spread over the file, not its end.
+        let trainTexts = String(decoding: FileManager.default.contents(atPath: dir + "/e1/train.jsonl") ?? Data(), as: UTF8.self)
+            .split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }.compactMap { $0["text"] }
+        #expect(trainTexts.count == train)
+        let heldOut = trainTexts.filter(HeldOutTenth().holds)
+        #expect(heldOut.count >= train / 20 && heldOut.count <= train / 5, "\(heldOut.count) of \(train)")
+        let positions = (0..<1000).filter { HeldOutTenth().holds("document \($0)") }
+        #expect(positions.count > 70 && positions.count < 130 && (positions.first ?? 1000) < 100 && (positions.last ?? 0) > 900)
         let line = try #require(String(decoding: FileManager.default.contents(atPath: dir + "/e1/train.jsonl") ?? Data(), as: UTF8.self).split(separator: "\n").first)
         let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
         #expect(record["text"]?.hasPrefix("item ") == true && ["a", "b"].contains(record["label"] ?? ""))
