@@ -3,8 +3,18 @@
 #include <stdint.h>
 #include <string.h>
 
-// One definition per CPU family, chosen by the loader on first call.
-#define VERSIONS __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+// One definition per instruction set, chosen by the loader on first call. By feature, not by
+// CPU name: "arch=skylake-avx512" dispatches on __builtin_cpu_is, which no later or AMD CPU
+// passes, so this machine (Emerald Rapids) ran the baseline SSE2 versions — where rintf is a
+// libm call and fast_exp cannot vectorise (GELU was 13% of a training step's time).
+#define VERSIONS __attribute__((target_clones("avx512f", "avx2", "default")))
+
+const char *quarry_kernels_variant(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return "avx512f";
+    if (__builtin_cpu_supports("avx2")) return "avx2";
+    return "baseline x86-64";
+}
 
 /// Cephes' single-precision exp: x = n·ln2 + r, a degree-6 polynomial on |r| ≤ ln2/2, scaled by
 /// 2^n through the exponent bits. Within 2 ulp of expf on [-87, 88]; inputs are clamped there

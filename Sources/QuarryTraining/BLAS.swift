@@ -1,4 +1,5 @@
 import Foundation
+import CTrainingKernels
 
 /// OpenBLAS, loaded at run time. Debian's OpenBLAS 0.3.21 falls back to slow generic kernels
 /// on CPUs it does not know (see PLATFORM.md), and it reads OPENBLAS_CORETYPE only when it
@@ -42,6 +43,7 @@ public enum BLAS {
             let setThreads = dlsym(handle, "openblas_set_num_threads").map { unsafeBitCast($0, to: SetThreads.self) }
             let coreName = dlsym(handle, "openblas_get_corename").map { unsafeBitCast($0, to: CoreName.self) }
             if let coreName, let name = coreName() { kernelNote += "; OpenBLAS kernels: \(String(cString: name))" }
+            kernelNote += "; element-wise kernels: \(String(cString: quarry_kernels_variant()))"
             return .success(Library(sgemm: unsafeBitCast(sgemm, to: SGEMM.self), setThreads: setThreads, coreName: coreName))
         }
         return .failure(TrainingError("OpenBLAS is not installed: install libopenblas0 (apt-get install libopenblas-dev)"))

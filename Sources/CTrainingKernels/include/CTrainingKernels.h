@@ -6,6 +6,9 @@
 /// built for baseline x86-64 cannot do. Each works on one contiguous range; the caller splits
 /// the work over threads.
 
+/// The instruction set the kernels below run with here (the order the loader tries them in).
+const char *quarry_kernels_variant(void);
+
 /// out = GELU(in) with the tanh approximation, n values.
 void quarry_gelu_forward(float *out, const float *in, long n);
 
