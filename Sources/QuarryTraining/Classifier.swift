@@ -41,25 +41,42 @@ public final class Classifier {
         return ids.isEmpty ? [0] : Array(ids.prefix(limit))
     }
 
-    /// Class probabilities for a batch of token sequences (padded on the right to the longest).
-    public func probabilities(_ batch: [[Int32]], padding: Int32) throws -> [[Float]] {
-        let (tokens, lengths, T) = Self.pad(batch, padding: padding)
-        try model.forward(tokens: tokens, targets: nil, B: batch.count, T: T, languageModelHead: false)
+    /// Class probabilities for a batch of token sequences.
+    public func probabilities(_ batch: [[Int32]]) throws -> [[Float]] {
+        let packed = PackedTexts(batch)
+        try model.hiddenForward(tokens: packed.tokens, lengths: packed.lengths)
         let hidden = Array(model.hidden())
-        return (0..<batch.count).map { b in Self.softmax(logits(of: pooled(hidden, b, lengths[b], T))) }
+        return batch.indices.map { b in Self.softmax(logits(of: pooled(hidden, packed.starts[b], packed.lengths[b]))) }
     }
 
-    /// The head's input for text `b` of a padded batch.
-    func pooled(_ hidden: [Float], _ b: Int, _ length: Int, _ T: Int) -> [Float] {
+    /// A batch's texts laid end to end, as the model runs them: no padding to the longest (on the
+    /// Debian sections half of a padded batch's positions were padding).
+    struct PackedTexts {
+        var tokens: [Int32] = []
+        var starts: [Int] = []
+        var lengths: [Int] = []
+
+        init(_ batch: [[Int32]]) {
+            tokens.reserveCapacity(batch.reduce(0) { $0 + $1.count })
+            for text in batch {
+                starts.append(tokens.count)
+                lengths.append(text.count)
+                tokens += text
+            }
+        }
+    }
+
+    /// The head's input for the text whose `length` rows start at row `start`.
+    func pooled(_ hidden: [Float], _ start: Int, _ length: Int) -> [Float] {
         let c = model.config.nEmbd
         switch pooling {
         case .lastToken:
-            let h = (b * T + length - 1) * c
+            let h = (start + length - 1) * c
             return Array(hidden[h..<(h + c)])
         case .mean:
             var sum = [Float](repeating: 0, count: c)
             for t in 0..<length {
-                let h = (b * T + t) * c
+                let h = (start + t) * c
                 for i in 0..<c { sum[i] += hidden[h + i] }
             }
             let scale = 1 / Float(length)
@@ -67,17 +84,17 @@ public final class Classifier {
         }
     }
 
-    /// Adds the gradient of the head's input for text `b` to the positions it was pooled from.
-    func scatter(_ gradient: [Float], into hiddenGradient: inout [Float], _ b: Int, _ length: Int, _ T: Int) {
+    /// Adds the gradient of the head's input for a text to the rows it was pooled from.
+    func scatter(_ gradient: [Float], into hiddenGradient: inout [Float], _ start: Int, _ length: Int) {
         let c = model.config.nEmbd
         switch pooling {
         case .lastToken:
-            let h = (b * T + length - 1) * c
+            let h = (start + length - 1) * c
             for i in 0..<c { hiddenGradient[h + i] += gradient[i] }
         case .mean:
             let scale = 1 / Float(length)
             for t in 0..<length {
-                let h = (b * T + t) * c
+                let h = (start + t) * c
                 for i in 0..<c { hiddenGradient[h + i] += gradient[i] * scale }
             }
         }
@@ -92,18 +109,18 @@ public final class Classifier {
 
     /// One batch: forward, cross-entropy (optionally class-weighted), backward into the head and,
     /// unless the base is frozen, the model. Returns the mean loss.
-    func trainStep(_ batch: [[Int32]], targets: [Int], classWeights: [Float]?, freezeBase: Bool, padding: Int32) throws -> Float {
-        let (tokens, lengths, T) = Self.pad(batch, padding: padding)
+    func trainStep(_ batch: [[Int32]], targets: [Int], classWeights: [Float]?, freezeBase: Bool) throws -> Float {
+        let packed = PackedTexts(batch)
         let B = batch.count, c = model.config.nEmbd, k = labels.count
-        try model.trainingHiddenForward(tokens: tokens, B: B, T: T)
+        try model.trainingHiddenForward(tokens: packed.tokens, lengths: packed.lengths)
         let hidden = Array(model.hidden())
-        var hiddenGradient = [Float](repeating: 0, count: B * T * c)
+        var hiddenGradient = [Float](repeating: 0, count: packed.tokens.count * c)
         for i in weightGradient.indices { weightGradient[i] = 0 }
         for i in biasGradient.indices { biasGradient[i] = 0 }
         var loss: Float = 0
         let norm = (0..<B).reduce(Float(0)) { $0 + (classWeights?[targets[$1]] ?? 1) }
         for b in 0..<B {
-            let features = pooled(hidden, b, lengths[b], T)
+            let features = pooled(hidden, packed.starts[b], packed.lengths[b])
             let p = Self.softmax(logits(of: features))
             let w = (classWeights?[targets[b]] ?? 1) / norm
             loss -= w * Foundation.log(max(p[targets[b]], 1e-12))
@@ -116,21 +133,13 @@ public final class Classifier {
                     featureGradient[i] += weight[i * k + j] * d
                 }
             }
-            if !freezeBase { scatter(featureGradient, into: &hiddenGradient, b, lengths[b], T) }
+            if !freezeBase { scatter(featureGradient, into: &hiddenGradient, packed.starts[b], packed.lengths[b]) }
         }
         if !freezeBase {
             model.zeroGradients()
             try model.backward(hiddenGradient: hiddenGradient)
         }
         return loss
-    }
-
-    static func pad(_ batch: [[Int32]], padding: Int32) -> ([Int32], [Int], Int) {
-        let T = batch.map(\.count).max() ?? 1
-        var tokens: [Int32] = []
-        tokens.reserveCapacity(batch.count * T)
-        for seq in batch { tokens += seq + [Int32](repeating: padding, count: T - seq.count) }
-        return (tokens, batch.map(\.count), T)
     }
 
     static func softmax(_ x: [Float]) -> [Float] {

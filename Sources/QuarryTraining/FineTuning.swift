@@ -14,7 +14,7 @@ public struct FineTuneOptions: Sendable {
     public var classWeights = false
     public var seed: UInt64 = 1337
     public var patience = 2
-    /// Batches of similar lengths (`lengthGroupedBatches`): less padding, less random batches.
+    /// Batches of similar lengths (`lengthGroupedBatches`): less random batches, no faster since packing.
     public var groupByLength = false
     public init() {}
 }
@@ -29,27 +29,21 @@ public final class FineTuner {
     let classifier: Classifier
     let options: FineTuneOptions
     let directory: String
-    let padding: Int32
     public var onEpoch: ((Int, Double, ClassificationReport) -> Void)?
     /// Called after each batch with the batches done and the most there can be (all epochs).
     public var onBatch: ((_ done: Int, _ total: Int) -> Void)?
 
-    public init(classifier: Classifier, options: FineTuneOptions, directory: String, padding: Int32) {
+    public init(classifier: Classifier, options: FineTuneOptions, directory: String) {
         self.classifier = classifier
         self.options = options
         self.directory = directory
-        self.padding = padding
     }
 
     public func evaluate(_ examples: [LabelledExample]) throws -> ClassificationReport {
-        // Batches of similar lengths pad little; predictions go back to the examples' order.
-        let byLength = examples.indices.sorted { examples[$0].tokens.count < examples[$1].tokens.count }
-        var predicted = [Int](repeating: 0, count: examples.count)
-        for start in stride(from: 0, to: byLength.count, by: options.batch) {
-            let batch = Array(byLength[start..<min(byLength.count, start + options.batch)])
-            for (i, p) in zip(batch, try classifier.probabilities(batch.map { examples[$0].tokens }, padding: padding)) {
-                predicted[i] = p.indices.max { p[$0] < p[$1] } ?? 0
-            }
+        var predicted: [Int] = []
+        for start in stride(from: 0, to: examples.count, by: options.batch) {
+            let batch = examples[start..<min(examples.count, start + options.batch)]
+            for p in try classifier.probabilities(batch.map(\.tokens)) { predicted.append(p.indices.max { p[$0] < p[$1] } ?? 0) }
         }
         return ClassificationReport(truth: examples.map(\.label), predicted: predicted, labels: classifier.labels)
     }
@@ -82,7 +76,7 @@ public final class FineTuner {
             for indices in epochBatches(order, lengths: train.map(\.tokens.count), size: options.batch, groupByLength: options.groupByLength, rng: &rng) {
                 let batch = indices.map { train[$0] }
                 let loss = try classifier.trainStep(batch.map(\.tokens), targets: batch.map(\.label), classWeights: weights,
-                                                    freezeBase: options.freezeBase, padding: padding)
+                                                    freezeBase: options.freezeBase)
                 guard loss.isFinite else { throw TrainingError("the loss became \(loss) in epoch \(epoch): stopped (try a lower --lr); the best epoch so far is saved") }
                 if !options.freezeBase {
                     model.clipGradients(maxNorm: 1)
@@ -123,12 +117,12 @@ func epochBatches(_ order: [Int], lengths: [Int], size: Int, groupByLength: Bool
     return lengthGroupedBatches(order, lengths: lengths, size: size, rng: &rng)
 }
 
-/// Batches of similar lengths, so that padding to a batch's longest text wastes little
-/// compute: the shuffled order is cut into windows of 50 batches, each window sorted by length
-/// and cut into batches, and the batches shuffled (Hugging Face's `group_by_length`). Faster, but
-/// the batches are less random: on the Debian sections (BENCHMARKS.md) held-out accuracy fell
-/// from 0.655 to 0.582 with the same seed (another seed without it: 0.625), so it is an option,
-/// off by default.
+/// Batches of similar lengths: the shuffled order is cut into windows of 50 batches, each window
+/// sorted by length and cut into batches, and the batches shuffled (Hugging Face's
+/// `group_by_length`). It saved the padding to a batch's longest text until batches were packed
+/// end to end (`Classifier.PackedTexts`); what is left is that the batches are less random:
+/// on the Debian sections (BENCHMARKS.md) held-out accuracy fell from 0.655 to 0.582 with the
+/// same seed (another seed without it: 0.625), so it is an option, off by default.
 func lengthGroupedBatches(_ order: [Int], lengths: [Int], size: Int, rng: inout SplitMix) -> [[Int]] {
     var batches: [[Int]] = []
     let window = size * 50

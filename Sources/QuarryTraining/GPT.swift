@@ -25,9 +25,11 @@ public final class GPT<T: TrainingScalar> {
     /// The masks of the last training forward pass, for its backward.
     private var activeDropout: Layers.Dropout?
 
-    /// Attention backward's T×T scratch (dpre and datt) for each (batch, head), reused each step.
+    /// Attention backward's T×T scratch (dpre and datt) for each (sequence, head), reused each step.
     private var attentionScratch: [T] = []
-    private var shape: (b: Int, t: Int) = (0, 0)
+    /// The sequences of the last forward pass, and the rows and longest sequence its buffers are laid out for.
+    private var sequences = Layers.Sequences(lengths: [])
+    private var preparedShape: (rows: Int, longest: Int) = (0, 0)
     private var tokens: [Int32] = []
     private var targets: [Int32] = []
     public private(set) var lastLoss: T = 0
@@ -83,8 +85,8 @@ public final class GPT<T: TrainingScalar> {
     /// Activations kept for backward: (name, size, whether backward needs its gradient).
     /// Scores are normalised in place (no separate pre-softmax copy) and the probabilities
     /// overwrite the logits, then their gradient overwrites them in backward.
-    private func activationLayout(B: Int, T n: Int) -> [(String, Int, Bool)] {
-        let c = config.nEmbd, l = config.nLayer, v = config.vocabSize, bt = B * n
+    private func activationLayout(rows bt: Int) -> [(String, Int, Bool)] {
+        let c = config.nEmbd, l = config.nLayer, v = config.vocabSize
         return [
             ("encoded", bt * c, true), ("ln1", l * bt * c, true), ("ln1mean", l * bt, false), ("ln1rstd", l * bt, false),
             ("qkv", l * bt * 3 * c, true), ("atty", l * bt * c, true),
@@ -97,17 +99,19 @@ public final class GPT<T: TrainingScalar> {
         ]
     }
 
-    private func prepare(B: Int, T n: Int) {
-        guard shape.b != B || shape.t != n else { return }
+    private func prepare(_ sequences: Layers.Sequences) {
+        self.sequences = sequences
+        let bt = sequences.rows, n = sequences.longest
+        guard preparedShape.rows != bt || preparedShape.longest != n else { return }
         var total = 0
         activationOffsets = [:]
-        for (name, size, _) in activationLayout(B: B, T: n) {
+        for (name, size, _) in activationLayout(rows: bt) {
             activationOffsets[name] = total
             total += size
         }
         // Backward needs one layer's activation gradients at a time, plus the residual stream's
         // gradient going in and coming out (two buffers used in turn).
-        let c = config.nEmbd, bt = B * n
+        let c = config.nEmbd
         var gradientTotal = 0
         gradientOffsets = [:]
         for (name, size) in [("residualA", bt * c), ("residualB", bt * c), ("ln1", bt * c), ("qkv", bt * 3 * c), ("atty", bt * c),
@@ -122,7 +126,7 @@ public final class GPT<T: TrainingScalar> {
         if activationGradients.count < gradientTotal { activationGradients = [T](repeating: 0, count: gradientTotal) }
         let scratchSize = 3 * Layers.scratchSlots * n * n
         if attentionScratch.count < scratchSize { attentionScratch = [T](repeating: 0, count: scratchSize) }
-        shape = (B, n)
+        preparedShape = (bt, n)
     }
 
     // MARK: forward
@@ -138,7 +142,14 @@ public final class GPT<T: TrainingScalar> {
     /// task heads such as classification.
     @discardableResult
     public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int, languageModelHead: Bool) throws -> T? {
-        try forward(tokens: tokens, targets: targets, B: B, T: n, languageModelHead: languageModelHead, computeHeadGradients: false, dropout: nil)
+        try forward(tokens: tokens, targets: targets, .uniform(B: B, T: n), languageModelHead: languageModelHead, computeHeadGradients: false, dropout: nil)
+    }
+
+    /// A pass to the final LayerNorm over texts of different lengths laid end to end in `tokens`
+    /// (no padding: each attends to itself only and its positions start at 0); `hidden()` has
+    /// their states, in the same order.
+    func hiddenForward(tokens: [Int32], lengths: [Int]) throws {
+        _ = try forward(tokens: tokens, targets: nil, Layers.Sequences(lengths: lengths), languageModelHead: false, computeHeadGradients: false, dropout: nil)
     }
 
     /// A training step's forward: the loss, and the LM head's gradients computed chunk by chunk
@@ -146,8 +157,20 @@ public final class GPT<T: TrainingScalar> {
     @discardableResult
     public func trainingForward(tokens: [Int32], targets: [Int32], B: Int, T n: Int) throws -> T {
         dropoutCounter &+= 1
-        return try forward(tokens: tokens, targets: targets, B: B, T: n, languageModelHead: true, computeHeadGradients: true,
+        return try forward(tokens: tokens, targets: targets, .uniform(B: B, T: n), languageModelHead: true, computeHeadGradients: true,
                            dropout: currentDropout) ?? 0
+    }
+
+    /// `trainingForward` over texts of different lengths laid end to end (as `hiddenForward`).
+    func trainingForward(tokens: [Int32], targets: [Int32], lengths: [Int]) throws -> T {
+        dropoutCounter &+= 1
+        return try forward(tokens: tokens, targets: targets, Layers.Sequences(lengths: lengths), languageModelHead: true, computeHeadGradients: true,
+                           dropout: currentDropout) ?? 0
+    }
+
+    /// The loss over texts laid end to end, without dropout or gradients.
+    func loss(tokens: [Int32], targets: [Int32], lengths: [Int]) throws -> T? {
+        try forward(tokens: tokens, targets: targets, Layers.Sequences(lengths: lengths), languageModelHead: true, computeHeadGradients: false, dropout: nil)
     }
 
     /// Sets the dropout probability of later training passes (fine-tuning may differ from
@@ -157,11 +180,12 @@ public final class GPT<T: TrainingScalar> {
         config.dropout = probability
     }
 
-    /// A training pass that stops at the final LayerNorm, with this pass's dropout masks; a
-    /// task head's `backward(hiddenGradient:)` follows.
-    func trainingHiddenForward(tokens: [Int32], B: Int, T n: Int) throws {
+    /// A training pass that stops at the final LayerNorm, with this pass's dropout masks, over
+    /// texts laid end to end (as `hiddenForward`); a task head's `backward(hiddenGradient:)` follows.
+    func trainingHiddenForward(tokens: [Int32], lengths: [Int]) throws {
         dropoutCounter &+= 1
-        _ = try forward(tokens: tokens, targets: nil, B: B, T: n, languageModelHead: false, computeHeadGradients: false, dropout: currentDropout)
+        _ = try forward(tokens: tokens, targets: nil, Layers.Sequences(lengths: lengths), languageModelHead: false, computeHeadGradients: false,
+                        dropout: currentDropout)
     }
 
     /// This pass's masks (nil when the model has no dropout).
@@ -172,13 +196,15 @@ public final class GPT<T: TrainingScalar> {
 
     /// Tests: the training pass's loss with its dropout masks but no gradients.
     func lossWithCurrentDropout(tokens: [Int32], targets: [Int32], B: Int, T n: Int) throws -> T {
-        try forward(tokens: tokens, targets: targets, B: B, T: n, languageModelHead: true, computeHeadGradients: false, dropout: currentDropout) ?? 0
+        try forward(tokens: tokens, targets: targets, .uniform(B: B, T: n), languageModelHead: true, computeHeadGradients: false, dropout: currentDropout) ?? 0
     }
 
-    private func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int, languageModelHead: Bool, computeHeadGradients: Bool,
+    private func forward(tokens: [Int32], targets: [Int32]?, _ sequences: Layers.Sequences, languageModelHead: Bool, computeHeadGradients: Bool,
                          dropout: Layers.Dropout?) throws -> T? {
-        guard n <= config.nPositions else { throw TrainingError("context \(n) is longer than the model's n_positions \(config.nPositions)") }
-        guard tokens.count == B * n, targets.map({ $0.count == B * n }) ?? true else { throw TrainingError("tokens must be B×T") }
+        guard sequences.longest <= config.nPositions else {
+            throw TrainingError("context \(sequences.longest) is longer than the model's n_positions \(config.nPositions)")
+        }
+        guard tokens.count == sequences.rows, targets.map({ $0.count == sequences.rows }) ?? true else { throw TrainingError("tokens must be B×T") }
         for t in tokens where t < 0 || Int(t) >= config.vocabSize {
             throw TrainingError("token id \(t) is outside the model's vocabulary of \(config.vocabSize)")
         }
@@ -191,10 +217,10 @@ public final class GPT<T: TrainingScalar> {
             if t != Layers.ignoredTarget { counted += 1 }
         }
         let lossScale = 1 / T(max(1, counted))
-        prepare(B: B, T: n)
+        prepare(sequences)
         self.tokens = tokens
         self.targets = targets ?? []
-        let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = B * n
+        let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = sequences.rows
         var loss: T?
         headGradientsReady = computeHeadGradients && targets != nil
         activeDropout = dropout
@@ -210,7 +236,7 @@ public final class GPT<T: TrainingScalar> {
                 let p = { (name: String) in pBase + (offsets[name] ?? 0) }
                 let a = { (name: String) in aBase + (activationOffsets[name] ?? 0) }
                 tokens.withUnsafeBufferPointer { tok in
-                    Layers.encoderForward(a("encoded"), tok.baseAddress!, p("wte"), p("wpe"), B: B, T: n, C: c)
+                    Layers.encoderForward(a("encoded"), tok.baseAddress!, p("wte"), p("wpe"), sequences, C: c)
                     if let dropout { Layers.dropout(a("encoded"), N: bt * c, dropout.site(-1, 0)) }
                 }
                 for layer in 0..<l {
@@ -224,7 +250,7 @@ public final class GPT<T: TrainingScalar> {
                     Layers.layernormForward(ln1, ln1m, ln1r, residual, p("ln1w") + layer * c, p("ln1b") + layer * c, N: bt, C: c)
                     Layers.matmulForward(qkv, ln1, p("qkvw") + layer * c * 3 * c, p("qkvb") + layer * 3 * c, N: bt, C: c, OC: 3 * c)
                     attentionScratch.withUnsafeMutableBufferPointer { sc in
-                        Layers.attentionForward(atty, sc.baseAddress!, qkv, B: B, T: n, C: c, NH: nh, dropout: dropout?.site(layer, 1))
+                        Layers.attentionForward(atty, sc.baseAddress!, qkv, sequences, C: c, NH: nh, dropout: dropout?.site(layer, 1))
                     }
                     Layers.matmulForward(attproj, atty, p("attprojw") + layer * c * c, p("attprojb") + layer * c, N: bt, C: c, OC: c)
                     if let dropout { Layers.dropout(attproj, N: bt * c, dropout.site(layer, 2)) }
@@ -281,10 +307,10 @@ public final class GPT<T: TrainingScalar> {
         fullLogits[...]
     }
 
-    /// The final hidden states of the last forward pass, (B, T, C).
+    /// The final hidden states of the last forward pass, (B, T, C) (rows × C for packed texts).
     public func hidden() -> ArraySlice<T> {
         let start = activationOffsets["lnf"] ?? 0
-        return activations[start..<(start + shape.b * shape.t * config.nEmbd)]
+        return activations[start..<(start + sequences.rows * config.nEmbd)]
     }
 
     public func zeroGradients() {
@@ -301,10 +327,10 @@ public final class GPT<T: TrainingScalar> {
     }
 
     /// Backward from a task head: `hiddenGradient` is the loss's gradient with respect to the
-    /// final hidden states (B, T, C) of the last forward pass.
+    /// final hidden states (B, T, C, or rows × C) of the last forward pass.
     public func backward(hiddenGradient: [T]?) throws {
-        let (B, n) = shape
-        let c = config.nEmbd, l = config.nLayer, nh = config.nHead, bt = B * n
+        let sequences = self.sequences
+        let c = config.nEmbd, l = config.nLayer, nh = config.nHead, bt = sequences.rows
         headGradientsReady = false
         let dropout = activeDropout
         // Moved out and back (not copied: a second reference would make the write below copy 2 MB).
@@ -353,7 +379,7 @@ public final class GPT<T: TrainingScalar> {
                             Layers.matmulBackward(d("atty"), g("attprojw") + layer * c * c, g("attprojb") + layer * c, d("attproj"),
                                                   a("atty") + off, p("attprojw") + layer * c * c, N: bt, C: c, OC: c)
                             scratch.withUnsafeMutableBufferPointer { sc in
-                                Layers.attentionBackward(d("qkv"), sc.baseAddress!, d("atty"), a("qkv") + off3, B: B, T: n, C: c, NH: nh,
+                                Layers.attentionBackward(d("qkv"), sc.baseAddress!, d("atty"), a("qkv") + off3, sequences, C: c, NH: nh,
                                                          dropout: dropout?.site(layer, 1))
                             }
                             Layers.matmulBackward(d("ln1"), g("qkvw") + layer * c * 3 * c, g("qkvb") + layer * 3 * c, d("qkv"),
@@ -364,7 +390,7 @@ public final class GPT<T: TrainingScalar> {
                         }
                         tokens.withUnsafeBufferPointer { tok in
                             if let dropout { Layers.dropout(incoming, N: bt * c, dropout.site(-1, 0)) }
-                            Layers.encoderBackward(g("wte"), g("wpe"), incoming, tok.baseAddress!, B: B, T: n, C: c)
+                            Layers.encoderBackward(g("wte"), g("wpe"), incoming, tok.baseAddress!, sequences, C: c)
                         }
                     }
                 }

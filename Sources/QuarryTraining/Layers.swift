@@ -9,22 +9,47 @@ import Foundation
 enum Layers {
     typealias P<T> = UnsafeMutablePointer<T>
 
+    // MARK: sequences
+
+    /// How the rows of a pass split into sequences: B sequences of T tokens, or texts of
+    /// different lengths laid end to end (packed, with no padding). Only the position embeddings
+    /// and attention look across rows, and neither crosses from one sequence into the next.
+    struct Sequences: Equatable, Sendable {
+        let starts: [Int]
+        let lengths: [Int]
+        let rows: Int
+        let longest: Int
+
+        init(lengths: [Int]) {
+            var starts: [Int] = [], row = 0
+            for length in lengths { starts.append(row); row += length }
+            self.starts = starts
+            self.lengths = lengths
+            rows = row
+            longest = lengths.max() ?? 0
+        }
+
+        static func uniform(B: Int, T n: Int) -> Sequences { Sequences(lengths: [Int](repeating: n, count: B)) }
+
+        var count: Int { lengths.count }
+    }
+
     // MARK: embeddings
 
-    /// out[b,t,:] = wte[token] + wpe[t]
-    static func encoderForward<T: TrainingScalar>(_ out: P<T>, _ tokens: UnsafePointer<Int32>, _ wte: P<T>, _ wpe: P<T>, B: Int, T n: Int, C: Int) {
-        for b in 0..<B {
-            for t in 0..<n {
-                let o = out + (b * n + t) * C, e = wte + Int(tokens[b * n + t]) * C, p = wpe + t * C
+    /// out[row,:] = wte[token] + wpe[position of the row in its sequence]
+    static func encoderForward<T: TrainingScalar>(_ out: P<T>, _ tokens: UnsafePointer<Int32>, _ wte: P<T>, _ wpe: P<T>, _ sequences: Sequences, C: Int) {
+        for (start, length) in zip(sequences.starts, sequences.lengths) {
+            for t in 0..<length {
+                let o = out + (start + t) * C, e = wte + Int(tokens[start + t]) * C, p = wpe + t * C
                 for i in 0..<C { o[i] = e[i] + p[i] }
             }
         }
     }
 
-    static func encoderBackward<T: TrainingScalar>(_ dwte: P<T>, _ dwpe: P<T>, _ dout: P<T>, _ tokens: UnsafePointer<Int32>, B: Int, T n: Int, C: Int) {
-        for b in 0..<B {
-            for t in 0..<n {
-                let d = dout + (b * n + t) * C, e = dwte + Int(tokens[b * n + t]) * C, p = dwpe + t * C
+    static func encoderBackward<T: TrainingScalar>(_ dwte: P<T>, _ dwpe: P<T>, _ dout: P<T>, _ tokens: UnsafePointer<Int32>, _ sequences: Sequences, C: Int) {
+        for (start, length) in zip(sequences.starts, sequences.lengths) {
+            for t in 0..<length {
+                let d = dout + (start + t) * C, e = dwte + Int(tokens[start + t]) * C, p = dwpe + t * C
                 for i in 0..<C { e[i] += d[i]; p[i] += d[i] }
             }
         }
@@ -93,24 +118,26 @@ enum Layers {
 
     // MARK: causal self-attention
 
-    /// qkv (B,T,3C) → out (B,T,C). Per (batch, head) the scores and the weighted values are two
+    /// qkv (rows,3C) → out (rows,C). Per (sequence, head) the scores and the weighted values are two
     /// matrix products (the masked upper triangle is computed and ignored: cheaper than T small
     /// products). The T×T weights live in a scratch slot only while their head runs: backward
     /// recomputes them rather than keeping L·B·H·T² values.
-    static func attentionForward<T: TrainingScalar>(_ out: P<T>, _ scratch: P<T>, _ qkv: P<T>, B: Int, T n: Int, C: Int, NH: Int,
+    static func attentionForward<T: TrainingScalar>(_ out: P<T>, _ scratch: P<T>, _ qkv: P<T>, _ sequences: Sequences, C: Int, NH: Int,
                                                     dropout: Dropout? = nil) {
         let hs = C / NH
         let c3 = 3 * C
         let slots = ScratchSlots(count: scratchSlots)   // this call's slots: other models in the process have their own
-        headsInParallel(B: B, NH: NH) { b, h in
+        let slotSize = 3 * sequences.longest * sequences.longest
+        headsInParallel(sequences.count, NH: NH) { b, h in
             let slot = slots.take()
             defer { slots.give(slot) }
-            let w = scratch + slot * 3 * n * n
-            let q = qkv + b * n * c3 + h * hs, v = q + 2 * C
+            let n = sequences.lengths[b], start = sequences.starts[b]
+            let w = scratch + slot * slotSize
+            let q = qkv + start * c3 + h * hs, v = q + 2 * C
             attentionWeights(w, q, q + C, T: n, hs: hs, c3: c3)
             if let mask = dropout?.site(b, h) { for i in 0..<(n * n) { w[i] *= mask.factor(i) } }
             T.gemm(transA: false, transB: false, m: n, n: hs, k: n, a: w, lda: n, b: v, ldb: c3, beta: 0,
-                   c: out + b * n * C + h * hs, ldc: C)                                                                  // (T,hs) = att·V
+                   c: out + start * C + h * hs, ldc: C)                                                                  // (T,hs) = att·V
         }
     }
 
@@ -135,9 +162,9 @@ enum Layers {
 
     /// Runs one (batch, head) per task on all cores, with OpenBLAS single-threaded inside.
     /// Heads write disjoint slices of their outputs, so they need no locks.
-    static func headsInParallel(B: Int, NH: Int, _ body: (Int, Int) -> Void) {
+    static func headsInParallel(_ sequences: Int, NH: Int, _ body: (Int, Int) -> Void) {
         BLAS.singleThreaded {
-            parallel(B * NH) { body($0 / NH, $0 % NH) }
+            parallel(sequences * NH) { body($0 / NH, $0 % NH) }
         }
     }
 
@@ -147,18 +174,20 @@ enum Layers {
     /// `scratch` holds 3·T·T values per slot: a head's weights (recomputed), and the gradients
     /// of its weights and of its scores.
     static func attentionBackward<T: TrainingScalar>(_ dqkv: P<T>, _ scratch: P<T>, _ dout: P<T>, _ qkv: P<T>,
-                                                     B: Int, T n: Int, C: Int, NH: Int, dropout: Dropout? = nil) {
+                                                     _ sequences: Sequences, C: Int, NH: Int, dropout: Dropout? = nil) {
         let hs = C / NH
         let scale = 1 / T.squareRoot(T(hs))
         let c3 = 3 * C
         let slots = ScratchSlots(count: scratchSlots)
-        headsInParallel(B: B, NH: NH) { b, h in
+        let slotSize = 3 * sequences.longest * sequences.longest
+        headsInParallel(sequences.count, NH: NH) { b, h in
             let slot = slots.take()
             defer { slots.give(slot) }
-            let w = scratch + slot * 3 * n * n, dw = w + n * n, dpre = w + 2 * n * n
-            let q = qkv + b * n * c3 + h * hs, k = q + C, v = q + 2 * C
-            let dq = dqkv + b * n * c3 + h * hs, dk = dq + C, dv = dq + 2 * C
-            let d = dout + b * n * C + h * hs
+            let n = sequences.lengths[b], start = sequences.starts[b]
+            let w = scratch + slot * slotSize, dw = w + n * n, dpre = w + 2 * n * n
+            let q = qkv + start * c3 + h * hs, k = q + C, v = q + 2 * C
+            let dq = dqkv + start * c3 + h * hs, dk = dq + C, dv = dq + 2 * C
+            let d = dout + start * C + h * hs
             attentionWeights(w, q, k, T: n, hs: hs, c3: c3)
             let mask = dropout?.site(b, h)
             if let mask {

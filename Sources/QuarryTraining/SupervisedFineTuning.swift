@@ -63,15 +63,11 @@ public struct ChatExample: Sendable {
         self.trained = trained
     }
 
-    /// Inputs and next-token targets of a window of `length` positions: -1 (ignored) where the
-    /// next token is prompt or padding.
-    func window(length: Int, padding: Int32) -> (inputs: [Int32], targets: [Int32]) {
-        var inputs = [Int32](repeating: padding, count: length)
-        var targets = [Int32](repeating: -1, count: length)
-        for i in 0..<min(length, tokens.count - 1) {
-            inputs[i] = tokens[i]
-            if trained[i + 1] { targets[i] = tokens[i + 1] }
-        }
+    /// Inputs (all tokens but the last) and their next-token targets: -1 (ignored) where the
+    /// next token is prompt.
+    var inputsAndTargets: (inputs: [Int32], targets: [Int32]) {
+        let inputs = Array(tokens.dropLast())
+        let targets = (0..<inputs.count).map { trained[$0 + 1] ? tokens[$0 + 1] : -1 }
         return (inputs, targets)
     }
 
@@ -86,28 +82,26 @@ public struct SFTOptions: Sendable {
     public var gradientClip = 1.0
     public var seed: UInt64 = 1337
     public var patience = 2
-    /// Batches of similar lengths (`lengthGroupedBatches`): less padding, less random batches.
+    /// Batches of similar lengths (`lengthGroupedBatches`): less random batches, no faster since packing.
     public var groupByLength = false
     public init() {}
 }
 
 /// `quarry finetune --task sft`: next-token loss on the assistant's tokens only, batches of
-/// chats padded to the longest; the dev loss (same mask) after every epoch, the best epoch kept
+/// chats laid end to end (no padding); the dev loss (same mask) after every epoch, the best epoch kept
 /// as a plain GPT-2 checkpoint that `generate` and `transformers` load.
 public final class SFTTrainer {
     let model: GPT<Float>
     let options: SFTOptions
     let directory: String
-    let padding: Int32
     public var onEpoch: ((_ epoch: Int, _ trainLoss: Double, _ devLoss: Double) -> Void)?
     /// Called after each batch with the batches done and the most there can be (all epochs).
     public var onBatch: ((_ done: Int, _ total: Int) -> Void)?
 
-    public init(model: GPT<Float>, options: SFTOptions, directory: String, padding: Int32) {
+    public init(model: GPT<Float>, options: SFTOptions, directory: String) {
         self.model = model
         self.options = options
         self.directory = directory
-        self.padding = padding
     }
 
     /// Mean loss per trained token over the examples (no dropout).
@@ -115,9 +109,9 @@ public final class SFTTrainer {
         var total = 0.0, counted = 0
         for start in stride(from: 0, to: examples.count, by: options.batch) {
             let batch = Array(examples[start..<min(examples.count, start + options.batch)])
-            let (inputs, targets, T) = Self.batch(batch, padding: padding)
+            let (inputs, targets, lengths) = Self.batch(batch)
             let n = batch.reduce(0) { $0 + $1.trainedTargets }
-            guard n > 0, let l = try model.forward(tokens: inputs, targets: targets, B: batch.count, T: T) else { continue }
+            guard n > 0, let l = try model.loss(tokens: inputs, targets: targets, lengths: lengths) else { continue }
             total += Double(l) * Double(n)
             counted += n
         }
@@ -140,9 +134,9 @@ public final class SFTTrainer {
             var total = 0.0, counted = 0, batches = 0
             for indices in epochBatches(order, lengths: train.map(\.tokens.count), size: options.batch, groupByLength: options.groupByLength, rng: &rng) {
                 let batch = indices.map { train[$0] }
-                let (inputs, targets, T) = Self.batch(batch, padding: padding)
+                let (inputs, targets, lengths) = Self.batch(batch)
                 model.zeroGradients()
-                let loss = try model.trainingForward(tokens: inputs, targets: targets, B: batch.count, T: T)
+                let loss = try model.trainingForward(tokens: inputs, targets: targets, lengths: lengths)
                 guard loss.isFinite else {
                     throw TrainingError("the loss became \(loss) in epoch \(epoch): stopped (try a lower --lr); the best epoch so far is saved")
                 }
@@ -173,16 +167,15 @@ public final class SFTTrainer {
     }
 
     /// A batch padded on the right to its longest input (one shorter than its longest chat).
-    static func batch(_ examples: [ChatExample], padding: Int32) -> (inputs: [Int32], targets: [Int32], T: Int) {
-        let T = max(1, (examples.map(\.tokens.count).max() ?? 2) - 1)
-        var inputs: [Int32] = [], targets: [Int32] = []
-        inputs.reserveCapacity(examples.count * T)
-        targets.reserveCapacity(examples.count * T)
+    /// A batch's chats laid end to end: inputs, targets, and each chat's length.
+    static func batch(_ examples: [ChatExample]) -> (inputs: [Int32], targets: [Int32], lengths: [Int]) {
+        var inputs: [Int32] = [], targets: [Int32] = [], lengths: [Int] = []
         for e in examples {
-            let w = e.window(length: T, padding: padding)
-            inputs += w.inputs
-            targets += w.targets
+            let (i, t) = e.inputsAndTargets
+            inputs += i
+            targets += t
+            lengths.append(i.count)
         }
-        return (inputs, targets, T)
+        return (inputs, targets, lengths)
     }
 }

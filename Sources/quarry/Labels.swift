@@ -338,13 +338,12 @@ struct Predictions: ParsableCommand {
                 printError("warning: the model's label(s) \(foreign.joined(separator: ", ")) are not in task \(task)'s labels; they are stored but cannot be accepted as answers")
             }
             let encoder = BPEEncoder(model: tokenizer)
-            let padding = tokenizer.id(of: "<|endoftext|>") ?? 0
             let name = name ?? URL(fileURLWithPath: runDirectory).standardizedFileURL.lastPathComponent
             let progress = ProgressLine(label: "predicting", totalBytes: 0)
             let n = try runReporting {
                 try store.storePredictions(task: stored, model: name, batchSize: batch, progress: { progress.update(bytes: 0, items: $0, total: $1) }) { texts in
                     let ids = texts.map { Classifier.encode($0, encoder: encoder, limit: classifier.model.config.nPositions) }
-                    return try classifier.probabilities(ids, padding: padding).map { p in
+                    return try classifier.probabilities(ids).map { p in
                         let best = p.indices.max(by: { p[$0] < p[$1] }) ?? 0
                         return (classifier.labels[best], Double(p[best]))
                     }

@@ -327,7 +327,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "AdamW weight decay.") var weightDecay: Double = 0.01
     @Option(help: "Dropout while training (default: the model's own, from its config.json).") var dropout: Double?
     @Option(help: "How a text's hidden states reach the head: last (the last token's, as GPT2ForSequenceClassification) or mean (averaged over the text).") var pooling: String = "last"
-    @Flag(help: "Batch texts of similar lengths together: less padding, so faster, but less random batches (lower held-out accuracy on the Debian sections; see BENCHMARKS.md).") var groupByLength = false
+    @Flag(help: "Batch texts of similar lengths together (Hugging Face's group_by_length). Batches are packed without padding, so this no longer saves time; it makes batches less random (lower held-out accuracy on the Debian sections; see BENCHMARKS.md).") var groupByLength = false
     @Flag(help: "Train the head only.") var freezeBase = false
     @Flag(help: "Weight classes inversely to their frequency.") var classWeights = false
     @Option(help: "Stop after this many epochs without a better dev macro-F1.") var patience: Int = 2
@@ -380,7 +380,7 @@ struct Finetune: ParsableCommand {
         options.seed = seed
         options.groupByLength = groupByLength
         let classifier = Classifier(model: model, labels: labels, seed: seed, pooling: poolingKind ?? .lastToken)
-        let tuner = FineTuner(classifier: classifier, options: options, directory: out, padding: tokenizer.id(of: "<|endoftext|>") ?? 0)
+        let tuner = FineTuner(classifier: classifier, options: options, directory: out)
         let progress = ProgressLine(label: "finetune", totalBytes: 0)
         tuner.onBatch = { done, total in progress.update(bytes: 0, items: done, total: total) }
         tuner.onEpoch = { epoch, loss, report in
@@ -434,7 +434,7 @@ struct Eval: ParsableCommand {
         guard !examples.isEmpty else { printError("error: \(data) has no examples"); throw ExitCode(1) }
         var options = FineTuneOptions()
         options.batch = 16
-        let report = try runReporting { try FineTuner(classifier: classifier, options: options, directory: model, padding: tokenizer.id(of: "<|endoftext|>") ?? 0).evaluate(examples) }
+        let report = try runReporting { try FineTuner(classifier: classifier, options: options, directory: model).evaluate(examples) }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -577,7 +577,7 @@ extension Finetune {
         options.patience = patience
         options.seed = seed
         options.groupByLength = groupByLength
-        let trainer = SFTTrainer(model: model, options: options, directory: out, padding: endOfText)
+        let trainer = SFTTrainer(model: model, options: options, directory: out)
         printError("sft: \(trainSet.count) train chats, \(devSet.count) dev chats; loss on assistant tokens only")
         let before = try runReporting { try trainer.loss(devSet) }
         printError(String(format: "before: dev loss %.4f", before))

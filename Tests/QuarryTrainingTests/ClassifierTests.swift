@@ -35,11 +35,11 @@ import Testing
         options.headLearningRate = 1e-2
         options.patience = 8
         let classifier = Classifier(model: model, labels: ["even", "odd"], seed: 1)
-        let best = try FineTuner(classifier: classifier, options: options, directory: dir, padding: 0).run(train: train, dev: dev, endOfTextID: 0)
+        let best = try FineTuner(classifier: classifier, options: options, directory: dir).run(train: train, dev: dev, endOfTextID: 0)
         #expect(best.accuracy > 0.85, "dev accuracy \(best.accuracy)")
         // The saved model gives the reported dev figures.
         let loaded = try Classifier.load(from: dir)
-        let again = try FineTuner(classifier: loaded, options: options, directory: dir, padding: 0).evaluate(dev)
+        let again = try FineTuner(classifier: loaded, options: options, directory: dir).evaluate(dev)
         #expect(abs(again.macroF1 - best.macroF1) < 1e-9)
         #expect(loaded.labels == ["even", "odd"])
     }
@@ -52,7 +52,7 @@ import Testing
         let batch: [[Int32]] = [[1, 2, 3, 4], [5, 6, 7]], targets = [0, 1]
         func loss(counter: UInt64) throws -> Float {
             model.dropoutCounter = counter
-            return try classifier.trainStep(batch, targets: targets, classWeights: nil, freezeBase: true, padding: 0)
+            return try classifier.trainStep(batch, targets: targets, classWeights: nil, freezeBase: true)
         }
         let plain = try loss(counter: 0)
         #expect(throws: TrainingError.self) { try model.setDropout(1) }
@@ -63,9 +63,9 @@ import Testing
         #expect(first != second)
         #expect(first != plain && second != plain)
         // Inference never drops: probabilities are the same as without dropout.
-        let withDropout = try classifier.probabilities(batch, padding: 0)
+        let withDropout = try classifier.probabilities(batch)
         try model.setDropout(0)
-        #expect(try classifier.probabilities(batch, padding: 0) == withDropout)
+        #expect(try classifier.probabilities(batch) == withDropout)
         #expect(try loss(counter: 7) == plain)
     }
 
@@ -90,9 +90,26 @@ import Testing
         }
         let m = logits.max() ?? 0, sum = logits.reduce(0) { $0 + Foundation.exp($1 - m) }
         let expected = logits.map { Foundation.exp($0 - m) / sum }
-        let padded = try classifier.probabilities([long, short], padding: 0)[1]
+        let padded = try classifier.probabilities([long, short])[1]
         for j in 0..<3 { #expect(abs(Double(padded[j]) - expected[j]) < 1e-5) }
-        #expect(try classifier.probabilities([short], padding: 0)[0] != classifier.probabilities([long], padding: 0)[0])
+        #expect(try classifier.probabilities([short])[0] != classifier.probabilities([long])[0])
+    }
+
+    /// A batch's texts run packed end to end: each text's probabilities are those it gets alone.
+    @Test(arguments: Classifier.Pooling.allCases)
+    func packedTextsAreClassifiedAsIfAlone(pooling: Classifier.Pooling) throws {
+        try BLAS.load(threads: 1)
+        let model = try GPT<Float>(config: ModelConfig(vocabSize: 20, nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 8))
+        model.initialise(seed: 12)
+        let classifier = Classifier(model: model, labels: ["a", "b", "c", "d"], seed: 5, pooling: pooling)
+        for i in classifier.weight.indices { classifier.weight[i] *= 30 }
+        let texts: [[Int32]] = [[1, 5, 9, 2, 6, 5, 3, 5], [7], [3, 1, 4, 1], [2, 7, 1, 8, 2, 8]]
+        let together = try classifier.probabilities(texts)
+        for (text, packed) in zip(texts, together) {
+            let alone = try classifier.probabilities([text])[0]
+            for j in alone.indices { #expect(abs(alone[j] - packed[j]) < 1e-5, "\(pooling) \(text): \(alone) vs \(packed)") }
+        }
+        #expect(Set(together.map { $0.map { ($0 * 1000).rounded() } }).count == texts.count)
     }
 
     /// Both poolings' gradients (head and model) against central finite differences of the loss.
@@ -104,10 +121,10 @@ import Testing
         let classifier = Classifier(model: model, labels: ["x", "y", "z"], seed: 3, pooling: pooling)
         for i in classifier.weight.indices { classifier.weight[i] *= 20 }
         let batch: [[Int32]] = [[1, 2, 3, 4, 5], [6, 7], [8, 9, 10]], targets = [0, 2, 1]
-        func loss() throws -> Double { Double(try classifier.trainStep(batch, targets: targets, classWeights: nil, freezeBase: false, padding: 0)) }
+        func loss() throws -> Double { Double(try classifier.trainStep(batch, targets: targets, classWeights: nil, freezeBase: false)) }
         _ = try loss()
         let headGradient = classifier.weightGradient, modelGradient = model.gradients
-        let h: Float = 1e-2
+        let h: Float = 3e-3
         for i in [0, 7, 20, 47] {
             let original = classifier.weight[i]
             classifier.weight[i] = original + h
@@ -119,7 +136,10 @@ import Testing
             #expect(abs(numeric - Double(headGradient[i])) < 2e-3 + 0.02 * abs(numeric), "\(pooling) head[\(i)]: \(headGradient[i]) vs \(numeric)")
         }
         // Token embeddings of tokens in the batch (early ones: only mean pooling reads their own positions directly).
-        for i in [1 * 16, 1 * 16 + 5, 6 * 16 + 3, 9 * 16 + 11] {
+        // Then position embeddings (position 4 only in the first text: texts are packed end to
+        // end, each from position 0) and an attention weight.
+        let wpe = 20 * 16, qkvw = wpe + 8 * 16 + 2 * 16
+        for i in [1 * 16, 1 * 16 + 5, 6 * 16 + 3, 9 * 16 + 11, wpe + 2, wpe + 16 + 7, wpe + 4 * 16 + 1, qkvw + 37] {
             let original = model.parameters[i]
             model.setParameter(i, original + h)
             let plus = try loss()
@@ -127,7 +147,7 @@ import Testing
             let minus = try loss()
             model.setParameter(i, original)
             let numeric = (plus - minus) / Double(2 * h)
-            #expect(abs(numeric - Double(modelGradient[i])) < 2e-3 + 0.02 * abs(numeric), "\(pooling) wte[\(i)]: \(modelGradient[i]) vs \(numeric)")
+            #expect(abs(numeric - Double(modelGradient[i])) < 2e-3 + 0.02 * abs(numeric), "\(pooling) parameter \(i): \(modelGradient[i]) vs \(numeric)")
         }
     }
 
@@ -142,7 +162,7 @@ import Testing
         try classifier.save(to: dir, endOfTextID: nil)
         let loaded = try Classifier.load(from: dir)
         #expect(loaded.pooling == .mean)
-        #expect(try loaded.probabilities([[1, 2, 3]], padding: 0) == classifier.probabilities([[1, 2, 3]], padding: 0))
+        #expect(try loaded.probabilities([[1, 2, 3]]) == classifier.probabilities([[1, 2, 3]]))
     }
 
     /// Length-grouped batches: every example once, batches of nearly equal lengths.

@@ -23,14 +23,16 @@ import QuarryTokenizer
         #expect(example.tokens == prompt + Array("Yes".utf8).map(Int32.init) + [256])
         #expect(example.trained == [Bool](repeating: false, count: prompt.count) + [true, true, true, true])
         #expect(ChatTemplate.prompt(user: "Q?", system: "S") == "S\n\nUser: Q?\n\nAssistant: ")
-        // Next-token targets: the positions before each answer token; prompt and padding are -1.
-        let (inputs, targets, T) = SFTTrainer.batch([example], padding: 256)
-        #expect(T == example.tokens.count - 1)
+        // Next-token targets: the positions before each answer token; prompt positions are -1.
+        let (inputs, targets, lengths) = SFTTrainer.batch([example])
+        #expect(lengths == [example.tokens.count - 1])
         #expect(inputs == Array(example.tokens.dropLast()))
         #expect(targets == [Int32](repeating: -1, count: prompt.count - 1) + Array("Yes".utf8).map(Int32.init) + [256])
+        // Chats are laid end to end, unpadded.
         let short = try #require(ChatExample(Self.chat("a", "b"), encoder: encoder, endOfText: 256, limit: 64))
-        let padded = SFTTrainer.batch([short, example], padding: 256)
-        #expect(padded.inputs.count == 2 * T && padded.targets[(short.tokens.count - 1)..<T].allSatisfy { $0 == -1 })
+        let packed = SFTTrainer.batch([short, example])
+        #expect(packed.lengths == [short.tokens.count - 1, example.tokens.count - 1])
+        #expect(packed.inputs == Array(short.tokens.dropLast()) + inputs && packed.targets.suffix(targets.count) == targets[...])
         // A prompt that fills the context leaves nothing to learn: the chat is refused.
         #expect(ChatExample(Self.chat(String(repeating: "long ", count: 20), "x"), encoder: encoder, endOfText: 256, limit: 32) == nil)
     }
@@ -44,7 +46,7 @@ import QuarryTokenizer
         let examples = [Self.chat("ab", "cd"), Self.chat("hello", "w", system: "be brief")].compactMap {
             ChatExample($0, encoder: encoder, endOfText: 256, limit: 48)
         }
-        let trainer = SFTTrainer(model: model, options: SFTOptions(), directory: NSTemporaryDirectory(), padding: 256)
+        let trainer = SFTTrainer(model: model, options: SFTOptions(), directory: NSTemporaryDirectory())
         let measured = try trainer.loss(examples)
         var total = 0.0, count = 0
         for e in examples {
@@ -78,13 +80,13 @@ import QuarryTokenizer
         options.batch = 4
         options.learningRate = 3e-3
         options.patience = 25
-        let trainer = SFTTrainer(model: model, options: options, directory: dir, padding: 256)
+        let trainer = SFTTrainer(model: model, options: options, directory: dir)
         let before = try trainer.loss(Array(chats.prefix(4)))
         let best = try trainer.run(train: chats, dev: Array(chats.prefix(4)), endOfTextID: 256)
         #expect(before > 4 && best < 0.2, "dev loss \(before) → \(best)")
         // The saved checkpoint is the best epoch: it measures the best dev loss again.
         let saved = try Checkpoint.load(from: dir)
-        let again = try SFTTrainer(model: saved, options: options, directory: dir, padding: 256).loss(Array(chats.prefix(4)))
+        let again = try SFTTrainer(model: saved, options: options, directory: dir).loss(Array(chats.prefix(4)))
         #expect(abs(again - best) < 1e-5)
         #expect(throws: TrainingError.self) { try trainer.run(train: [], dev: chats, endOfTextID: 256) }
     }
