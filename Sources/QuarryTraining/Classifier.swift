@@ -44,25 +44,20 @@ public final class Classifier {
     /// Class probabilities for a batch of token sequences.
     public func probabilities(_ batch: [[Int32]]) throws -> [[Float]] {
         let packed = PackedTexts(batch)
-        try model.hiddenForward(tokens: packed.tokens, lengths: packed.lengths)
+        try model.hiddenForward(tokens: packed.tokens, packed.sequences)
         let hidden = Array(model.hidden())
-        return batch.indices.map { b in Self.softmax(logits(of: pooled(hidden, packed.starts[b], packed.lengths[b]))) }
+        return batch.indices.map { b in Self.softmax(logits(of: pooled(hidden, packed.sequences.starts[b], packed.sequences.lengths[b]))) }
     }
 
     /// A batch's texts laid end to end, as the model runs them: no padding to the longest (on the
     /// Debian sections half of a padded batch's positions were padding).
     struct PackedTexts {
-        var tokens: [Int32] = []
-        var starts: [Int] = []
-        var lengths: [Int] = []
+        let tokens: [Int32]
+        let sequences: Layers.Sequences
 
         init(_ batch: [[Int32]]) {
-            tokens.reserveCapacity(batch.reduce(0) { $0 + $1.count })
-            for text in batch {
-                starts.append(tokens.count)
-                lengths.append(text.count)
-                tokens += text
-            }
+            tokens = Array(batch.joined())
+            sequences = Layers.Sequences(lengths: batch.map(\.count))
         }
     }
 
@@ -112,7 +107,7 @@ public final class Classifier {
     func trainStep(_ batch: [[Int32]], targets: [Int], classWeights: [Float]?, freezeBase: Bool) throws -> Float {
         let packed = PackedTexts(batch)
         let B = batch.count, c = model.config.nEmbd, k = labels.count
-        try model.trainingHiddenForward(tokens: packed.tokens, lengths: packed.lengths)
+        try model.trainingHiddenForward(tokens: packed.tokens, packed.sequences)
         let hidden = Array(model.hidden())
         var hiddenGradient = [Float](repeating: 0, count: packed.tokens.count * c)
         for i in weightGradient.indices { weightGradient[i] = 0 }
@@ -120,7 +115,8 @@ public final class Classifier {
         var loss: Float = 0
         let norm = (0..<B).reduce(Float(0)) { $0 + (classWeights?[targets[$1]] ?? 1) }
         for b in 0..<B {
-            let features = pooled(hidden, packed.starts[b], packed.lengths[b])
+            let (start, length) = (packed.sequences.starts[b], packed.sequences.lengths[b])
+            let features = pooled(hidden, start, length)
             let p = Self.softmax(logits(of: features))
             let w = (classWeights?[targets[b]] ?? 1) / norm
             loss -= w * Foundation.log(max(p[targets[b]], 1e-12))
@@ -133,7 +129,7 @@ public final class Classifier {
                     featureGradient[i] += weight[i * k + j] * d
                 }
             }
-            if !freezeBase { scatter(featureGradient, into: &hiddenGradient, packed.starts[b], packed.lengths[b]) }
+            if !freezeBase { scatter(featureGradient, into: &hiddenGradient, start, length) }
         }
         if !freezeBase {
             model.zeroGradients()

@@ -148,8 +148,8 @@ public final class GPT<T: TrainingScalar> {
     /// A pass to the final LayerNorm over texts of different lengths laid end to end in `tokens`
     /// (no padding: each attends to itself only and its positions start at 0); `hidden()` has
     /// their states, in the same order.
-    func hiddenForward(tokens: [Int32], lengths: [Int]) throws {
-        _ = try forward(tokens: tokens, targets: nil, Layers.Sequences(lengths: lengths), languageModelHead: false, computeHeadGradients: false, dropout: nil)
+    func hiddenForward(tokens: [Int32], _ sequences: Layers.Sequences) throws {
+        _ = try forward(tokens: tokens, targets: nil, sequences, languageModelHead: false, computeHeadGradients: false, dropout: nil)
     }
 
     /// A training step's forward: the loss, and the LM head's gradients computed chunk by chunk
@@ -162,15 +162,15 @@ public final class GPT<T: TrainingScalar> {
     }
 
     /// `trainingForward` over texts of different lengths laid end to end (as `hiddenForward`).
-    func trainingForward(tokens: [Int32], targets: [Int32], lengths: [Int]) throws -> T {
+    func trainingForward(tokens: [Int32], targets: [Int32], _ sequences: Layers.Sequences) throws -> T {
         dropoutCounter &+= 1
-        return try forward(tokens: tokens, targets: targets, Layers.Sequences(lengths: lengths), languageModelHead: true, computeHeadGradients: true,
+        return try forward(tokens: tokens, targets: targets, sequences, languageModelHead: true, computeHeadGradients: true,
                            dropout: currentDropout) ?? 0
     }
 
     /// The loss over texts laid end to end, without dropout or gradients.
-    func loss(tokens: [Int32], targets: [Int32], lengths: [Int]) throws -> T? {
-        try forward(tokens: tokens, targets: targets, Layers.Sequences(lengths: lengths), languageModelHead: true, computeHeadGradients: false, dropout: nil)
+    func loss(tokens: [Int32], targets: [Int32], _ sequences: Layers.Sequences) throws -> T? {
+        try forward(tokens: tokens, targets: targets, sequences, languageModelHead: true, computeHeadGradients: false, dropout: nil)
     }
 
     /// Sets the dropout probability of later training passes (fine-tuning may differ from
@@ -182,9 +182,9 @@ public final class GPT<T: TrainingScalar> {
 
     /// A training pass that stops at the final LayerNorm, with this pass's dropout masks, over
     /// texts laid end to end (as `hiddenForward`); a task head's `backward(hiddenGradient:)` follows.
-    func trainingHiddenForward(tokens: [Int32], lengths: [Int]) throws {
+    func trainingHiddenForward(tokens: [Int32], _ sequences: Layers.Sequences) throws {
         dropoutCounter &+= 1
-        _ = try forward(tokens: tokens, targets: nil, Layers.Sequences(lengths: lengths), languageModelHead: false, computeHeadGradients: false,
+        _ = try forward(tokens: tokens, targets: nil, sequences, languageModelHead: false, computeHeadGradients: false,
                         dropout: currentDropout)
     }
 
@@ -204,7 +204,7 @@ public final class GPT<T: TrainingScalar> {
         guard sequences.longest <= config.nPositions else {
             throw TrainingError("context \(sequences.longest) is longer than the model's n_positions \(config.nPositions)")
         }
-        guard tokens.count == sequences.rows, targets.map({ $0.count == sequences.rows }) ?? true else { throw TrainingError("tokens must be B×T") }
+        guard tokens.count == sequences.rows, targets.map({ $0.count == sequences.rows }) ?? true else { throw TrainingError("tokens must fill the sequences' rows (B×T)") }
         for t in tokens where t < 0 || Int(t) >= config.vocabSize {
             throw TrainingError("token id \(t) is outside the model's vocabulary of \(config.vocabSize)")
         }
