@@ -138,6 +138,11 @@ public final class Classifier {
         return loss
     }
 
+    /// The index of the largest probability (the first of equals).
+    public static func mostLikely(_ probabilities: [Float]) -> Int {
+        probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0
+    }
+
     static func softmax(_ x: [Float]) -> [Float] {
         let m = x.max() ?? 0
         let e = x.map { Foundation.exp($0 - m) }

@@ -16,13 +16,40 @@ public struct FineTuneOptions: Sendable {
     public var patience = 2
     /// Batches of similar lengths (`lengthGroupedBatches`): less random batches, no faster since packing.
     public var groupByLength = false
+    public var schedule = FineTuneSchedule.constant
     public init() {}
+
+    /// The factor on both learning rates before the optimiser step `step` (0-based) of `total`.
+    public func learningRateFactor(step: Int, of total: Int) -> Double {
+        switch schedule {
+        case .constant:
+            return 1
+        case .linear:
+            let warmup = max(1, Int((Double(total) * FineTuneSchedule.warmupFraction).rounded()))
+            if step < warmup { return Double(step + 1) / Double(warmup) }
+            return max(0, Double(total - step) / Double(max(1, total - warmup)))
+        }
+    }
+}
+
+/// How the learning rates move over a fine-tuning run.
+public enum FineTuneSchedule: String, Sendable, CaseIterable {
+    /// The same rates from the first step to the last.
+    case constant
+    /// A warm-up over the first 6 % of the steps, then a straight fall to zero at the last step
+    /// of the last epoch (the recipe of BERT and RoBERTa fine-tuning, and the Hugging Face
+    /// Trainer's default). Early stopping ends a run before the fall is complete.
+    case linear
+
+    static let warmupFraction = 0.06
 }
 
 public struct LabelledExample: Sendable {
     public var tokens: [Int32]
     public var label: Int
-    public init(tokens: [Int32], label: Int) { self.tokens = tokens; self.label = label }
+    /// Where the example came from (its record's "id", else FILE:LINE), for predictions files.
+    public var id: String?
+    public init(tokens: [Int32], label: Int, id: String? = nil) { self.tokens = tokens; self.label = label; self.id = id }
 }
 
 public final class FineTuner {
@@ -40,12 +67,19 @@ public final class FineTuner {
     }
 
     public func evaluate(_ examples: [LabelledExample]) throws -> ClassificationReport {
-        var predicted: [Int] = []
+        ClassificationReport(truth: examples.map(\.label), predicted: try probabilities(of: examples).map(Classifier.mostLikely),
+                             labels: classifier.labels)
+    }
+
+    /// Each example's probability for each of `classifier.labels`, in the examples' order.
+    public func probabilities(of examples: [LabelledExample]) throws -> [[Float]] {
+        var all: [[Float]] = []
+        all.reserveCapacity(examples.count)
         for start in stride(from: 0, to: examples.count, by: options.batch) {
             let batch = examples[start..<min(examples.count, start + options.batch)]
-            for p in try classifier.probabilities(batch.map(\.tokens)) { predicted.append(p.indices.max { p[$0] < p[$1] } ?? 0) }
+            all += try classifier.probabilities(batch.map(\.tokens))
         }
-        return ClassificationReport(truth: examples.map(\.label), predicted: predicted, labels: classifier.labels)
+        return all
     }
 
     /// Trains; returns the best dev report (the saved weights are that epoch's).
@@ -69,6 +103,7 @@ public final class FineTuner {
         var sinceBest = 0
         let metrics = try AppendFile(path: directory + "/metrics.jsonl")
         let batchesPerEpoch = (train.count + options.batch - 1) / options.batch
+        let totalSteps = options.epochs * batchesPerEpoch
         for epoch in 1...options.epochs {
             rng.shuffle(&order)
             var total: Double = 0
@@ -78,17 +113,18 @@ public final class FineTuner {
                 let loss = try classifier.trainStep(batch.map(\.tokens), targets: batch.map(\.label), classWeights: weights,
                                                     freezeBase: options.freezeBase)
                 guard loss.isFinite else { throw TrainingError("the loss became \(loss) in epoch \(epoch): stopped (try a lower --lr); the best epoch so far is saved") }
+                let factor = options.learningRateFactor(step: (epoch - 1) * batchesPerEpoch + batches, of: totalSteps)
                 if !options.freezeBase {
                     model.clipGradients(maxNorm: 1)
-                    modelOptimizer.update(model, lr: Float(options.learningRate))
+                    modelOptimizer.update(model, lr: Float(options.learningRate * factor))
                 }
                 var head = classifier.weight + classifier.bias
-                headOptimizer.update(&head, classifier.weightGradient + classifier.biasGradient, lr: Float(options.headLearningRate))
+                headOptimizer.update(&head, classifier.weightGradient + classifier.biasGradient, lr: Float(options.headLearningRate * factor))
                 classifier.weight = Array(head[0..<(c * k)])
                 classifier.bias = Array(head[(c * k)...])
                 total += Double(loss)
                 batches += 1
-                onBatch?((epoch - 1) * batchesPerEpoch + batches, options.epochs * batchesPerEpoch)
+                onBatch?((epoch - 1) * batchesPerEpoch + batches, totalSteps)
             }
             let report = try evaluate(dev)
             let trainLoss = total / Double(max(1, batches))

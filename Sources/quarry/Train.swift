@@ -268,7 +268,8 @@ func readLabelled(_ path: String, encoder: BPEEncoder, limit: Int, labels: inout
             labels.append(label)
             index = labels.count - 1
         }
-        let example = LabelledExample(tokens: Classifier.encode(text, encoder: encoder, limit: limit), label: index ?? 0)
+        let example = LabelledExample(tokens: Classifier.encode(text, encoder: encoder, limit: limit), label: index ?? 0,
+                                      id: json["id"]?.string ?? place)
         if holdingOut?.holds(text) == true { heldOut.append(example) } else { examples.append(example) }
     }
     return (examples, heldOut)
@@ -332,6 +333,7 @@ struct Finetune: ParsableCommand {
     @Flag(help: "Weight classes inversely to their frequency.") var classWeights = false
     @Option(help: "Stop after this many epochs without a better dev macro-F1.") var patience: Int = 2
     @Option(help: "Seed for the head's initialisation and the data order.") var seed: UInt64 = 1337
+    @Option(help: "Learning rates over the run: constant, or linear (a warm-up over the first 6% of the steps, then a fall to zero at the last epoch's end, as BERT fine-tuning and the Hugging Face Trainer).") var schedule: String = "constant"
     @Option(name: [.short, .long], help: "Threads for matrix products.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     var poolingKind: Classifier.Pooling? { pooling == "last" ? .lastToken : Classifier.Pooling(rawValue: pooling) }
@@ -342,6 +344,7 @@ struct Finetune: ParsableCommand {
     func validate() throws {
         guard kind == "classify" || kind == "sft" else { throw ValidationError("--task must be classify or sft") }
         if poolingKind == nil { throw ValidationError("--pooling must be last or mean") }
+        if FineTuneSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be constant or linear") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1)") }
         if db == nil && train == nil { throw ValidationError("give --train FILE, or --db PATH with --task NAME (a labelling task)") }
         if db != nil && train == nil && ["classify", "sft"].contains(task) { throw ValidationError("with --db, name the labelling task: --task NAME (or --train NAME)") }
@@ -379,6 +382,7 @@ struct Finetune: ParsableCommand {
         options.patience = patience
         options.seed = seed
         options.groupByLength = groupByLength
+        options.schedule = FineTuneSchedule(rawValue: schedule) ?? .constant
         let classifier = Classifier(model: model, labels: labels, seed: seed, pooling: poolingKind ?? .lastToken)
         let tuner = FineTuner(classifier: classifier, options: options, directory: out)
         let progress = ProgressLine(label: "finetune", totalBytes: 0)
@@ -398,6 +402,7 @@ struct Eval: ParsableCommand {
         discussion: """
         Examples:
           quarry eval --model run2 --data data/test.jsonl --json
+          quarry eval --model run2 --data data/test.jsonl --predictions run2/test-predictions.jsonl
           quarry eval --model run1 --data shards/          # loss and perplexity on the val split
         """)
     @Option(help: "A fine-tuned classifier, or a language model for shard data.") var model: String
@@ -405,6 +410,7 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "Windows of this many tokens (language models).") var context: Int = 256
     @Option(help: "Batches to average (language models).") var batches: Int = 16
+    @Option(help: "Also write each example's prediction to this JSONL file ({\"id\", \"label\", \"predicted\", \"probabilities\"}; schemas/prediction.schema.json), for reading the errors or averaging several models.") var predictions: String?
 
     func run() throws {
         try runReporting { try BLAS.load() }
@@ -434,7 +440,12 @@ struct Eval: ParsableCommand {
         guard !examples.isEmpty else { printError("error: \(data) has no examples"); throw ExitCode(1) }
         var options = FineTuneOptions()
         options.batch = 16
-        let report = try runReporting { try FineTuner(classifier: classifier, options: options, directory: model).evaluate(examples) }
+        let tuner = FineTuner(classifier: classifier, options: options, directory: model)
+        let probabilities = try runReporting { try tuner.probabilities(of: examples) }
+        let report = ClassificationReport(truth: examples.map(\.label), predicted: probabilities.map(Classifier.mostLikely), labels: labels)
+        if let predictions {
+            try runReporting { try writePredictions(examples, probabilities, labels: labels, to: predictions) }
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -443,6 +454,21 @@ struct Eval: ParsableCommand {
             print(report.table(), terminator: "")
         }
     }
+}
+
+/// One JSON line per example: its id, true and predicted labels and every label's probability.
+func writePredictions(_ examples: [LabelledExample], _ probabilities: [[Float]], labels: [String], to path: String) throws {
+    let file = try OutputFile(path: path)
+    for (example, p) in zip(examples, probabilities) {
+        let record = JSONValue.object([
+            ("id", .string(example.id ?? "")),
+            ("label", .string(labels[example.label])),
+            ("predicted", .string(labels[Classifier.mostLikely(p)])),
+            ("probabilities", .object(zip(labels, p).map { ($0, .number(Double($1))) })),
+        ])
+        try file.write(Array((record.serialized + "\n").utf8))
+    }
+    try file.commit()
 }
 
 /// `quarry gradients`: loss and parameter gradients for one batch, as safetensors in the

@@ -44,6 +44,18 @@ import Testing
         #expect(loaded.labels == ["even", "odd"])
     }
 
+    @Test func linearScheduleWarmsUpThenFallsToZero() {
+        var options = FineTuneOptions()
+        #expect((0..<100).allSatisfy { options.learningRateFactor(step: $0, of: 100) == 1 })
+        options.schedule = .linear
+        // 100 steps: 6 of warm-up (1/6 … 6/6), then 94 falling from 94/94 to 1/94.
+        let factors = (0..<100).map { options.learningRateFactor(step: $0, of: 100) }
+        #expect(abs(factors[0] - 1.0 / 6) < 1e-12 && factors[5] == 1 && factors[6] == 1)
+        #expect(abs(factors[7] - 93.0 / 94) < 1e-12 && abs(factors[99] - 1.0 / 94) < 1e-12)
+        #expect(zip(factors.dropFirst(6), factors.dropFirst(7)).allSatisfy { $0 > $1 })
+        #expect(options.learningRateFactor(step: 0, of: 1) == 1)
+    }
+
     @Test func fineTuningDropoutMasksTrainingPassesOnly() throws {
         try BLAS.load(threads: 1)
         let model = try GPT<Float>(config: ModelConfig(vocabSize: 20, nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 8))

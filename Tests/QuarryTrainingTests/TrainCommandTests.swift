@@ -12,17 +12,24 @@ import QuarryTraining
     }
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    func quarry(_ args: [String]) throws -> (status: Int32, err: String) {
+    /// Runs the binary; standard output goes through a file so that neither pipe can fill while the other is read.
+    func quarry(_ args: [String]) throws -> (status: Int32, err: String, out: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = args
         let errors = Pipe()
         process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
+        let outPath = NSTemporaryDirectory() + "quarry-out-" + UUID().uuidString
+        guard FileManager.default.createFile(atPath: outPath, contents: nil), let output = FileHandle(forWritingAtPath: outPath) else {
+            throw CocoaError(.fileWriteUnknown)
+        }
+        defer { try? FileManager.default.removeItem(atPath: outPath) }
+        process.standardOutput = output
         try process.run()
         let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        return (process.terminationStatus, err)
+        try output.close()
+        return (process.terminationStatus, err, try String(contentsOfFile: outPath, encoding: .utf8))
     }
 
     func write(_ path: String, _ text: String) { precondition(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)), "cannot write a test file") }
@@ -79,8 +86,26 @@ import QuarryTraining
         #expect(try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftm", "--epochs", "1", "--pooling", "mean", "--group-by-length"]).status == 0)
         write(dir + "/known.jsonl", rows.prefix(2).joined(separator: "\n"))
         #expect(try SafeTensors.metadata(dir + "/ftm/classifier.safetensors")["pooling"] == "mean")
-        let meanEval = try quarry(["eval", "--model", dir + "/ftm", "--data", dir + "/known.jsonl", "--json"])
+        let meanEval = try quarry(["eval", "--model", dir + "/ftm", "--data", dir + "/train.jsonl", "--json",
+                                   "--predictions", dir + "/predictions.jsonl"])
         #expect(meanEval.status == 0, "\(meanEval.err)")
+        // One prediction per example, in the file's order; they agree with the reported accuracy.
+        let predictions = try String(contentsOfFile: dir + "/predictions.jsonl", encoding: .utf8).split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        #expect(predictions.count == 8)
+        #expect(predictions.map { $0["label"] as? String } == (0..<8).map { $0 % 2 == 0 ? "rock" : "tool" })
+        #expect(predictions.first?["id"] as? String == dir + "/train.jsonl:1")
+        for p in predictions {
+            let probabilities = try #require(p["probabilities"] as? [String: Double])
+            #expect(Set(probabilities.keys) == ["rock", "tool"] && abs(probabilities.values.reduce(0, +) - 1) < 1e-5)
+            #expect(p["predicted"] as? String == probabilities.max { $0.value < $1.value }?.key)
+        }
+        let accuracy = try #require(try JSONSerialization.jsonObject(with: Data(meanEval.out.utf8)) as? [String: Any])["accuracy"] as? Double
+        let correct = predictions.filter { $0["label"] as? String == $0["predicted"] as? String }.count
+        #expect(accuracy == Double(correct) / 8)
+        let schedule = try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/fts", "--schedule", "cosine"])
+        #expect(schedule.status != 0 && schedule.err.contains("--schedule must be constant or linear"))
         write(dir + "/test.jsonl", "{\"text\": \"a mountain\", \"label\": \"place\"}\n")
         let unknown = try quarry(["eval", "--model", dir + "/ft", "--data", dir + "/test.jsonl"])
         #expect(unknown.status != 0 && unknown.err.contains("unknown to the model"))
