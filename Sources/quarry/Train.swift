@@ -292,10 +292,12 @@ struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune a model on labelled examples (classification) or chats (sft).",
         discussion: """
-        --task classify adds a linear head over each text's final hidden states: the last token's \
-        (--pooling last; in a causal model the only position that has seen the whole text) or their \
-        mean (--pooling mean), and trains it with the model (or alone, with --freeze-base). The dev \
-        set is measured after every epoch; the best epoch by macro-F1 is kept in --out (model.safetensors, classifier.safetensors, labels.json).
+        --task classify adds a linear head over each text's final hidden states: their mean \
+        (--pooling mean, the default) or the last token's (--pooling last; in a causal model the only \
+        position that has seen the whole text, as GPT2ForSequenceClassification), and trains it with \
+        the model (or alone, with --freeze-base), the learning rates warming up over 6% of the steps \
+        and then falling to zero (--schedule linear). The dev set is measured after every epoch; the \
+        best epoch by macro-F1 is kept in --out (model.safetensors, classifier.safetensors, labels.json).
 
         --task sft trains the next-token loss on the assistant's words only (the prompt is \
         context, not target) of chat records ({"messages": [{"role", "content"}, …]}, as \
@@ -323,17 +325,17 @@ struct Finetune: ParsableCommand {
     @Option(help: "Dev JSONL, or an export directory whose dev split is used (default: a tenth of --train, chosen by a hash of each text).") var dev: String?
     @Option(help: "Epochs at most.") var epochs: Int = 3
     @Option(help: "Examples per batch.") var batch: Int = 16
-    @Option(help: "Learning rate of the model.") var lr: Double = 1e-4
+    @Option(help: "Learning rate of the model (default: 3e-4 for classify, 1e-4 for sft).") var lr: Double?
     @Option(help: "Learning rate of the head.") var headLr: Double = 1e-3
     @Option(help: "AdamW weight decay.") var weightDecay: Double = 0.01
     @Option(help: "Dropout while training (default: the model's own, from its config.json).") var dropout: Double?
-    @Option(help: "How a text's hidden states reach the head: last (the last token's, as GPT2ForSequenceClassification) or mean (averaged over the text).") var pooling: String = "last"
+    @Option(help: "How a text's hidden states reach the head: mean (averaged over the text) or last (the last token's, as GPT2ForSequenceClassification).") var pooling: String = "mean"
     @Flag(help: "Batch texts of similar lengths together (Hugging Face's group_by_length). Batches are packed without padding, so this no longer saves time; it makes batches less random (lower held-out accuracy on the Debian sections; see BENCHMARKS.md).") var groupByLength = false
     @Flag(help: "Train the head only.") var freezeBase = false
     @Flag(help: "Weight classes inversely to their frequency.") var classWeights = false
     @Option(help: "Stop after this many epochs without a better dev macro-F1.") var patience: Int = 2
     @Option(help: "Seed for the head's initialisation and the data order.") var seed: UInt64 = 1337
-    @Option(help: "Learning rates over the run: constant, or linear (a warm-up over the first 6% of the steps, then a fall to zero at the last epoch's end, as BERT fine-tuning and the Hugging Face Trainer).") var schedule: String = "constant"
+    @Option(help: "Learning rates over the run: constant, or linear (a warm-up over the first 6% of the steps, then a fall to zero at the last epoch's end, as BERT fine-tuning and the Hugging Face Trainer).") var schedule: String = "linear"
     @Option(name: [.short, .long], help: "Threads for matrix products.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     var poolingKind: Classifier.Pooling? { pooling == "last" ? .lastToken : Classifier.Pooling(rawValue: pooling) }
@@ -348,7 +350,7 @@ struct Finetune: ParsableCommand {
         if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1)") }
         if db == nil && train == nil { throw ValidationError("give --train FILE, or --db PATH with --task NAME (a labelling task)") }
         if db != nil && train == nil && ["classify", "sft"].contains(task) { throw ValidationError("with --db, name the labelling task: --task NAME (or --train NAME)") }
-        guard epochs >= 1, batch >= 1, lr > 0, headLr > 0, patience >= 1, jobs >= 1 else { throw ValidationError("--epochs, --batch, --patience, --jobs ≥ 1 and learning rates > 0") }
+        guard epochs >= 1, batch >= 1, (lr ?? 1) > 0, headLr > 0, patience >= 1, jobs >= 1 else { throw ValidationError("--epochs, --batch, --patience, --jobs ≥ 1 and learning rates > 0") }
     }
 
     func run() throws {
@@ -374,7 +376,7 @@ struct Finetune: ParsableCommand {
         var options = FineTuneOptions()
         options.epochs = epochs
         options.batch = batch
-        options.learningRate = lr
+        options.learningRate = lr ?? options.learningRate
         options.headLearningRate = headLr
         options.weightDecay = weightDecay
         options.freezeBase = freezeBase
@@ -598,7 +600,7 @@ extension Finetune {
         var options = SFTOptions()
         options.epochs = epochs
         options.batch = batch
-        options.learningRate = lr
+        options.learningRate = lr ?? options.learningRate
         options.weightDecay = weightDecay
         options.patience = patience
         options.seed = seed

@@ -46,6 +46,7 @@ import Testing
 
     @Test func linearScheduleWarmsUpThenFallsToZero() {
         var options = FineTuneOptions()
+        options.schedule = .constant
         #expect((0..<100).allSatisfy { options.learningRateFactor(step: $0, of: 100) == 1 })
         options.schedule = .linear
         // 100 steps: 6 of warm-up (1/6 … 6/6), then 94 falling from 94/94 to 1/94.
