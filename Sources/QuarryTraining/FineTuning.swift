@@ -69,8 +69,12 @@ public final class FineTuner {
     }
 
     public func evaluate(_ examples: [LabelledExample]) throws -> ClassificationReport {
-        ClassificationReport(truth: examples.map(\.label), predicted: try probabilities(of: examples).map(Classifier.mostLikely),
-                             labels: classifier.labels)
+        report(examples, probabilities: try probabilities(of: examples))
+    }
+
+    /// The figures of `probabilities(of: examples)`, each example's prediction its most likely label.
+    public func report(_ examples: [LabelledExample], probabilities: [[Float]]) -> ClassificationReport {
+        ClassificationReport(truth: examples.map(\.label), predicted: probabilities.map(Classifier.mostLikely), labels: classifier.labels)
     }
 
     /// Each example's probability for each of `classifier.labels`, in the examples' order.

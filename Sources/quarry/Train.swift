@@ -444,7 +444,7 @@ struct Eval: ParsableCommand {
         options.batch = 16
         let tuner = FineTuner(classifier: classifier, options: options, directory: model)
         let probabilities = try runReporting { try tuner.probabilities(of: examples) }
-        let report = ClassificationReport(truth: examples.map(\.label), predicted: probabilities.map(Classifier.mostLikely), labels: labels)
+        let report = tuner.report(examples, probabilities: probabilities)
         if let predictions {
             try runReporting { try writePredictions(examples, probabilities, labels: labels, to: predictions) }
         }
