@@ -11,6 +11,8 @@ public struct AdamW {
     public private(set) var step = 0
     /// Which parameters are decayed (1) or not (0).
     let decay: [Float]
+    /// Each parameter's factor on the learning rate (nil: 1 for all), for layer-wise decay.
+    let rateScale: [Float]?
 
     /// For any parameter vector; `decay` marks the entries that are decayed (1) or not (0).
     public init(count: Int, decay: [Float], weightDecay: Float) {
@@ -18,9 +20,14 @@ public struct AdamW {
         m = [Float](repeating: 0, count: count)
         v = m
         self.decay = decay
+        rateScale = nil
     }
 
-    public init(model: GPT<Float>, weightDecay: Float = 0.1) {
+    /// `layerDecay` below 1 gives lower layers smaller steps (ELECTRA's and BEiT's layer-wise
+    /// decay): the final LayerNorm keeps the full rate, block i of L gets `layerDecay^(L−i)`
+    /// and the embeddings `layerDecay^(L+1)`, so fine-tuning moves the pre-trained features
+    /// nearest the input least.
+    public init(model: GPT<Float>, weightDecay: Float = 0.1, layerDecay: Float = 1) {
         self.weightDecay = weightDecay
         m = [Float](repeating: 0, count: model.parameters.count)
         v = m
@@ -34,6 +41,25 @@ public struct AdamW {
             offset += count
         }
         self.decay = decay
+        rateScale = layerDecay == 1 ? nil : Self.layerRates(model.config, decay: layerDecay)
+    }
+
+    static func layerRates(_ config: ModelConfig, decay: Float) -> [Float] {
+        let layers = config.nLayer
+        var scale: [Float] = []
+        scale.reserveCapacity(config.parameterCount)
+        for (name, shape) in config.tensorShapes {
+            let count = shape.reduce(1, *)
+            switch name {
+            case "wte", "wpe":
+                scale += [Float](repeating: Float.pow(decay, layers + 1), count: count)
+            case "lnfw", "lnfb":
+                scale += [Float](repeating: 1, count: count)
+            default:  // stacked per block: [L, …]
+                for layer in 0..<layers { scale += [Float](repeating: Float.pow(decay, layers - layer), count: count / layers) }
+            }
+        }
+        return scale
     }
 
     /// One update with learning rate `lr` from the model's accumulated gradients.
@@ -49,7 +75,7 @@ public struct AdamW {
             m[i] = beta1 * m[i] + (1 - beta1) * g
             v[i] = beta2 * v[i] + (1 - beta2) * g * g
             let mHat = m[i] / correction1, vHat = v[i] / correction2
-            params[i] -= lr * (mHat / (vHat.squareRoot() + epsilon) + weightDecay * decay[i] * params[i])
+            params[i] -= lr * (rateScale?[i] ?? 1) * (mHat / (vHat.squareRoot() + epsilon) + weightDecay * decay[i] * params[i])
         }
     }
 

@@ -11,6 +11,8 @@ public struct FineTuneOptions: Sendable {
     /// 1e-4, last-token pooling and constant rates on the Debian sections (BENCHMARKS.md, "recipe").
     public var learningRate = 3e-4
     public var headLearningRate = 1e-3
+    /// Below 1, lower blocks and the embeddings learn more slowly (`AdamW(model:layerDecay:)`).
+    public var layerDecay = 1.0
     public var weightDecay = 0.01
     public var freezeBase = false
     public var classWeights = false
@@ -93,7 +95,7 @@ public final class FineTuner {
         guard !train.isEmpty else { throw TrainingError("the training set is empty") }
         guard !dev.isEmpty else { throw TrainingError("the dev set is empty") }
         let model = classifier.model
-        var modelOptimizer = AdamW(model: model, weightDecay: Float(options.weightDecay))
+        var modelOptimizer = AdamW(model: model, weightDecay: Float(options.weightDecay), layerDecay: Float(options.layerDecay))
         let k = classifier.labels.count, c = model.config.nEmbd
         var headOptimizer = AdamW(count: c * k + k, decay: [Float](repeating: 1, count: c * k) + [Float](repeating: 0, count: k),
                                   weightDecay: Float(options.weightDecay))

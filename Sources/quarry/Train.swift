@@ -327,6 +327,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "Examples per batch.") var batch: Int = 16
     @Option(help: "Learning rate of the model (default: 3e-4 for classify, 1e-4 for sft).") var lr: Double?
     @Option(help: "Learning rate of the head.") var headLr: Double = 1e-3
+    @Option(help: "Layer-wise learning-rate decay (classify), in (0, 1]: block i of L learns at lr × F^(L−i), the embeddings at lr × F^(L+1), so the features nearest the input move least (ELECTRA, BEiT). 1 is off.") var layerDecay: Double = 1
     @Option(help: "AdamW weight decay.") var weightDecay: Double = 0.01
     @Option(help: "Dropout while training (default: the model's own, from its config.json).") var dropout: Double?
     @Option(help: "How a text's hidden states reach the head: mean (averaged over the text) or last (the last token's, as GPT2ForSequenceClassification).") var pooling: String = "mean"
@@ -348,6 +349,7 @@ struct Finetune: ParsableCommand {
         if poolingKind == nil { throw ValidationError("--pooling must be last or mean") }
         if FineTuneSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be constant or linear") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1)") }
+        if !(layerDecay > 0 && layerDecay <= 1) { throw ValidationError("--layer-decay must be in (0, 1] (1 is off; 0.8 is a usual choice)") }
         if db == nil && train == nil { throw ValidationError("give --train FILE, or --db PATH with --task NAME (a labelling task)") }
         if db != nil && train == nil && ["classify", "sft"].contains(task) { throw ValidationError("with --db, name the labelling task: --task NAME (or --train NAME)") }
         guard epochs >= 1, batch >= 1, (lr ?? 1) > 0, headLr > 0, patience >= 1, jobs >= 1 else { throw ValidationError("--epochs, --batch, --patience, --jobs ≥ 1 and learning rates > 0") }
@@ -378,6 +380,7 @@ struct Finetune: ParsableCommand {
         options.batch = batch
         options.learningRate = lr ?? options.learningRate
         options.headLearningRate = headLr
+        options.layerDecay = layerDecay
         options.weightDecay = weightDecay
         options.freezeBase = freezeBase
         options.classWeights = classWeights

@@ -57,6 +57,40 @@ import Testing
         #expect(options.learningRateFactor(step: 0, of: 1) == 1)
     }
 
+    /// Adam's first step moves each parameter by its rate times the sign of its gradient, so the
+    /// step sizes read the layer-wise rates back: 2 blocks at decay 0.5 → embeddings 1/8,
+    /// block 0 1/4, block 1 1/2, final LayerNorm 1.
+    @Test func layerDecayGivesLowerLayersSmallerSteps() throws {
+        let config = ModelConfig(vocabSize: 7, nLayer: 2, nHead: 1, nEmbd: 4, nPositions: 3)
+        let model = try GPT<Float>(config: config)
+        model.initialise(seed: 5)
+        for i in model.gradients.indices { model.gradients[i] = i % 2 == 0 ? 0.5 : -2 }
+        let before = model.parameters
+        var optimizer = AdamW(model: model, weightDecay: 0, layerDecay: 0.5)
+        optimizer.update(model, lr: 0.01)
+        let steps = zip(model.parameters, before).map { abs($0 - $1) / 0.01 }
+        var offset = 0, expected: [String: [Float]] = [:]
+        for (name, shape) in config.tensorShapes {
+            let count = shape.reduce(1, *)
+            expected[name] = Array(Set(steps[offset..<(offset + count)].map { ($0 * 1000).rounded() / 1000 })).sorted()
+            offset += count
+        }
+        #expect(expected["wte"] == [0.125] && expected["wpe"] == [0.125])
+        #expect(expected["qkvw"] == [0.25, 0.5] && expected["fcprojb"] == [0.25, 0.5] && expected["ln1w"] == [0.25, 0.5])
+        #expect(expected["lnfw"] == [1] && expected["lnfb"] == [1])
+        // Block 0's rows of a stacked tensor come first.
+        let qkvw = config.tensorShapes.prefix { $0.name != "qkvw" }.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        #expect(abs(steps[qkvw] - 0.25) < 1e-3 && abs(steps[qkvw + 4 * 12] - 0.5) < 1e-3)
+        // Without decay every step is the full rate.
+        let plain = try GPT<Float>(config: config)
+        plain.initialise(seed: 5)
+        for i in plain.gradients.indices { plain.gradients[i] = 1 }
+        let start = plain.parameters
+        var adam = AdamW(model: plain, weightDecay: 0)
+        adam.update(plain, lr: 0.01)
+        #expect(zip(plain.parameters, start).allSatisfy { abs(abs($0 - $1) - 0.01) < 1e-5 })
+    }
+
     @Test func fineTuningDropoutMasksTrainingPassesOnly() throws {
         try BLAS.load(threads: 1)
         let model = try GPT<Float>(config: ModelConfig(vocabSize: 20, nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 8))

@@ -84,7 +84,7 @@ import QuarryTraining
         let pooling = try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftp", "--pooling", "max"])
         #expect(pooling.status != 0 && pooling.err.contains("--pooling must be last or mean"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/ftp/labels.json"))
-        #expect(try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftm", "--epochs", "1", "--pooling", "last", "--schedule", "constant", "--group-by-length"]).status == 0)
+        #expect(try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftm", "--epochs", "1", "--pooling", "last", "--schedule", "constant", "--group-by-length", "--layer-decay", "0.8"]).status == 0)
         write(dir + "/known.jsonl", rows.prefix(2).joined(separator: "\n"))
         #expect(try SafeTensors.metadata(dir + "/ftm/classifier.safetensors")["pooling"] == "last_token")
         let meanEval = try quarry(["eval", "--model", dir + "/ftm", "--data", dir + "/train.jsonl", "--json",
@@ -107,6 +107,8 @@ import QuarryTraining
         #expect(accuracy == Double(correct) / 8)
         let schedule = try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/fts", "--schedule", "cosine"])
         #expect(schedule.status != 0 && schedule.err.contains("--schedule must be constant or linear"))
+        let decay = try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftd", "--layer-decay", "1.5"])
+        #expect(decay.status != 0 && decay.err.contains("--layer-decay must be in (0, 1]"))
         write(dir + "/test.jsonl", "{\"text\": \"a mountain\", \"label\": \"place\"}\n")
         let unknown = try quarry(["eval", "--model", dir + "/ft", "--data", dir + "/test.jsonl"])
         #expect(unknown.status != 0 && unknown.err.contains("unknown to the model"))
