@@ -350,6 +350,7 @@ struct Finetune: ParsableCommand {
         if FineTuneSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be constant or linear") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1)") }
         if !(layerDecay > 0 && layerDecay <= 1) { throw ValidationError("--layer-decay must be in (0, 1] (1 is off; 0.8 is a usual choice)") }
+        if kind == "sft" && layerDecay != 1 { throw ValidationError("--layer-decay applies to --task classify only") }
         if db == nil && train == nil { throw ValidationError("give --train FILE, or --db PATH with --task NAME (a labelling task)") }
         if db != nil && train == nil && ["classify", "sft"].contains(task) { throw ValidationError("with --db, name the labelling task: --task NAME (or --train NAME)") }
         guard epochs >= 1, batch >= 1, (lr ?? 1) > 0, headLr > 0, patience >= 1, jobs >= 1 else { throw ValidationError("--epochs, --batch, --patience, --jobs ≥ 1 and learning rates > 0") }

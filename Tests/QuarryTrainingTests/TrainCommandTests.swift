@@ -109,6 +109,8 @@ import QuarryTraining
         #expect(schedule.status != 0 && schedule.err.contains("--schedule must be constant or linear"))
         let decay = try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftd", "--layer-decay", "1.5"])
         #expect(decay.status != 0 && decay.err.contains("--layer-decay must be in (0, 1]"))
+        let sftDecay = try quarry(["finetune", "--from", dir + "/run", "--task", "sft", "--train", dir + "/train.jsonl", "--out", dir + "/ftd", "--layer-decay", "0.8"])
+        #expect(sftDecay.status != 0 && sftDecay.err.contains("--layer-decay applies to --task classify only"))
         write(dir + "/test.jsonl", "{\"text\": \"a mountain\", \"label\": \"place\"}\n")
         let unknown = try quarry(["eval", "--model", dir + "/ft", "--data", dir + "/test.jsonl"])
         #expect(unknown.status != 0 && unknown.err.contains("unknown to the model"))
