@@ -23,6 +23,8 @@ public final class Classifier {
     public var bias: [Float]        // (K)
     var weightGradient: [Float]
     var biasGradient: [Float]
+    /// The auxiliary next-token loss of the last `trainStep`, when it had one.
+    var lastLanguageModelLoss: Float?
 
     public init(model: GPT<Float>, labels: [String], seed: UInt64, pooling: Pooling = .lastToken) {
         self.model = model
@@ -59,6 +61,15 @@ public final class Classifier {
         init(_ batch: [[Int32]]) {
             tokens = Array(batch.joined())
             sequences = Layers.Sequences(lengths: batch.map(\.count))
+        }
+
+        /// Each position's next token within its own text; a text's last position has none (-1).
+        var nextTokens: [Int32] {
+            var next = [Int32](repeating: Layers.ignoredTarget, count: tokens.count)
+            for (start, length) in zip(sequences.starts, sequences.lengths) where length > 1 {
+                for t in start..<(start + length - 1) { next[t] = tokens[t + 1] }
+            }
+            return next
         }
     }
 
@@ -104,11 +115,24 @@ public final class Classifier {
     }
 
     /// One batch: forward, cross-entropy (optionally class-weighted), backward into the head and,
-    /// unless the base is frozen, the model. Returns the mean loss.
-    func trainStep(_ batch: [[Int32]], targets: [Int], classWeights: [Float]?, freezeBase: Bool) throws -> Float {
+    /// unless the base is frozen, the model. Returns the mean classification loss.
+    ///
+    /// A `languageModelWeight` λ above 0 adds λ × the texts' own next-token loss to the objective
+    /// (GPT-1's auxiliary objective, λ = 0.5 there), so fine-tuning keeps the pre-trained
+    /// language model in use; that loss is then `lastLanguageModelLoss`.
+    func trainStep(_ batch: [[Int32]], targets: [Int], classWeights: [Float]?, freezeBase: Bool,
+                   languageModelWeight: Float = 0) throws -> Float {
         let packed = PackedTexts(batch)
         let B = batch.count, c = model.config.nEmbd, k = labels.count
-        try model.trainingHiddenForward(tokens: packed.tokens, packed.sequences)
+        let withLanguageModel = languageModelWeight > 0 && !freezeBase
+        if withLanguageModel {
+            model.zeroGradients()   // the LM head's gradients accumulate during the forward pass
+            lastLanguageModelLoss = try model.trainingForward(tokens: packed.tokens, targets: packed.nextTokens, packed.sequences,
+                                                              gradientScale: languageModelWeight)
+        } else {
+            lastLanguageModelLoss = nil
+            try model.trainingHiddenForward(tokens: packed.tokens, packed.sequences)
+        }
         let hidden = Array(model.hidden())
         var hiddenGradient = [Float](repeating: 0, count: packed.tokens.count * c)
         for i in weightGradient.indices { weightGradient[i] = 0 }
@@ -132,7 +156,9 @@ public final class Classifier {
             }
             if !freezeBase { scatter(featureGradient, into: &hiddenGradient, start, length) }
         }
-        if !freezeBase {
+        if withLanguageModel {
+            try model.backward(addingHiddenGradient: hiddenGradient)
+        } else if !freezeBase {
             model.zeroGradients()
             try model.backward(hiddenGradient: hiddenGradient)
         }

@@ -13,6 +13,8 @@ public struct FineTuneOptions: Sendable {
     public var headLearningRate = 1e-3
     /// Below 1, lower blocks and the embeddings learn more slowly (`AdamW(model:layerDecay:)`).
     public var layerDecay = 1.0
+    /// λ of the auxiliary next-token loss on the training texts (`Classifier.trainStep`); 0 is off.
+    public var languageModelWeight = 0.0
     public var weightDecay = 0.01
     public var freezeBase = false
     public var classWeights = false
@@ -114,12 +116,13 @@ public final class FineTuner {
         let totalSteps = options.epochs * batchesPerEpoch
         for epoch in 1...options.epochs {
             rng.shuffle(&order)
-            var total: Double = 0
+            var total: Double = 0, languageModelTotal: Double = 0
             var batches = 0
             for indices in epochBatches(order, lengths: train.map(\.tokens.count), size: options.batch, groupByLength: options.groupByLength, rng: &rng) {
                 let batch = indices.map { train[$0] }
                 let loss = try classifier.trainStep(batch.map(\.tokens), targets: batch.map(\.label), classWeights: weights,
-                                                    freezeBase: options.freezeBase)
+                                                    freezeBase: options.freezeBase, languageModelWeight: Float(options.languageModelWeight))
+                languageModelTotal += Double(classifier.lastLanguageModelLoss ?? 0)
                 guard loss.isFinite else { throw TrainingError("the loss became \(loss) in epoch \(epoch): stopped (try a lower --lr); the best epoch so far is saved") }
                 let factor = options.learningRateFactor(step: (epoch - 1) * batchesPerEpoch + batches, of: totalSteps)
                 if !options.freezeBase {
@@ -136,8 +139,10 @@ public final class FineTuner {
             }
             let report = try evaluate(dev)
             let trainLoss = total / Double(max(1, batches))
-            try metrics.append(String(format: "{\"epoch\":%d,\"loss\":%.6f,\"dev_accuracy\":%.6f,\"dev_macro_f1\":%.6f}\n",
-                                      epoch, trainLoss, report.accuracy, report.macroF1))
+            let languageModelLoss = options.languageModelWeight > 0 && !options.freezeBase
+                ? String(format: ",\"lm_loss\":%.6f", languageModelTotal / Double(max(1, batches))) : ""
+            try metrics.append(String(format: "{\"epoch\":%d,\"loss\":%.6f%@,\"dev_accuracy\":%.6f,\"dev_macro_f1\":%.6f}\n",
+                                      epoch, trainLoss, languageModelLoss, report.accuracy, report.macroF1))
             onEpoch?(epoch, trainLoss, report)
             if report.macroF1 > (best?.macroF1 ?? -1) {
                 best = report

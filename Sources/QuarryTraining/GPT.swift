@@ -162,10 +162,12 @@ public final class GPT<T: TrainingScalar> {
     }
 
     /// `trainingForward` over texts of different lengths laid end to end (as `hiddenForward`).
-    func trainingForward(tokens: [Int32], targets: [Int32], _ sequences: Layers.Sequences) throws -> T {
+    /// The head's gradients are those of `gradientScale` × the mean loss: an auxiliary objective
+    /// that a task head's `backward(addingHiddenGradient:)` then joins.
+    func trainingForward(tokens: [Int32], targets: [Int32], _ sequences: Layers.Sequences, gradientScale: T = 1) throws -> T {
         dropoutCounter &+= 1
         return try forward(tokens: tokens, targets: targets, sequences, languageModelHead: true, computeHeadGradients: true,
-                           dropout: currentDropout) ?? 0
+                           dropout: currentDropout, gradientScale: gradientScale) ?? 0
     }
 
     /// The loss over texts laid end to end, without dropout or gradients.
@@ -200,7 +202,7 @@ public final class GPT<T: TrainingScalar> {
     }
 
     private func forward(tokens: [Int32], targets: [Int32]?, _ sequences: Layers.Sequences, languageModelHead: Bool, computeHeadGradients: Bool,
-                         dropout: Layers.Dropout?) throws -> T? {
+                         dropout: Layers.Dropout?, gradientScale: T = 1) throws -> T? {
         guard sequences.longest <= config.nPositions else {
             throw TrainingError("context \(sequences.longest) is longer than the model's n_positions \(config.nPositions)")
         }
@@ -283,7 +285,7 @@ public final class GPT<T: TrainingScalar> {
                         Layers.softmaxCrossEntropyForward(chunk, losses + start, chunk, tg.baseAddress! + start, N: rows, V: v)
                         if computeHeadGradients {
                             // dlogits = (probs − onehot) / counted; dlnf = dlogits · wte; dwte += dlogitsᵀ · lnf
-                            Layers.softmaxCrossEntropyBackwardInPlace(chunk, tg.baseAddress! + start, dloss: lossScale, N: rows, V: v)
+                            Layers.softmaxCrossEntropyBackwardInPlace(chunk, tg.baseAddress! + start, dloss: lossScale * gradientScale, N: rows, V: v)
                             T.gemm(transA: false, transB: false, m: rows, n: c, k: v, a: chunk, lda: v, b: wte, ldb: c, beta: 0,
                                    c: dlnf! + start * c, ldc: c)
                             T.gemm(transA: true, transB: false, m: v, n: c, k: rows, a: chunk, lda: v, b: lnf + start * c, ldb: c, beta: 1,
@@ -323,6 +325,15 @@ public final class GPT<T: TrainingScalar> {
     /// The probabilities are overwritten by their gradient: call forward again before another backward.
     public func backward() throws {
         guard headGradientsReady else { throw TrainingError("backward needs trainingForward first") }
+        try backward(hiddenGradient: nil)
+    }
+
+    /// Backward of two objectives at once: the LM loss of the last `trainingForward` and a task
+    /// head's, whose gradient with respect to the final hidden states is `hiddenGradient`.
+    func backward(addingHiddenGradient hiddenGradient: [T]) throws {
+        guard headGradientsReady else { throw TrainingError("backward(addingHiddenGradient:) needs trainingForward first") }
+        let start = gradientOffsets["lnf"] ?? 0
+        for i in 0..<min(hiddenGradient.count, sequences.rows * config.nEmbd) { activationGradients[start + i] += hiddenGradient[i] }
         try backward(hiddenGradient: nil)
     }
 

@@ -328,6 +328,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "Learning rate of the model (default: 3e-4 for classify, 1e-4 for sft).") var lr: Double?
     @Option(help: "Learning rate of the head.") var headLr: Double = 1e-3
     @Option(help: "Layer-wise learning-rate decay (classify), in (0, 1]: block i of L learns at lr × F^(L−i), the embeddings at lr × F^(L+1), so the features nearest the input move least (ELECTRA, BEiT). 1 is off.") var layerDecay: Double = 1
+    @Option(help: "Weight λ of an auxiliary next-token loss on the training texts (classify), added to the classification loss as in GPT-1 (λ = 0.5 there). 0 is off.") var lmWeight: Double = 0
     @Option(help: "AdamW weight decay.") var weightDecay: Double = 0.01
     @Option(help: "Dropout while training (default: the model's own, from its config.json).") var dropout: Double?
     @Option(help: "How a text's hidden states reach the head: mean (averaged over the text) or last (the last token's, as GPT2ForSequenceClassification).") var pooling: String = "mean"
@@ -351,6 +352,9 @@ struct Finetune: ParsableCommand {
         if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1)") }
         if !(layerDecay > 0 && layerDecay <= 1) { throw ValidationError("--layer-decay must be in (0, 1] (1 is off; 0.8 is a usual choice)") }
         if kind == "sft" && layerDecay != 1 { throw ValidationError("--layer-decay applies to --task classify only") }
+        if !(lmWeight >= 0 && lmWeight.isFinite) { throw ValidationError("--lm-weight must be 0 or more (0 is off; GPT-1 used 0.5)") }
+        if kind == "sft" && lmWeight != 0 { throw ValidationError("--lm-weight applies to --task classify only (sft's loss is already next-token)") }
+        if freezeBase && lmWeight != 0 { throw ValidationError("--lm-weight trains the model, so it cannot go with --freeze-base") }
         if db == nil && train == nil { throw ValidationError("give --train FILE, or --db PATH with --task NAME (a labelling task)") }
         if db != nil && train == nil && ["classify", "sft"].contains(task) { throw ValidationError("with --db, name the labelling task: --task NAME (or --train NAME)") }
         guard epochs >= 1, batch >= 1, (lr ?? 1) > 0, headLr > 0, patience >= 1, jobs >= 1 else { throw ValidationError("--epochs, --batch, --patience, --jobs ≥ 1 and learning rates > 0") }
@@ -382,6 +386,7 @@ struct Finetune: ParsableCommand {
         options.learningRate = lr ?? options.learningRate
         options.headLearningRate = headLr
         options.layerDecay = layerDecay
+        options.languageModelWeight = lmWeight
         options.weightDecay = weightDecay
         options.freezeBase = freezeBase
         options.classWeights = classWeights

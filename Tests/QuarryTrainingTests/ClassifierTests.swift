@@ -159,6 +159,49 @@ import Testing
         #expect(Set(together.map { $0.map { ($0 * 1000).rounded() } }).count == texts.count)
     }
 
+    /// `languageModelWeight` λ: the auxiliary loss is the texts' own next-token loss (known answer:
+    /// each text run alone), and the model's gradients are those of classification + λ × it
+    /// (central finite differences of that sum).
+    @Test func languageModelWeightAddsTheTextsNextTokenLoss() throws {
+        try BLAS.load(threads: 1)
+        let model = try GPT<Float>(config: ModelConfig(vocabSize: 20, nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 8))
+        model.initialise(seed: 21)
+        let classifier = Classifier(model: model, labels: ["x", "y"], seed: 4, pooling: .mean)
+        for i in classifier.weight.indices { classifier.weight[i] *= 20 }
+        let batch: [[Int32]] = [[1, 2, 3, 4, 5], [6], [8, 9, 10]], targets = [1, 0, 1]
+        var sum = 0.0, positions = 0
+        for text in batch where text.count > 1 {
+            let next = Array(text.dropFirst()) + [-1]
+            let mean = try #require(try model.forward(tokens: text, targets: next, B: 1, T: text.count))
+            sum += Double(mean) * Double(text.count - 1)
+            positions += text.count - 1
+        }
+        let plain = try classifier.trainStep(batch, targets: targets, classWeights: nil, freezeBase: false)
+        #expect(classifier.lastLanguageModelLoss == nil)
+        let lambda: Float = 0.5
+        func objective() throws -> Double {
+            let cls = try classifier.trainStep(batch, targets: targets, classWeights: nil, freezeBase: false, languageModelWeight: lambda)
+            return Double(cls) + Double(lambda) * Double(classifier.lastLanguageModelLoss ?? .nan)
+        }
+        _ = try objective()
+        let gradient = model.gradients
+        #expect(abs(Double(classifier.lastLanguageModelLoss ?? .nan) - sum / Double(positions)) < 1e-5)
+        #expect(abs(try objective() - Double(plain) - Double(lambda) * sum / Double(positions)) < 1e-5)
+        // wte rows of tokens that are targets (2, 9) or inputs only (6, the one-token text), a position and an attention weight.
+        let wpe = 20 * 16, qkvw = wpe + 8 * 16 + 2 * 16
+        let h: Float = 3e-3
+        for i in [2 * 16 + 1, 9 * 16 + 4, 6 * 16 + 3, 17 * 16 + 2, wpe + 3 * 16 + 5, qkvw + 41] {
+            let original = model.parameters[i]
+            model.setParameter(i, original + h)
+            let plus = try objective()
+            model.setParameter(i, original - h)
+            let minus = try objective()
+            model.setParameter(i, original)
+            let numeric = (plus - minus) / Double(2 * h)
+            #expect(abs(numeric - Double(gradient[i])) < 2e-3 + 0.02 * abs(numeric), "parameter \(i): \(gradient[i]) vs \(numeric)")
+        }
+    }
+
     /// Both poolings' gradients (head and model) against central finite differences of the loss.
     @Test(arguments: Classifier.Pooling.allCases)
     func headAndModelGradientsMatchFiniteDifferences(pooling: Classifier.Pooling) throws {

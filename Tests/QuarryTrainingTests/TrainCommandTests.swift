@@ -84,7 +84,9 @@ import QuarryTraining
         let pooling = try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftp", "--pooling", "max"])
         #expect(pooling.status != 0 && pooling.err.contains("--pooling must be last or mean"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/ftp/labels.json"))
-        #expect(try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftm", "--epochs", "1", "--pooling", "last", "--schedule", "constant", "--group-by-length", "--layer-decay", "0.8"]).status == 0)
+        #expect(try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftm", "--epochs", "1", "--pooling", "last", "--schedule", "constant", "--group-by-length", "--layer-decay", "0.8", "--lm-weight", "0.5"]).status == 0)
+        let epochLine = try String(contentsOfFile: dir + "/ftm/metrics.jsonl", encoding: .utf8).split(separator: "\n").first.map(String.init) ?? ""
+        #expect(epochLine.contains("\"lm_loss\":"), "the auxiliary loss is recorded: \(epochLine)")
         write(dir + "/known.jsonl", rows.prefix(2).joined(separator: "\n"))
         #expect(try SafeTensors.metadata(dir + "/ftm/classifier.safetensors")["pooling"] == "last_token")
         let meanEval = try quarry(["eval", "--model", dir + "/ftm", "--data", dir + "/train.jsonl", "--json",
@@ -111,6 +113,10 @@ import QuarryTraining
         #expect(decay.status != 0 && decay.err.contains("--layer-decay must be in (0, 1]"))
         let sftDecay = try quarry(["finetune", "--from", dir + "/run", "--task", "sft", "--train", dir + "/train.jsonl", "--out", dir + "/ftd", "--layer-decay", "0.8"])
         #expect(sftDecay.status != 0 && sftDecay.err.contains("--layer-decay applies to --task classify only"))
+        let lmWeight = try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftd", "--lm-weight=-1"])
+        #expect(lmWeight.status != 0 && lmWeight.err.contains("--lm-weight must be 0 or more"))
+        let frozenLM = try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftd", "--lm-weight", "0.5", "--freeze-base"])
+        #expect(frozenLM.status != 0 && frozenLM.err.contains("cannot go with --freeze-base"))
         write(dir + "/test.jsonl", "{\"text\": \"a mountain\", \"label\": \"place\"}\n")
         let unknown = try quarry(["eval", "--model", dir + "/ft", "--data", dir + "/test.jsonl"])
         #expect(unknown.status != 0 && unknown.err.contains("unknown to the model"))
