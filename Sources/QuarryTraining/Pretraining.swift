@@ -84,6 +84,12 @@ public final class Pretrainer {
         var options: PretrainOptions
     }
 
+    /// The options a run in `directory` was started with (nil when it has no trainer state).
+    public static func savedOptions(in directory: String) -> PretrainOptions? {
+        guard let data = FileManager.default.contents(atPath: directory + "/trainer-state.json") else { return nil }
+        return (try? JSONDecoder().decode(State.self, from: data))?.options
+    }
+
     /// Loads the optimizer and data state saved next to a checkpoint.
     public func resume() throws -> Int {
         guard let data = FileManager.default.contents(atPath: directory + "/trainer-state.json"),

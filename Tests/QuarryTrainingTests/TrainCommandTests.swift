@@ -65,6 +65,15 @@ import QuarryTraining
                               "--context", "32", "--batch", "2", "--checkpoint-every", "100", "-q"])
         #expect(nan.status != 0 && nan.err.contains("the loss became") && nan.err.contains("no checkpoint had been written yet"), "\(nan.err)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/nan/model.safetensors"))
+        // The default peak rate of a new tiny model is 1.5e-3 (step 1's rate, without warm-up); a
+        // run resumed without --lr keeps its own rather than meeting "the options differ".
+        let small = ["--data", dir + "/a", "--steps", "2", "--warmup", "0", "--context", "32", "--batch", "2", "--checkpoint-every", "1", "-q"]
+        #expect(try quarry(["pretrain", "--out", dir + "/lr"] + small).status == 0)
+        let firstStep = try String(contentsOfFile: dir + "/lr/metrics.jsonl", encoding: .utf8).split(separator: "\n").first.map(String.init) ?? ""
+        #expect(firstStep.contains("\"lr\":0.0015,"), "\(firstStep)")
+        #expect(try quarry(["pretrain", "--out", dir + "/lr1", "--lr", "1e-3"] + small).status == 0)
+        let resumed = try quarry(["pretrain", "--out", dir + "/lr1", "--resume"] + small)
+        #expect(resumed.status == 0, "\(resumed.err)")
 
         // Fine-tuning sets: empty, unlabelled, one label only.
         write(dir + "/empty.jsonl", "\n")
