@@ -189,17 +189,21 @@ import Testing
         #expect(abs(try objective() - Double(plain) - Double(lambda) * sum / Double(positions)) < 1e-5)
         // wte rows of tokens that are targets (2, 9) or inputs only (6, the one-token text), a position and an attention weight.
         let wpe = 20 * 16, qkvw = wpe + 8 * 16 + 2 * 16
-        let h: Float = 3e-3
         for i in [2 * 16 + 1, 9 * 16 + 4, 6 * 16 + 3, 17 * 16 + 2, wpe + 3 * 16 + 5, qkvw + 41] {
-            let original = model.parameters[i]
-            model.setParameter(i, original + h)
-            let plus = try objective()
-            model.setParameter(i, original - h)
-            let minus = try objective()
-            model.setParameter(i, original)
-            let numeric = (plus - minus) / Double(2 * h)
+            let numeric = try Self.centralDifference(of: objective, inParameter: i, of: model)
             #expect(abs(numeric - Double(gradient[i])) < 2e-3 + 0.02 * abs(numeric), "parameter \(i): \(gradient[i]) vs \(numeric)")
         }
+    }
+
+    /// d loss / d parameter `i` of `model`, from the loss at ± h.
+    static func centralDifference(of loss: () throws -> Double, inParameter i: Int, of model: GPT<Float>, h: Float = 3e-3) rethrows -> Double {
+        let original = model.parameters[i]
+        model.setParameter(i, original + h)
+        let plus = try loss()
+        model.setParameter(i, original - h)
+        let minus = try loss()
+        model.setParameter(i, original)
+        return (plus - minus) / Double(2 * h)
     }
 
     /// Both poolings' gradients (head and model) against central finite differences of the loss.
@@ -230,13 +234,7 @@ import Testing
         // end, each from position 0) and an attention weight.
         let wpe = 20 * 16, qkvw = wpe + 8 * 16 + 2 * 16
         for i in [1 * 16, 1 * 16 + 5, 6 * 16 + 3, 9 * 16 + 11, wpe + 2, wpe + 16 + 7, wpe + 4 * 16 + 1, qkvw + 37] {
-            let original = model.parameters[i]
-            model.setParameter(i, original + h)
-            let plus = try loss()
-            model.setParameter(i, original - h)
-            let minus = try loss()
-            model.setParameter(i, original)
-            let numeric = (plus - minus) / Double(2 * h)
+            let numeric = try Self.centralDifference(of: loss, inParameter: i, of: model, h: h)
             #expect(abs(numeric - Double(modelGradient[i])) < 2e-3 + 0.02 * abs(numeric), "\(pooling) parameter \(i): \(modelGradient[i]) vs \(numeric)")
         }
     }
