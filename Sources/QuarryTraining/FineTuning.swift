@@ -123,7 +123,7 @@ public final class FineTuner {
                 let loss = try classifier.trainStep(batch.map(\.tokens), targets: batch.map(\.label), classWeights: weights,
                                                     freezeBase: options.freezeBase, languageModelWeight: Float(options.languageModelWeight))
                 languageModelTotal += Double(classifier.lastLanguageModelLoss ?? 0)
-                guard loss.isFinite else { throw TrainingError("the loss became \(loss) in epoch \(epoch): stopped (try a lower --lr); the best epoch so far is saved") }
+                guard loss.isFinite, (classifier.lastLanguageModelLoss ?? 0).isFinite else { throw TrainingError("the loss became \(loss) in epoch \(epoch): stopped (try a lower --lr); the best epoch so far is saved") }
                 let factor = options.learningRateFactor(step: (epoch - 1) * batchesPerEpoch + batches, of: totalSteps)
                 if !options.freezeBase {
                     model.clipGradients(maxNorm: 1)
