@@ -117,12 +117,15 @@ public final class FineTuner {
         for epoch in 1...options.epochs {
             rng.shuffle(&order)
             var total: Double = 0, languageModelTotal: Double = 0
-            var batches = 0
+            var batches = 0, languageModelBatches = 0
             for indices in epochBatches(order, lengths: train.map(\.tokens.count), size: options.batch, groupByLength: options.groupByLength, rng: &rng) {
                 let batch = indices.map { train[$0] }
                 let loss = try classifier.trainStep(batch.map(\.tokens), targets: batch.map(\.label), classWeights: weights,
                                                     freezeBase: options.freezeBase, languageModelWeight: Float(options.languageModelWeight))
-                languageModelTotal += Double(classifier.lastLanguageModelLoss ?? 0)
+                if let languageModelLoss = classifier.lastLanguageModelLoss {
+                    languageModelTotal += Double(languageModelLoss)
+                    languageModelBatches += 1
+                }
                 guard loss.isFinite, (classifier.lastLanguageModelLoss ?? 0).isFinite else { throw TrainingError("the loss became \(loss) in epoch \(epoch): stopped (try a lower --lr); the best epoch so far is saved") }
                 let factor = options.learningRateFactor(step: (epoch - 1) * batchesPerEpoch + batches, of: totalSteps)
                 if !options.freezeBase {
@@ -139,8 +142,8 @@ public final class FineTuner {
             }
             let report = try evaluate(dev)
             let trainLoss = total / Double(max(1, batches))
-            let languageModelLoss = options.languageModelWeight > 0 && !options.freezeBase
-                ? String(format: ",\"lm_loss\":%.6f", languageModelTotal / Double(max(1, batches))) : ""
+            let languageModelLoss = languageModelBatches > 0
+                ? String(format: ",\"lm_loss\":%.6f", languageModelTotal / Double(languageModelBatches)) : ""
             try metrics.append(String(format: "{\"epoch\":%d,\"loss\":%.6f%@,\"dev_accuracy\":%.6f,\"dev_macro_f1\":%.6f}\n",
                                       epoch, trainLoss, languageModelLoss, report.accuracy, report.macroF1))
             onEpoch?(epoch, trainLoss, report)

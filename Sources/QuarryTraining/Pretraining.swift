@@ -85,15 +85,16 @@ public final class Pretrainer {
     }
 
     /// The options a run in `directory` was started with (nil when it has no trainer state).
-    public static func savedOptions(in directory: String) -> PretrainOptions? {
+    public static func savedOptions(in directory: String) -> PretrainOptions? { savedState(in: directory)?.options }
+
+    static func savedState(in directory: String) -> State? {
         guard let data = FileManager.default.contents(atPath: directory + "/trainer-state.json") else { return nil }
-        return (try? JSONDecoder().decode(State.self, from: data))?.options
+        return try? JSONDecoder().decode(State.self, from: data)
     }
 
     /// Loads the optimizer and data state saved next to a checkpoint.
     public func resume() throws -> Int {
-        guard let data = FileManager.default.contents(atPath: directory + "/trainer-state.json"),
-              let state = try? JSONDecoder().decode(State.self, from: data) else {
+        guard let state = Self.savedState(in: directory) else {
             throw TrainingError("\(directory) has no trainer-state.json to resume from")
         }
         guard state.options == options else { throw TrainingError("--resume needs the options of the interrupted run (they differ)") }
