@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "QuarryTraining", dependencies: ["QuarryCore", "QuarryShards", "QuarryTokenizer", "CTrainingKernels"]),
         // Stage 2: the labelling workflow over SQLite (GRDB).
         .target(name: "QuarryLabels", dependencies: [
-            "QuarryCore", "QuarryTokenizer", "QuarryShards",
+            "QuarryCore", "QuarryIngest", "QuarryTokenizer", "QuarryShards",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),

@@ -256,14 +256,14 @@ func forEachJSONLine(_ path: String, _ body: (JSONValue, String) throws -> Void)
 
 /// Labelled JSONL ({"text", "label"}: `quarry export --format jsonl`) as token ids and label indices.
 func readLabelled(_ path: String, encoder: BPEEncoder, limit: Int, labels: inout [String], fixedLabels: Bool) throws -> [LabelledExample] {
-    try readLabelled(path, encoder: encoder, limit: limit, labels: &labels, fixedLabels: fixedLabels, holdingOut: nil).kept
+    try readLabelled(path, encoder: encoder, limit: limit, labels: &labels, fixedLabels: fixedLabels, holdingOut: false).kept
 }
 
-/// Labelled examples; with `holdingOut`, those it picks by text go to `heldOut` instead.
+/// Labelled examples; with `holdingOut`, those of `HeldOutTenth` go to `heldOut` instead.
 func readLabelled(_ path: String, encoder: BPEEncoder, limit: Int, labels: inout [String], fixedLabels: Bool,
-                  holdingOut: HeldOutTenth?) throws -> (kept: [LabelledExample], heldOut: [LabelledExample]) {
+                  holdingOut: Bool) throws -> HeldOutTenth.Split<LabelledExample> {
     var examples: [LabelledExample] = []
-    var heldOut: [LabelledExample] = []
+    var texts: [String] = []
     try forEachJSONLine(path) { json, place in
         guard let text = json["text"]?.string else {
             throw QuarryError("\(place): not a JSON object with a string \"text\"")
@@ -277,23 +277,39 @@ func readLabelled(_ path: String, encoder: BPEEncoder, limit: Int, labels: inout
             labels.append(label)
             index = labels.count - 1
         }
-        let example = LabelledExample(tokens: Classifier.encode(text, encoder: encoder, limit: limit), label: index ?? 0,
-                                      id: json["id"]?.string ?? place)
-        if holdingOut?.holds(text) == true { heldOut.append(example) } else { examples.append(example) }
+        examples.append(LabelledExample(tokens: Classifier.encode(text, encoder: encoder, limit: limit), label: index ?? 0,
+                                        id: json["id"]?.string ?? place))
+        texts.append(text)
     }
-    return (examples, heldOut)
+    return HeldOutTenth.Split(examples, texts: texts, holdingOut: holdingOut)
 }
 
 extension HeldOutTenth {
-    /// At least one example on each side (a tiny set may hash all one way), and says what was held out.
-    static func balance<Example>(kept: inout [Example], heldOut: inout [Example], file: String) throws {
-        if heldOut.isEmpty, kept.count >= 2, let last = kept.popLast() { heldOut.append(last) }
-        if kept.isEmpty, heldOut.count >= 2, let last = heldOut.popLast() { kept.append(last) }
-        guard !kept.isEmpty, !heldOut.isEmpty else {
-            printError("error: \(file) has one example: too few to hold out a dev set; give more, or --dev FILE")
-            throw ExitCode(1)
+    /// Examples divided by their texts (all kept when not `holdingOut`).
+    struct Split<Example> {
+        var kept: [Example] = []
+        var heldOut: [Example] = []
+        var groups = 0
+
+        init(_ examples: [Example], texts: [String], holdingOut: Bool) {
+            guard holdingOut else { kept = examples; return }
+            let tenth = HeldOutTenth(texts)
+            groups = tenth.groupCount
+            for (example, held) in zip(examples, tenth.isHeldOut) {
+                if held { heldOut.append(example) } else { kept.append(example) }
+            }
         }
-        printError("dev: \(heldOut.count) of the \(kept.count + heldOut.count) examples held out (a tenth, chosen by a hash of each text; --dev FILE to choose them)")
+
+        /// At least one example on each side (a tiny set may hash all one way), and says what was held out.
+        mutating func balance(file: String) throws {
+            if heldOut.isEmpty, kept.count >= 2, let last = kept.popLast() { heldOut.append(last) }
+            if kept.isEmpty, heldOut.count >= 2, let last = heldOut.popLast() { kept.append(last) }
+            guard !kept.isEmpty, !heldOut.isEmpty else {
+                printError("error: \(file) has one example: too few to hold out a dev set; give more, or --dev FILE")
+                throw ExitCode(1)
+            }
+            printError("dev: \(heldOut.count) of the \(kept.count + heldOut.count) examples held out (a tenth of their \(groups) groups of near-duplicate texts, chosen by hash; --dev FILE to choose them)")
+        }
     }
 }
 
@@ -377,16 +393,17 @@ struct Finetune: ParsableCommand {
         let data = try dataFiles(format: .jsonl)
         defer { data.removeTemporary() }
         let (trainFile, devFile) = (data.train, data.dev)
-        var (trainSet, devSet) = try runReporting {
+        var read = try runReporting {
             try readLabelled(trainFile, encoder: encoder, limit: model.config.nPositions, labels: &labels, fixedLabels: false,
-                             holdingOut: devFile == nil ? HeldOutTenth() : nil)
+                             holdingOut: devFile == nil)
         }
-        guard !trainSet.isEmpty || !devSet.isEmpty else { printError("error: no labelled examples to train on"); throw ExitCode(1) }
+        guard !read.kept.isEmpty || !read.heldOut.isEmpty else { printError("error: no labelled examples to train on"); throw ExitCode(1) }
         if let dev = devFile {
-            devSet = try runReporting { try readLabelled(dev, encoder: encoder, limit: model.config.nPositions, labels: &labels, fixedLabels: false) }
+            read.heldOut = try runReporting { try readLabelled(dev, encoder: encoder, limit: model.config.nPositions, labels: &labels, fixedLabels: false) }
         } else {
-            try HeldOutTenth.balance(kept: &trainSet, heldOut: &devSet, file: trainFile)
+            try read.balance(file: trainFile)
         }
+        let (trainSet, devSet) = (read.kept, read.heldOut)
         guard labels.count >= 2 else { printError("error: the training set has fewer than two labels"); throw ExitCode(1) }
         try prepareOutput(refusingIfExists: "labels.json")
         var options = FineTuneOptions()
@@ -413,6 +430,13 @@ struct Finetune: ParsableCommand {
         }
         let best = try runReporting { try tuner.run(train: trainSet, dev: devSet, endOfTextID: tokenizer.id(of: "<|endoftext|>")) }
         printError(String(format: "best dev macro-F1 %.4f (accuracy %.4f); saved in %@", best.macroF1, best.accuracy, out))
+        if devFile == nil {
+            // Which examples were held out, and how the kept model did on each: the split is
+            // reproducible, but only quarry computes it.
+            let saved = FineTuner(classifier: try runReporting { try Classifier.load(from: out) }, options: options, directory: out)
+            let probabilities = try runReporting { try saved.probabilities(of: devSet) }
+            try runReporting { try writePredictions(devSet, probabilities, labels: labels, to: out + "/held-out-predictions.jsonl") }
+        }
     }
 }
 
@@ -598,17 +622,18 @@ extension Finetune {
         defer { data.removeTemporary() }
         let (trainFile, devFile) = (data.train, data.dev)
         let limit = model.config.nPositions
-        var (trainSet, devSet, tooLong) = try runReporting {
-            try readChats(trainFile, encoder: encoder, endOfText: endOfText, limit: limit, holdingOut: devFile == nil ? HeldOutTenth() : nil)
+        var (read, tooLong) = try runReporting {
+            try readChats(trainFile, encoder: encoder, endOfText: endOfText, limit: limit, holdingOut: devFile == nil)
         }
-        guard !trainSet.isEmpty || !devSet.isEmpty else { printError("error: no chat with an assistant turn to train on in \(trainFile)"); throw ExitCode(1) }
+        guard !read.kept.isEmpty || !read.heldOut.isEmpty else { printError("error: no chat with an assistant turn to train on in \(trainFile)"); throw ExitCode(1) }
         if let devFile {
-            let read = try runReporting { try readChats(devFile, encoder: encoder, endOfText: endOfText, limit: limit, holdingOut: nil) }
-            devSet = read.kept
-            tooLong += read.tooLong
+            let dev = try runReporting { try readChats(devFile, encoder: encoder, endOfText: endOfText, limit: limit, holdingOut: false) }
+            read.heldOut = dev.chats.kept
+            tooLong += dev.tooLong
         } else {
-            try HeldOutTenth.balance(kept: &trainSet, heldOut: &devSet, file: trainFile)
+            try read.balance(file: trainFile)
         }
+        let (trainSet, devSet) = (read.kept, read.heldOut)
         guard !trainSet.isEmpty, !devSet.isEmpty else {
             printError("error: too few chats to hold out a dev set: give at least two, or --dev FILE")
             throw ExitCode(1)
@@ -642,9 +667,9 @@ extension Finetune {
 /// --format chat`), or `{"text", "response"}` (a response task's `--format jsonl` export) as one
 /// user turn and its answer. Chats with nothing to train inside the context are counted, not kept.
 func readChats(_ path: String, encoder: BPEEncoder, endOfText: Int32, limit: Int,
-               holdingOut: HeldOutTenth?) throws -> (kept: [ChatExample], heldOut: [ChatExample], tooLong: Int) {
+               holdingOut: Bool) throws -> (chats: HeldOutTenth.Split<ChatExample>, tooLong: Int) {
     var examples: [ChatExample] = []
-    var heldOut: [ChatExample] = []
+    var texts: [String] = []
     var tooLong = 0
     try forEachJSONLine(path) { json, place in
         var messages: [ChatMessage] = []
@@ -665,13 +690,13 @@ func readChats(_ path: String, encoder: BPEEncoder, endOfText: Int32, limit: Int
             throw QuarryError("\(place): no assistant message: nothing to learn from this chat")
         }
         if let example = ChatExample(messages, encoder: encoder, endOfText: endOfText, limit: limit) {
-            let text = messages.map(\.content).joined(separator: "\n")
-            if holdingOut?.holds(text) == true { heldOut.append(example) } else { examples.append(example) }
+            examples.append(example)
+            texts.append(messages.map(\.content).joined(separator: "\n"))
         } else {
             tooLong += 1
         }
     }
-    return (examples, heldOut, tooLong)
+    return (HeldOutTenth.Split(examples, texts: texts, holdingOut: holdingOut), tooLong)
 }
 
 /// A `quarry export --format shards` split (each example rendered `TEXT\n\nlabel: LABEL` or

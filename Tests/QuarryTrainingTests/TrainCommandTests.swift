@@ -87,7 +87,17 @@ import QuarryTraining
         // A label the classifier does not know, at eval.
         let rows = (0..<8).map { "{\"text\": \"\($0 % 2 == 0 ? "granite rock" : "steel saw") \($0)\", \"label\": \"\($0 % 2 == 0 ? "rock" : "tool")\"}" }
         write(dir + "/train.jsonl", rows.joined(separator: "\n"))
-        #expect(try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ft", "--epochs", "1", "--freeze-base"]).status == 0)
+        let frozen = try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ft", "--epochs", "1", "--freeze-base"])
+        #expect(frozen.status == 0, "\(frozen.err)")
+        // The held-out examples and the kept model's predictions on them, as the message counts them.
+        let heldOut = try String(contentsOfFile: dir + "/ft/held-out-predictions.jsonl", encoding: .utf8).split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        #expect(frozen.err.contains("dev: \(heldOut.count) of the 8 examples held out"), "\(frozen.err)")
+        for p in heldOut {
+            let line = try #require((p["id"] as? String)?.split(separator: ":").last.flatMap { Int($0) })
+            #expect(p["label"] as? String == (line % 2 == 1 ? "rock" : "tool"), "\(p)")
+        }
         #expect(try SafeTensors.metadata(dir + "/ft/classifier.safetensors")["pooling"] == "mean", "mean pooling is the default")
         // An unknown pooling is refused before any work; last-token pooling trains, and eval reads it back.
         let pooling = try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftp", "--pooling", "max"])

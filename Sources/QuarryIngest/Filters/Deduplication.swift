@@ -103,6 +103,26 @@ public struct Deduplicator: Sendable {
 
     /// The 14 band hashes of a document's MinHash signature.
     static func bandHashes(_ wordHashes: [UInt64]) -> [UInt64] {
+        bandKeys(minHashSignature(wordHashes), rowsPerBand: rowsPerBand)
+    }
+
+    /// LSH: one key per band of `rowsPerBand` consecutive minima (the signature's tail left over is
+    /// unused); two texts share a band's key with probability sʳ at Jaccard similarity s.
+    public static func bandKeys(_ signature: [UInt64], rowsPerBand: Int) -> [UInt64] {
+        (0..<(signature.count / rowsPerBand)).map { band in
+            var h: UInt64 = UInt64(band) &* 0x9E37_79B9_7F4A_7C15
+            for r in 0..<rowsPerBand { h = mix(h ^ signature[band * rowsPerBand + r]) }
+            return h
+        }
+    }
+
+    /// A text's MinHash signature over word 5-gram shingles (normalised as for de-duplication):
+    /// 112 minima, each equal between two texts with probability their shingles' Jaccard similarity.
+    public static func minHashSignature(_ text: String) -> [UInt64] {
+        minHashSignature(wordHashes(text))
+    }
+
+    static func minHashSignature(_ wordHashes: [UInt64]) -> [UInt64] {
         var shingles: [UInt64] = []
         if wordHashes.count < shingleSize {
             shingles = [wordHashes.reduce(0x51) { mix($0 ^ $1) }]
@@ -125,10 +145,6 @@ public struct Deduplicator: Sendable {
                 }
             }
         }
-        return (0..<bands).map { band in
-            var h: UInt64 = UInt64(band) &* 0x9E37_79B9_7F4A_7C15
-            for r in 0..<rowsPerBand { h = mix(h ^ minima[band * rowsPerBand + r]) }
-            return h
-        }
+        return minima
     }
 }
