@@ -12,8 +12,8 @@ import QuarryTokenizer
 ///   into the formats `quarry ingest` writes.
 /// Which answer: `--annotator WHO`'s, or `--adjudicated` only; by default the adjudicated answer
 /// when there is one, else the annotators' answer when they all agree (disagreements are
-/// counted and left out). Splits are chosen by a hash of each example's text, so they are the
-/// same on every export.
+/// counted and left out). Splits are chosen by hash, near-duplicates together (`NearDuplicateGroups`
+/// over all the task's texts), so they are the same on every export of the same examples.
 public struct Exporter {
     public enum Format: String, CaseIterable, Sendable { case jsonl, chat, shards }
     public enum Source: Sendable, Equatable { case consensus, annotator(String), adjudicated }
@@ -74,6 +74,12 @@ public struct Exporter {
         let encoder = tokenizer.map { BPEEncoder(model: $0.model) }
         do {
             try store.read { db in
+                var groupKey: [Int64: Int64] = [:]
+                if splits.count > 1 {
+                    let examples = try Row.fetchAll(db, sql: "SELECT content_hash, text FROM example WHERE task_id = ?", arguments: [task.id])
+                    let hashes: [Int64] = examples.map { $0["content_hash"] }
+                    groupKey = Dictionary(zip(hashes, NearDuplicateGroups(examples.map { $0["text"] }).keys)) { first, _ in first }
+                }
                 let annotatorFilter: String
                 var arguments: StatementArguments = [task.id]
                 switch source {
@@ -99,7 +105,8 @@ public struct Exporter {
                     if answerJSON == "!" { report.disagreements += 1; continue }
                     guard let answer = Answer(json: answerJSON) else { report.unlabelled += 1; continue }
                     let text: String = row["text"]
-                    let splitName = split(forHash: row["hash"])
+                    let hash: Int64 = row["hash"]
+                    let splitName = split(forHash: groupKey[hash] ?? hash)
                     report.written[splitName, default: 0] += 1
                     if format == .shards {
                         guard let encoder, let tokenizer else { throw QuarryError("--format shards needs --tokenizer FILE") }

@@ -1,7 +1,6 @@
 import Foundation
 import GRDB
 import QuarryCore
-import QuarryIngest
 
 /// `quarry import`: JSONL (`text`, optional `id`, `label`, `meta`, `source`; `quarry extract`
 /// output included) and CSV/TSV with a header (a `text` column; `id`, `label` optional, other
@@ -253,59 +252,6 @@ public func contentHash(_ text: String) -> Int64 {
     h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
     h = (h ^ (h >> 27)) &* 0x94D0_49BB_1331_11EB
     return Int64(bitPattern: h ^ (h >> 31))
-}
-
-/// Without --dev, fine-tuning holds out a tenth of the training file to choose its epoch: a
-/// sample like the rest of the file (its last tenth was not, in a file sorted by name or label:
-/// debian-sections-train.jsonl is sorted by package, and its last tenth had 3× the `web` share).
-///
-/// Near-duplicates stay on one side. A labelled set often holds families of texts that share most
-/// of their words (a library and its -dev and -doc packages; 203 freedict dictionaries with one
-/// template); with each text drawn alone, a fifth of the held-out tenth of debian-sections-train
-/// had a sibling in training at TF-IDF cosine ≥ 0.9, against one in twenty of the dev file, so the
-/// held-out figures rewarded memorising siblings and overstated what new texts would score. So texts
-/// are joined into groups (MinHash over word 5-grams, LSH in 37 bands of 3 rows: two texts are
-/// joined with probability 1 − (1 − s³)³⁷ at Jaccard similarity s — 0.26 at 0.2, 0.64 at 0.3, 0.99
-/// at 0.5 — and joins are transitive), and a group is held out when the least content hash of its
-/// texts is 0 modulo 10: the choice depends on the set of texts, not their order. Then four in five
-/// held-out examples have no training text above cosine 0.3, as in the dev file.
-/// The low digits are used because `quarry export --split` cuts on the hash's top bits, so a
-/// `train.jsonl` it wrote still has a tenth to hold out.
-public struct HeldOutTenth: Sendable {
-    /// Whether each text, in the order given, is held out.
-    public let isHeldOut: [Bool]
-    /// How many groups of near-duplicates the texts form.
-    public let groupCount: Int
-
-    static let bands = 37
-    static let rowsPerBand = 3
-
-    public init(_ texts: [String]) {
-        var parent = Array(texts.indices)
-        func root(_ i: Int) -> Int {
-            var i = i
-            while parent[i] != i { parent[i] = parent[parent[i]]; i = parent[i] }
-            return i
-        }
-        var firstInBucket = [[UInt64: Int]](repeating: [:], count: Self.bands)
-        for (i, text) in texts.enumerated() {
-            let keys = Deduplicator.bandKeys(Deduplicator.minHashSignature(text), rowsPerBand: Self.rowsPerBand)
-            for (band, key) in keys.prefix(Self.bands).enumerated() {
-                if let first = firstInBucket[band][key] {
-                    parent[root(i)] = root(first)
-                } else {
-                    firstInBucket[band][key] = i
-                }
-            }
-        }
-        var leastHash: [Int: UInt64] = [:]
-        for (i, text) in texts.enumerated() {
-            let hash = UInt64(bitPattern: contentHash(text))
-            leastHash[root(i), default: .max] = min(leastHash[root(i), default: .max], hash)
-        }
-        groupCount = leastHash.count
-        isHeldOut = texts.indices.map { (leastHash[root($0)] ?? 1) % 10 == 0 }
-    }
 }
 
 /// RFC 4180 fields of one record; nil while a quoted field is still open (the record continues

@@ -242,8 +242,8 @@ struct Export: ParsableCommand {
         abstract: "Export labelled examples as fine-tuning sets (jsonl, chat, or token shards).",
         discussion: """
         Answers: --annotator WHO's, or --adjudicated only; by default the adjudicated answer, \
-        else the annotators' answer when they all agree. Splits are chosen by a hash of each \
-        example's text (the same on every export); with more than one split, --out is a \
+        else the annotators' answer when they all agree. Splits are chosen by hash, near-duplicate \
+        texts kept together (the same on every export); with more than one split, --out is a \
         directory holding one file per split.
 
         Examples:

@@ -332,8 +332,9 @@ struct Finetune: ParsableCommand {
 
         With --db, the examples come straight from a labelling task (its adjudicated answers, else \
         the annotators' agreed ones, as `quarry export` takes them). Without --dev, a tenth of the \
-        examples is held out for it, chosen by a hash of each text (not the file's last tenth: a \
-        file sorted by name or label ends unlike the rest); with --db, the split `quarry export \
+        examples is held out for it, chosen by hash with near-duplicate texts kept together (not \
+        the file's last tenth: a file sorted by name or label ends unlike the rest; its examples and \
+        predictions go to held-out-predictions.jsonl); with --db, the split `quarry export \
         --split` makes.
 
         Examples:
@@ -347,7 +348,7 @@ struct Finetune: ParsableCommand {
     @Option(name: [.short, .long], help: "Where the fine-tuned model goes.") var out: String
     @Option(help: "classify or sft; with --db, the labelling task's name may be given here instead of --train (classify).") var task: String = "classify"
     @Option(help: "Read the labelled examples from this labels database (SQLite).") var db: String?
-    @Option(help: "Dev JSONL, or an export directory whose dev split is used (default: a tenth of --train, chosen by a hash of each text).") var dev: String?
+    @Option(help: "Dev JSONL, or an export directory whose dev split is used (default: a tenth of --train, chosen by hash, near-duplicates kept together).") var dev: String?
     @Option(help: "Epochs at most.") var epochs: Int = 3
     @Option(help: "Examples per batch.") var batch: Int = 16
     @Option(help: "Learning rate of the model (default: 3e-4 for classify, 1e-4 for sft).") var lr: Double?

@@ -198,7 +198,7 @@ func write(_ path: String, _ text: String) {
     }
 }
 
-@Suite struct HeldOutTenthTests {
+@Suite struct NearDuplicateGroupsTests {
     /// 60 families of 4 texts sharing a 30-word paragraph (Jaccard ≈ 0.65 between members over
     /// word 5-grams), each member with its own sentence, and 100 unrelated texts.
     static let families = (0..<60).map { family in
@@ -233,6 +233,28 @@ func write(_ path: String, _ text: String) {
         #expect(again.groupCount == 160)
         #expect(zip(shuffled, again.isHeldOut).allSatisfy { inOrder[$0.0] == $0.1 })
         #expect(HeldOutTenth([]).groupCount == 0)
+    }
+
+    @Test func exportSplitsKeepFamiliesTogether() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try LabelStore(path: dir + "/q.db")
+        let task = try store.createTask(LabelTask(name: "t", labels: ["a", "b"], instructions: ""))
+        let records = Self.families.enumerated().flatMap { f, family in
+            family.map { JSONValue.object([("text", .string($0)), ("label", .string(f % 2 == 0 ? "a" : "b"))]).serialized }
+        }
+        write(dir + "/x.jsonl", records.joined(separator: "\n"))
+        _ = try Importer(store: store, task: task).importFile(dir + "/x.jsonl")
+        var exporter = Exporter(store: store, task: task)
+        exporter.splits = try Exporter.parseSplits("train=0.5,dev=0.5")
+        let report = try exporter.export(to: dir + "/e")
+        #expect(report.written["train", default: 0] > 0 && report.written["dev", default: 0] > 0, "\(report.written)")
+        let dev = Set(String(decoding: FileManager.default.contents(atPath: dir + "/e/dev.jsonl") ?? Data(), as: UTF8.self)
+            .split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }.compactMap { $0["text"] })
+        for family in Self.families {
+            let inDev = family.map(dev.contains)
+            #expect(Set(inDev).count == 1, "a family split across train and dev: \(inDev)")
+        }
     }
 }
 
