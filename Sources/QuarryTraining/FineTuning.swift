@@ -65,6 +65,8 @@ public final class FineTuner {
     public var onEpoch: ((Int, Double, ClassificationReport) -> Void)?
     /// Called after each batch with the batches done and the most there can be (all epochs).
     public var onBatch: ((_ done: Int, _ total: Int) -> Void)?
+    /// After `run`: every dev example's probabilities from the kept (best) epoch.
+    public private(set) var bestDevProbabilities: [[Float]] = []
 
     public init(classifier: Classifier, options: FineTuneOptions, directory: String) {
         self.classifier = classifier
@@ -140,7 +142,8 @@ public final class FineTuner {
                 batches += 1
                 onBatch?((epoch - 1) * batchesPerEpoch + batches, totalSteps)
             }
-            let report = try evaluate(dev)
+            let devProbabilities = try probabilities(of: dev)
+            let report = report(dev, probabilities: devProbabilities)
             let trainLoss = total / Double(max(1, batches))
             let languageModelLoss = languageModelBatches > 0
                 ? String(format: ",\"lm_loss\":%.6f", languageModelTotal / Double(languageModelBatches)) : ""
@@ -149,6 +152,7 @@ public final class FineTuner {
             onEpoch?(epoch, trainLoss, report)
             if report.macroF1 > (best?.macroF1 ?? -1) {
                 best = report
+                bestDevProbabilities = devProbabilities
                 sinceBest = 0
                 try classifier.save(to: directory, endOfTextID: endOfTextID)
             } else {
@@ -157,7 +161,8 @@ public final class FineTuner {
             }
         }
         if let best { return best }
-        return try evaluate(dev)
+        bestDevProbabilities = try probabilities(of: dev)
+        return report(dev, probabilities: bestDevProbabilities)
     }
 }
 

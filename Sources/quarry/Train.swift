@@ -434,9 +434,7 @@ struct Finetune: ParsableCommand {
         if devFile == nil {
             // Which examples were held out, and how the kept model did on each: the split is
             // reproducible, but only quarry computes it.
-            let saved = FineTuner(classifier: try runReporting { try Classifier.load(from: out) }, options: options, directory: out)
-            let probabilities = try runReporting { try saved.probabilities(of: devSet) }
-            try runReporting { try writePredictions(devSet, probabilities, labels: labels, to: out + "/held-out-predictions.jsonl") }
+            try runReporting { try writePredictions(devSet, tuner.bestDevProbabilities, labels: labels, to: out + "/held-out-predictions.jsonl") }
         }
     }
 }
