@@ -14,12 +14,19 @@ public final class Classifier {
         /// finetune`'s default: with a higher learning rate and the linear schedule it beat the
         /// last token's state on the Debian sections (BENCHMARKS.md, "recipe").
         case mean
+        /// The mean and, beside it, each feature's largest value over the text (ULMFiT's concat
+        /// pooling without the last state): a word that decides the class reaches the head at
+        /// full strength however long the text is. Twice the head's input width.
+        case meanMax = "mean_max"
+
+        /// How many of the model's widths the head reads.
+        var widths: Int { self == .meanMax ? 2 : 1 }
     }
 
     public let model: GPT<Float>
     public let labels: [String]
     public let pooling: Pooling
-    public var weight: [Float]      // (C, K)
+    public var weight: [Float]      // (featureWidth, K)
     public var bias: [Float]        // (K)
     var weightGradient: [Float]
     var biasGradient: [Float]
@@ -30,13 +37,16 @@ public final class Classifier {
         self.model = model
         self.labels = labels
         self.pooling = pooling
-        let c = model.config.nEmbd, k = labels.count
+        let f = model.config.nEmbd * pooling.widths, k = labels.count
         var rng = SplitMix(seed: seed ^ 0xC1A55)
-        weight = (0..<(c * k)).map { _ in Float(rng.normal() * 0.02) }
+        weight = (0..<(f * k)).map { _ in Float(rng.normal() * 0.02) }
         bias = [Float](repeating: 0, count: k)
-        weightGradient = [Float](repeating: 0, count: c * k)
+        weightGradient = [Float](repeating: 0, count: f * k)
         biasGradient = [Float](repeating: 0, count: k)
     }
+
+    /// The width of the head's input (`Pooling.widths` × the model's width).
+    public var featureWidth: Int { model.config.nEmbd * pooling.widths }
 
     /// Token ids of a text, cut to the model's context (the beginning is kept).
     public static func encode(_ text: String, encoder: BPEEncoder, limit: Int) -> [Int32] {
@@ -80,37 +90,53 @@ public final class Classifier {
         case .lastToken:
             let h = (start + length - 1) * c
             return Array(hidden[h..<(h + c)])
-        case .mean:
+        case .mean, .meanMax:
             var sum = [Float](repeating: 0, count: c)
             for t in 0..<length {
                 let h = (start + t) * c
                 for i in 0..<c { sum[i] += hidden[h + i] }
             }
             let scale = 1 / Float(length)
-            return sum.map { $0 * scale }
+            let mean = sum.map { $0 * scale }
+            guard pooling == .meanMax else { return mean }
+            return mean + Self.largestRows(hidden, start, length, width: c).map { hidden[$0] }
         }
     }
 
+    /// For each feature, the index in `hidden` of its largest value over the text's rows (the
+    /// first of equals): where max pooling reads, and where its gradient goes.
+    static func largestRows(_ hidden: [Float], _ start: Int, _ length: Int, width c: Int) -> [Int] {
+        var best = Array((start * c)..<((start + 1) * c))
+        for t in 1..<max(1, length) {
+            let h = (start + t) * c
+            for i in 0..<c where hidden[h + i] > hidden[best[i]] { best[i] = h + i }
+        }
+        return best
+    }
+
     /// Adds the gradient of the head's input for a text to the rows it was pooled from.
-    func scatter(_ gradient: [Float], into hiddenGradient: inout [Float], _ start: Int, _ length: Int) {
+    func scatter(_ gradient: [Float], into hiddenGradient: inout [Float], from hidden: [Float], _ start: Int, _ length: Int) {
         let c = model.config.nEmbd
         switch pooling {
         case .lastToken:
             let h = (start + length - 1) * c
             for i in 0..<c { hiddenGradient[h + i] += gradient[i] }
-        case .mean:
+        case .mean, .meanMax:
             let scale = 1 / Float(length)
             for t in 0..<length {
                 let h = (start + t) * c
                 for i in 0..<c { hiddenGradient[h + i] += gradient[i] * scale }
             }
+            if pooling == .meanMax {
+                for (i, row) in Self.largestRows(hidden, start, length, width: c).enumerated() { hiddenGradient[row] += gradient[c + i] }
+            }
         }
     }
 
     func logits(of features: [Float]) -> [Float] {
-        let c = model.config.nEmbd, k = labels.count
+        let f = featureWidth, k = labels.count
         var logits = bias
-        for j in 0..<k { for i in 0..<c { logits[j] += features[i] * weight[i * k + j] } }
+        for j in 0..<k { for i in 0..<f { logits[j] += features[i] * weight[i * k + j] } }
         return logits
     }
 
@@ -145,16 +171,16 @@ public final class Classifier {
             let p = Self.softmax(logits(of: features))
             let w = (classWeights?[targets[b]] ?? 1) / norm
             loss -= w * Foundation.log(max(p[targets[b]], 1e-12))
-            var featureGradient = [Float](repeating: 0, count: c)
+            var featureGradient = [Float](repeating: 0, count: featureWidth)
             for j in 0..<k {
                 let d = (p[j] - (j == targets[b] ? 1 : 0)) * w
                 biasGradient[j] += d
-                for i in 0..<c {
+                for i in 0..<featureWidth {
                     weightGradient[i * k + j] += features[i] * d
                     featureGradient[i] += weight[i * k + j] * d
                 }
             }
-            if !freezeBase { scatter(featureGradient, into: &hiddenGradient, start, length) }
+            if !freezeBase { scatter(featureGradient, into: &hiddenGradient, from: hidden, start, length) }
         }
         if withLanguageModel {
             try model.backward(addingHiddenGradient: hiddenGradient)
@@ -181,9 +207,9 @@ public final class Classifier {
 
     public func save(to directory: String, endOfTextID: Int32?) throws {
         try Checkpoint.save(model, to: directory, endOfTextID: endOfTextID)
-        let c = model.config.nEmbd, k = labels.count
+        let f = featureWidth, k = labels.count
         try SafeTensors.write(directory + "/classifier.safetensors",
-                              tensors: [("score.weight", [c, k], weight[...]), ("score.bias", [k], bias[...])],
+                              tensors: [("score.weight", [f, k], weight[...]), ("score.bias", [k], bias[...])],
                               metadata: ["format": "pt", "labels": labels.joined(separator: "\n"), "pooling": pooling.rawValue])
         let file = try OutputFile(path: directory + "/labels.json")
         try file.write(Array(JSONValue.array(labels.map { .string($0) }).serialized.utf8) + [0x0A])
@@ -197,12 +223,12 @@ public final class Classifier {
             throw TrainingError("\(directory)/labels.json not found: not a fine-tuned classifier (run `quarry finetune --task classify`)")
         }
         let (tensors, metadata) = try SafeTensors.readWithMetadata(directory + "/classifier.safetensors")
-        guard let w = tensors["score.weight"], let b = tensors["score.bias"], w.shape == [model.config.nEmbd, labels.count], b.shape == [labels.count] else {
-            throw TrainingError("\(directory)/classifier.safetensors does not match the model and labels")
-        }
         let poolingName = metadata["pooling"] ?? Pooling.lastToken.rawValue
         guard let pooling = Pooling(rawValue: poolingName) else {
             throw TrainingError("\(directory)/classifier.safetensors: unknown pooling \"\(poolingName)\" (quarry knows \(Pooling.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard let w = tensors["score.weight"], let b = tensors["score.bias"], w.shape == [model.config.nEmbd * pooling.widths, labels.count], b.shape == [labels.count] else {
+            throw TrainingError("\(directory)/classifier.safetensors does not match the model and labels")
         }
         let classifier = Classifier(model: model, labels: labels, seed: 0, pooling: pooling)
         classifier.weight = w.values

@@ -100,8 +100,8 @@ public final class FineTuner {
         guard !dev.isEmpty else { throw TrainingError("the dev set is empty") }
         let model = classifier.model
         var modelOptimizer = AdamW(model: model, weightDecay: Float(options.weightDecay), layerDecay: Float(options.layerDecay))
-        let k = classifier.labels.count, c = model.config.nEmbd
-        var headOptimizer = AdamW(count: c * k + k, decay: [Float](repeating: 1, count: c * k) + [Float](repeating: 0, count: k),
+        let k = classifier.labels.count, f = classifier.featureWidth
+        var headOptimizer = AdamW(count: f * k + k, decay: [Float](repeating: 1, count: f * k) + [Float](repeating: 0, count: k),
                                   weightDecay: Float(options.weightDecay))
         var weights: [Float]?
         if options.classWeights {
@@ -136,8 +136,8 @@ public final class FineTuner {
                 }
                 var head = classifier.weight + classifier.bias
                 headOptimizer.update(&head, classifier.weightGradient + classifier.biasGradient, lr: Float(options.headLearningRate * factor))
-                classifier.weight = Array(head[0..<(c * k)])
-                classifier.bias = Array(head[(c * k)...])
+                classifier.weight = Array(head[0..<(f * k)])
+                classifier.bias = Array(head[(f * k)...])
                 total += Double(loss)
                 batches += 1
                 onBatch?((epoch - 1) * batchesPerEpoch + batches, totalSteps)

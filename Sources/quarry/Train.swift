@@ -318,8 +318,9 @@ struct Finetune: ParsableCommand {
         abstract: "Fine-tune a model on labelled examples (classification) or chats (sft).",
         discussion: """
         --task classify adds a linear head over each text's final hidden states: their mean \
-        (--pooling mean, the default) or the last token's (--pooling last; in a causal model the only \
-        position that has seen the whole text, as GPT2ForSequenceClassification), and trains it with \
+        (--pooling mean, the default), the last token's (--pooling last; in a causal model the only \
+        position that has seen the whole text, as GPT2ForSequenceClassification) or the mean beside \
+        each feature's largest value (--pooling mean-max, ULMFiT's concat pooling), and trains it with \
         the model (or alone, with --freeze-base), the learning rates warming up over 6% of the steps \
         and then falling to zero (--schedule linear). The dev set is measured after every epoch; the \
         best epoch by macro-F1 is kept in --out (model.safetensors, classifier.safetensors, labels.json).
@@ -357,7 +358,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "Weight λ of an auxiliary next-token loss on the training texts (classify), added to the classification loss as in GPT-1 (λ = 0.5 there). 0 is off.") var lmWeight: Double = 0
     @Option(help: "AdamW weight decay.") var weightDecay: Double = 0.01
     @Option(help: "Dropout while training (default: the model's own, from its config.json).") var dropout: Double?
-    @Option(help: "How a text's hidden states reach the head: mean (averaged over the text) or last (the last token's, as GPT2ForSequenceClassification).") var pooling: String = "mean"
+    @Option(help: "How a text's hidden states reach the head: mean (averaged over the text), last (the last token's, as GPT2ForSequenceClassification) or mean-max (the mean and each feature's largest value).") var pooling: String = "mean"
     @Flag(help: "Batch texts of similar lengths together (Hugging Face's group_by_length). Batches are packed without padding, so this no longer saves time; it makes batches less random (lower held-out accuracy on the Debian sections; see BENCHMARKS.md).") var groupByLength = false
     @Flag(help: "Train the head only.") var freezeBase = false
     @Flag(help: "Weight classes inversely to their frequency.") var classWeights = false
@@ -366,14 +367,20 @@ struct Finetune: ParsableCommand {
     @Option(help: "Learning rates over the run: constant, or linear (a warm-up over the first 6% of the steps, then a fall to zero at the last epoch's end, as BERT fine-tuning and the Hugging Face Trainer).") var schedule: String = "linear"
     @Option(name: [.short, .long], help: "Threads for matrix products.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    var poolingKind: Classifier.Pooling? { pooling == "last" ? .lastToken : Classifier.Pooling(rawValue: pooling) }
+    var poolingKind: Classifier.Pooling? {
+        switch pooling {
+        case "last": return .lastToken
+        case "mean-max": return .meanMax
+        default: return Classifier.Pooling(rawValue: pooling)
+        }
+    }
 
     /// `--task` is the kind unless, with --db, it names the labelling task.
     var kind: String { db != nil && !["classify", "sft"].contains(task) ? "classify" : task }
 
     func validate() throws {
         guard kind == "classify" || kind == "sft" else { throw ValidationError("--task must be classify or sft") }
-        if poolingKind == nil { throw ValidationError("--pooling must be last or mean") }
+        if poolingKind == nil { throw ValidationError("--pooling must be last, mean or mean-max") }
         if FineTuneSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be constant or linear") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1)") }
         if !(layerDecay > 0 && layerDecay <= 1) { throw ValidationError("--layer-decay must be in (0, 1] (1 is off; 0.8 is a usual choice)") }

@@ -101,13 +101,17 @@ import QuarryTraining
         #expect(try SafeTensors.metadata(dir + "/ft/classifier.safetensors")["pooling"] == "mean", "mean pooling is the default")
         // An unknown pooling is refused before any work; last-token pooling trains, and eval reads it back.
         let pooling = try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftp", "--pooling", "max"])
-        #expect(pooling.status != 0 && pooling.err.contains("--pooling must be last or mean"))
+        #expect(pooling.status != 0 && pooling.err.contains("--pooling must be last, mean or mean-max"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/ftp/labels.json"))
         #expect(try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftm", "--epochs", "1", "--pooling", "last", "--schedule", "constant", "--group-by-length", "--layer-decay", "0.8", "--lm-weight", "0.5"]).status == 0)
         let epochLine = try String(contentsOfFile: dir + "/ftm/metrics.jsonl", encoding: .utf8).split(separator: "\n").first.map(String.init) ?? ""
         #expect(epochLine.contains("\"lm_loss\":"), "the auxiliary loss is recorded: \(epochLine)")
         write(dir + "/known.jsonl", rows.prefix(2).joined(separator: "\n"))
         #expect(try SafeTensors.metadata(dir + "/ftm/classifier.safetensors")["pooling"] == "last_token")
+        // Mean-max pooling: a head twice as wide, which eval reads back.
+        #expect(try quarry(["finetune", "--from", dir + "/run", "--train", dir + "/train.jsonl", "--out", dir + "/ftmm", "--epochs", "1", "--pooling", "mean-max"]).status == 0)
+        #expect(try SafeTensors.metadata(dir + "/ftmm/classifier.safetensors")["pooling"] == "mean_max")
+        #expect(try quarry(["eval", "--model", dir + "/ftmm", "--data", dir + "/train.jsonl", "--json"]).status == 0)
         let meanEval = try quarry(["eval", "--model", dir + "/ftm", "--data", dir + "/train.jsonl", "--json",
                                    "--predictions", dir + "/predictions.jsonl"])
         #expect(meanEval.status == 0, "\(meanEval.err)")
