@@ -19,8 +19,8 @@ public final class Classifier {
         /// full strength however long the text is. Twice the head's input width.
         case meanMax = "mean_max"
 
-        /// How many of the model's widths the head reads.
-        var widths: Int { self == .meanMax ? 2 : 1 }
+        /// The width of the head's input over a model `modelWidth` wide.
+        func featureWidth(modelWidth: Int) -> Int { self == .meanMax ? 2 * modelWidth : modelWidth }
     }
 
     public let model: GPT<Float>
@@ -37,7 +37,7 @@ public final class Classifier {
         self.model = model
         self.labels = labels
         self.pooling = pooling
-        let f = model.config.nEmbd * pooling.widths, k = labels.count
+        let f = pooling.featureWidth(modelWidth: model.config.nEmbd), k = labels.count
         var rng = SplitMix(seed: seed ^ 0xC1A55)
         weight = (0..<(f * k)).map { _ in Float(rng.normal() * 0.02) }
         bias = [Float](repeating: 0, count: k)
@@ -45,8 +45,8 @@ public final class Classifier {
         biasGradient = [Float](repeating: 0, count: k)
     }
 
-    /// The width of the head's input (`Pooling.widths` × the model's width).
-    public var featureWidth: Int { model.config.nEmbd * pooling.widths }
+    /// The width of the head's input.
+    public var featureWidth: Int { pooling.featureWidth(modelWidth: model.config.nEmbd) }
 
     /// Token ids of a text, cut to the model's context (the beginning is kept).
     public static func encode(_ text: String, encoder: BPEEncoder, limit: Int) -> [Int32] {
@@ -84,12 +84,16 @@ public final class Classifier {
     }
 
     /// The head's input for the text whose `length` rows start at row `start`.
-    func pooled(_ hidden: [Float], _ start: Int, _ length: Int) -> [Float] {
+    func pooled(_ hidden: [Float], _ start: Int, _ length: Int) -> [Float] { pool(hidden, start, length).features }
+
+    /// `pooled`, with the rows mean-max's largest values came from (where their gradient goes;
+    /// empty for the other poolings), so training finds them once.
+    func pool(_ hidden: [Float], _ start: Int, _ length: Int) -> (features: [Float], largestRows: [Int]) {
         let c = model.config.nEmbd
         switch pooling {
         case .lastToken:
             let h = (start + length - 1) * c
-            return Array(hidden[h..<(h + c)])
+            return (Array(hidden[h..<(h + c)]), [])
         case .mean, .meanMax:
             var sum = [Float](repeating: 0, count: c)
             for t in 0..<length {
@@ -98,8 +102,9 @@ public final class Classifier {
             }
             let scale = 1 / Float(length)
             let mean = sum.map { $0 * scale }
-            guard pooling == .meanMax else { return mean }
-            return mean + Self.largestRows(hidden, start, length, width: c).map { hidden[$0] }
+            guard pooling == .meanMax else { return (mean, []) }
+            let rows = Self.largestRows(hidden, start, length, width: c)
+            return (mean + rows.map { hidden[$0] }, rows)
         }
     }
 
@@ -114,8 +119,9 @@ public final class Classifier {
         return best
     }
 
-    /// Adds the gradient of the head's input for a text to the rows it was pooled from.
-    func scatter(_ gradient: [Float], into hiddenGradient: inout [Float], from hidden: [Float], _ start: Int, _ length: Int) {
+    /// Adds the gradient of the head's input for a text to the rows it was pooled from
+    /// (`largestRows` from `pool`).
+    func scatter(_ gradient: [Float], into hiddenGradient: inout [Float], largestRows: [Int], _ start: Int, _ length: Int) {
         let c = model.config.nEmbd
         switch pooling {
         case .lastToken:
@@ -127,9 +133,7 @@ public final class Classifier {
                 let h = (start + t) * c
                 for i in 0..<c { hiddenGradient[h + i] += gradient[i] * scale }
             }
-            if pooling == .meanMax {
-                for (i, row) in Self.largestRows(hidden, start, length, width: c).enumerated() { hiddenGradient[row] += gradient[c + i] }
-            }
+            for (i, row) in largestRows.enumerated() { hiddenGradient[row] += gradient[c + i] }
         }
     }
 
@@ -167,7 +171,7 @@ public final class Classifier {
         let norm = (0..<B).reduce(Float(0)) { $0 + (classWeights?[targets[$1]] ?? 1) }
         for b in 0..<B {
             let (start, length) = (packed.sequences.starts[b], packed.sequences.lengths[b])
-            let features = pooled(hidden, start, length)
+            let (features, largestRows) = pool(hidden, start, length)
             let p = Self.softmax(logits(of: features))
             let w = (classWeights?[targets[b]] ?? 1) / norm
             loss -= w * Foundation.log(max(p[targets[b]], 1e-12))
@@ -180,7 +184,7 @@ public final class Classifier {
                     featureGradient[i] += weight[i * k + j] * d
                 }
             }
-            if !freezeBase { scatter(featureGradient, into: &hiddenGradient, from: hidden, start, length) }
+            if !freezeBase { scatter(featureGradient, into: &hiddenGradient, largestRows: largestRows, start, length) }
         }
         if withLanguageModel {
             try model.backward(addingHiddenGradient: hiddenGradient)
@@ -227,7 +231,7 @@ public final class Classifier {
         guard let pooling = Pooling(rawValue: poolingName) else {
             throw TrainingError("\(directory)/classifier.safetensors: unknown pooling \"\(poolingName)\" (quarry knows \(Pooling.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        guard let w = tensors["score.weight"], let b = tensors["score.bias"], w.shape == [model.config.nEmbd * pooling.widths, labels.count], b.shape == [labels.count] else {
+        guard let w = tensors["score.weight"], let b = tensors["score.bias"], w.shape == [pooling.featureWidth(modelWidth: model.config.nEmbd), labels.count], b.shape == [labels.count] else {
             throw TrainingError("\(directory)/classifier.safetensors does not match the model and labels")
         }
         let classifier = Classifier(model: model, labels: labels, seed: 0, pooling: pooling)
