@@ -358,6 +358,8 @@ struct Finetune: ParsableCommand {
     @Option(help: "Weight λ of an auxiliary next-token loss on the training texts (classify), added to the classification loss as in GPT-1 (λ = 0.5 there). 0 is off.") var lmWeight: Double = 0
     @Option(help: "AdamW weight decay.") var weightDecay: Double = 0.01
     @Option(help: "Dropout while training (default: the model's own, from its config.json).") var dropout: Double?
+    @Option(help: "Word dropout (classify): each token of a training text is left out with this probability, a new choice every epoch, so the classifier cannot rest on a few memorised tokens. 0 is off.") var tokenDropout: Double = 0
+    @Option(help: "Measure and keep an exponential moving average of the weights with this decay (classify; e.g. 0.999, about the last 1,000 steps' weights), not the weights as trained. 0 is off.") var ema: Double = 0
     @Option(help: "How a text's hidden states reach the head: mean (averaged over the text), last (the last token's, as GPT2ForSequenceClassification) or mean-max (the mean and each feature's largest value).") var pooling: String = "mean"
     @Flag(help: "Batch texts of similar lengths together (Hugging Face's group_by_length). Batches are packed without padding, so this no longer saves time; it makes batches less random (lower held-out accuracy on the Debian sections; see BENCHMARKS.md).") var groupByLength = false
     @Flag(help: "Train the head only.") var freezeBase = false
@@ -383,6 +385,9 @@ struct Finetune: ParsableCommand {
         if poolingKind == nil { throw ValidationError("--pooling must be last, mean or mean-max") }
         if FineTuneSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be constant or linear") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1)") }
+        if !(tokenDropout >= 0 && tokenDropout < 1) { throw ValidationError("--token-dropout must be in [0, 1) (0 is off; 0.1 leaves out one token in ten)") }
+        if !(ema >= 0 && ema < 1) { throw ValidationError("--ema must be in [0, 1) (0 is off; 0.999 averages about the last 1,000 steps)") }
+        if kind == "sft" && (tokenDropout != 0 || ema != 0) { throw ValidationError("--token-dropout and --ema apply to --task classify only") }
         if !(layerDecay > 0 && layerDecay <= 1) { throw ValidationError("--layer-decay must be in (0, 1] (1 is off; 0.8 is a usual choice)") }
         if kind == "sft" && layerDecay != 1 { throw ValidationError("--layer-decay applies to --task classify only") }
         if !(lmWeight >= 0 && lmWeight.isFinite) { throw ValidationError("--lm-weight must be 0 or more (0 is off; GPT-1 used 0.5)") }
@@ -428,6 +433,8 @@ struct Finetune: ParsableCommand {
         options.seed = seed
         options.groupByLength = groupByLength
         options.schedule = FineTuneSchedule(rawValue: schedule) ?? .constant
+        options.tokenDropout = tokenDropout
+        options.averageDecay = ema
         let classifier = Classifier(model: model, labels: labels, seed: seed, pooling: poolingKind ?? .lastToken)
         let tuner = FineTuner(classifier: classifier, options: options, directory: out)
         let progress = ProgressLine(label: "finetune", totalBytes: 0)

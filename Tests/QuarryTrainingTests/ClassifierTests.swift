@@ -13,7 +13,10 @@ import Testing
         #expect(abs(report.macroF1 - (0.8 + 0.5 + 2.0 / 3.0) / 3) < 1e-12)
     }
 
-    @Test func fineTuningLearnsASeparableTaskAndSavesTheBestEpoch() throws {
+    /// Plain, and with word dropout and a moving average of the weights: the saved model is the
+    /// one dev measured (with an average, the averaged weights).
+    @Test(arguments: [(0.0, 0.0), (0.2, 0.98)])
+    func fineTuningLearnsASeparableTaskAndSavesTheBestEpoch(tokenDropout: Double, averageDecay: Double) throws {
         try BLAS.load(threads: 1)
         let config = ModelConfig(vocabSize: 20, nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 8)
         let model = try GPT<Float>(config: config)
@@ -34,6 +37,8 @@ import Testing
         options.learningRate = 3e-3
         options.headLearningRate = 1e-2
         options.patience = 8
+        options.tokenDropout = tokenDropout
+        options.averageDecay = averageDecay
         let classifier = Classifier(model: model, labels: ["even", "odd"], seed: 1)
         let best = try FineTuner(classifier: classifier, options: options, directory: dir).run(train: train, dev: dev, endOfTextID: 0)
         #expect(best.accuracy > 0.85, "dev accuracy \(best.accuracy)")
@@ -42,6 +47,44 @@ import Testing
         let again = try FineTuner(classifier: loaded, options: options, directory: dir).evaluate(dev)
         #expect(abs(again.macroF1 - best.macroF1) < 1e-9)
         #expect(loaded.labels == ["even", "odd"])
+    }
+
+    @Test func tokenDropoutKeepsTheOrderAndAtLeastOneToken() {
+        var rng = SplitMix(seed: 5)
+        let text = (0..<20_000).map { Int32($0) }
+        #expect(droppingTokens(text, probability: 0, rng: &rng) == text)
+        let kept = droppingTokens(text, probability: 0.3, rng: &rng)
+        // Binomial(20,000, 0.7): 14,000 ± 65 (one standard deviation).
+        #expect(abs(kept.count - 14_000) < 400, "kept \(kept.count)")
+        #expect(zip(kept, kept.dropFirst()).allSatisfy { $0 < $1 }, "a subsequence, in order")
+        #expect(droppingTokens([7], probability: 0.9, rng: &rng) == [7])
+        for _ in 0..<50 {
+            let few = droppingTokens([1, 2, 3], probability: 0.99, rng: &rng)
+            #expect(!few.isEmpty && few.allSatisfy { [1, 2, 3].contains($0) })
+        }
+    }
+
+    @Test func weightAverageKnownAnswer() throws {
+        let model = try GPT<Float>(config: ModelConfig(vocabSize: 8, nLayer: 1, nHead: 1, nEmbd: 4, nPositions: 4))
+        model.initialise(seed: 2)
+        let classifier = Classifier(model: model, labels: ["a", "b"], seed: 1)
+        let start = model.parameters, startHead = classifier.weight + classifier.bias
+        var average = WeightAverage(of: classifier, decay: 0.5)
+        // Decays min(0.5, 2/11) then min(0.5, 3/12): avg1 = 2/11·p0 + 9/11·1, avg2 = 1/4·avg1 + 3/4·3.
+        model.parameters = [Float](repeating: 1, count: start.count)
+        classifier.weight = [Float](repeating: 1, count: classifier.weight.count)
+        classifier.bias = [1, 1]
+        average.update(from: classifier)
+        model.parameters = [Float](repeating: 3, count: start.count)
+        classifier.weight = [Float](repeating: 3, count: classifier.weight.count)
+        classifier.bias = [3, 3]
+        average.update(from: classifier)
+        func expected(_ p0: Float) -> Float { 0.25 * (2.0 / 11 * p0 + 9.0 / 11) + 0.75 * 3 }
+        average.swap(with: classifier)
+        #expect(zip(model.parameters, start).allSatisfy { abs($0 - expected($1)) < 1e-5 })
+        #expect(zip(classifier.weight + classifier.bias, startHead).allSatisfy { abs($0 - expected($1)) < 1e-5 })
+        average.swap(with: classifier)
+        #expect(model.parameters.allSatisfy { $0 == 3 } && classifier.weight.allSatisfy { $0 == 3 } && classifier.bias == [3, 3])
     }
 
     @Test func linearScheduleWarmsUpThenFallsToZero() {
