@@ -133,6 +133,33 @@ struct IngestCommandTests {
         #expect(try quarry(["shards", "verify", dir + "/merged"]).status == 0)
         let stats = try quarry(["shards", "stats", dir + "/merged"])
         #expect(stats.out.contains("document length (tokens)"))
+        // Parts are chosen by text, so exact duplicates meet in one part and are dropped there:
+        // de-duplicated parts add up to the de-duplicated whole.
+        let dedup = ["ingest", corpus, "--tokenizer", Paths.tokenizer, "-q"]
+        #expect(try quarry(dedup + ["--out", dir + "/dwhole"]).status == 0)
+        #expect(try quarry(dedup + ["--out", dir + "/dp1", "--part", "1/2"]).status == 0)
+        #expect(try quarry(dedup + ["--out", dir + "/dp2", "--part", "2/2"]).status == 0)
+        let parts = try [dir + "/dp1", dir + "/dp2"].map { try #require(try Manifest.load(directory: $0)) }
+        let dwhole = try #require(try Manifest.load(directory: dir + "/dwhole"))
+        #expect(parts.map(\.documentsKept).reduce(0, +) == dwhole.documentsKept)
+        #expect(parts.map { $0.dropped["duplicate_exact"] ?? 0 }.reduce(0, +) == dwhole.dropped["duplicate_exact"])
+        #expect(parts.allSatisfy { $0.documentsKept > 0 })
+    }
+
+    /// The same file named by another path gives the same shards: the split does not hash the path.
+    @Test func validationSplitDoesNotDependOnThePath() throws {
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let corpus = writeCorpus(dir, documents: 120)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/alias", withDestinationPath: dir)
+        let flags = ["--tokenizer", Paths.tokenizer, "--val-fraction", "0.2", "-q"]
+        #expect(try quarry(["ingest", corpus, "--out", dir + "/a"] + flags).status == 0)
+        #expect(try quarry(["ingest", dir + "/alias/corpus.jsonl", "--out", dir + "/b"] + flags).status == 0)
+        let a = snapshot(dir + "/a").filter { !$0.key.hasPrefix("manifest") }, b = snapshot(dir + "/b").filter { !$0.key.hasPrefix("manifest") }
+        #expect(a == b && a["val-00000.bin"] != nil)
+        let manifest = try #require(try Manifest.load(directory: dir + "/a"))
+        let val = try #require(manifest.totals["val"]?.documents)
+        #expect(val > 8 && val < 45, "about a fifth of ~126 kept documents: \(val)")
     }
 }
 
