@@ -14,13 +14,18 @@ func checkShardsMatchTokenizer(of modelDirectory: String, manifest: Manifest, da
     if (try? fileSHA256(own)) == manifest.tokenizer.sha256 { return }
     // Another file may still hold the same vocabulary (written by another tool): compare the models.
     let modelTokenizer = try loadTokenizer(own)
-    for candidate in [manifest.tokenizer.path, data + "/tokenizer.json"] where (try? fileSHA256(candidate)) == manifest.tokenizer.sha256 {
-        if let shardsTokenizer = try? TokenizerFile.load(path: candidate), shardsTokenizer.encodesLike(modelTokenizer) { return }
-        break
-    }
+    if let candidate = shardsTokenizerFile(manifest, data: data),
+       let shardsTokenizer = try? TokenizerFile.load(path: candidate), shardsTokenizer.encodesLike(modelTokenizer) { return }
     printError("error: the shards in \(data) were tokenized with \(manifest.tokenizer.path) (SHA-256 \(manifest.tokenizer.sha256.prefix(12))…), "
                + "not with the model's \(own): re-ingest them with --tokenizer \(own)")
     throw ExitCode(1)
+}
+
+/// The file the shards were tokenized with: the manifest's path (as typed at ingest, so relative
+/// to ingest's working directory) or the copy ingest puts beside the shards; nil when neither
+/// holds the recorded SHA-256.
+func shardsTokenizerFile(_ manifest: Manifest, data: String) -> String? {
+    [manifest.tokenizer.path, data + "/tokenizer.json"].first { (try? fileSHA256($0)) == manifest.tokenizer.sha256 }
 }
 
 struct Pretrain: ParsableCommand {
@@ -105,7 +110,13 @@ struct Pretrain: ParsableCommand {
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         if !FileManager.default.fileExists(atPath: out + "/tokenizer.json") {
-            try? FileManager.default.copyItem(atPath: manifest.tokenizer.path, toPath: out + "/tokenizer.json")
+            // Fine-tuning, generation and Hugging Face read RUN/tokenizer.json.
+            if let tokenizer = shardsTokenizerFile(manifest, data: data) {
+                try FileManager.default.copyItem(atPath: tokenizer, toPath: out + "/tokenizer.json")
+            } else {
+                printError("warning: the shards' tokenizer (\(manifest.tokenizer.path), SHA-256 \(manifest.tokenizer.sha256.prefix(12))…) "
+                           + "is not found: copy it to \(out)/tokenizer.json before fine-tuning or generating")
+            }
         }
         var options = PretrainOptions()
         options.steps = steps

@@ -45,6 +45,16 @@ import QuarryTraining
         #expect(try quarry(["pretrain", "--data", dir + "/a", "--out", dir + "/run", "--steps", "0", "-q"]).status == 0)
         let saved = try Data(contentsOf: URL(fileURLWithPath: dir + "/run/model.safetensors"))
 
+        // Shards moved after ingest (the manifest's tokenizer path no longer leads anywhere):
+        // the run still gets the tokenizer from beside the shards, so finetune can read it.
+        try FileManager.default.copyItem(atPath: dir + "/bigger", toPath: dir + "/moved")
+        let manifestPath = dir + "/moved/manifest.json"
+        let manifest = try String(contentsOfFile: manifestPath, encoding: .utf8)
+        try manifest.replacingOccurrences(of: dir + "/bigger/tokenizer.json", with: "nowhere/tokenizer.json")
+            .write(toFile: manifestPath, atomically: true, encoding: .utf8)
+        #expect(try quarry(["pretrain", "--data", dir + "/moved", "--out", dir + "/movedRun", "--steps", "0", "-q"]).status == 0)
+        #expect(FileManager.default.contents(atPath: dir + "/movedRun/tokenizer.json") == FileManager.default.contents(atPath: dir + "/bigger/tokenizer.json"))
+
         // Shards made with another tokenizer (smaller, so only the tokenizer check can catch it).
         let other = try quarry(["eval", "--model", dir + "/run", "--data", dir + "/other"])
         #expect(other.status != 0 && other.err.contains("tokenized with"), "\(other.err)")
