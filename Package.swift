@@ -1,6 +1,19 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The modules are the pipeline, each a leaf of the ones below it:
+//
+//   QuarryCore                      text, JSON lines, hashing (FNV-1a, SHA-256, MinHash), random
+//       ↑                           numbers, atomic output files, progress, errors
+//   QuarryIngest  QuarryTokenizer   raw dumps → clean documents; byte-level BPE
+//   QuarryShards                    token shard formats: writers, the reader, manifest, verify
+//   QuarryLabels  QuarryTraining    the labelling store; the GPT-2 model and its training loops
+//       ↑
+//   QuarryPipeline                  the sequences that cross stages (ingest, tokenizer training
+//       ↑                           on a corpus, labels → fine-tuning data, predictions → store)
+//   quarry                          the executable: one command per file, parsing and printing
+//
+// Only QuarryPipeline and the executable depend on more than one stage.
 let package = Package(
     name: "quarry",
     platforms: [.macOS(.v13)],
@@ -11,6 +24,7 @@ let package = Package(
         .library(name: "QuarryShards", targets: ["QuarryShards"]),
         .library(name: "QuarryLabels", targets: ["QuarryLabels"]),
         .library(name: "QuarryTraining", targets: ["QuarryTraining"]),
+        .library(name: "QuarryPipeline", targets: ["QuarryPipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -22,31 +36,36 @@ let package = Package(
                        providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CCompression",
                        providers: [.apt(["libbz2-dev", "zlib1g-dev"])]),
-        // What every stage shares: JSON text, atomic output files, progress, errors.
-        .target(name: "QuarryCore"),
-        // Stage 1: raw dumps → clean documents.
         // libxml2's allocator for HTML pages: a per-thread arena dropped with each document.
         .target(name: "CXMLArena", dependencies: ["CLibXML2"]),
-        .target(name: "QuarryIngest", dependencies: ["QuarryCore", "CLibXML2", "CXMLArena", "CCompression"]),
-        // Stage 1b: byte-level BPE (Hugging Face tokenizer.json compatible).
-        .target(name: "QuarryTokenizer", dependencies: ["QuarryCore"]),
-        // Stage 1c: filtered, de-duplicated, tokenized documents → binary shards + manifest.
-        .target(name: "QuarryShards", dependencies: ["QuarryCore", "QuarryIngest", "QuarryTokenizer"]),
         // The trainer's exp-bound element-wise kernels, vectorised per CPU at load time.
         .target(name: "CTrainingKernels", cSettings: [.unsafeFlags(["-O3"])]),
-        // Stage 3: the GPT-2 trainer (OpenBLAS loaded at run time).
-        .target(name: "QuarryTraining", dependencies: ["QuarryCore", "QuarryShards", "QuarryTokenizer", "CTrainingKernels"]),
-        // Stage 2: the labelling workflow over SQLite (GRDB).
+
+        // What every stage shares.
+        .target(name: "QuarryCore"),
+        // Raw dumps, pages and archives → clean documents: readers → converters → cleaning → filters.
+        .target(name: "QuarryIngest", dependencies: ["QuarryCore", "CLibXML2", "CXMLArena", "CCompression"]),
+        // Byte-level BPE, compatible with Hugging Face tokenizer.json.
+        .target(name: "QuarryTokenizer", dependencies: ["QuarryCore"]),
+        // Token shard formats (Megatron, llm.c, nanoGPT) and their manifest.
+        .target(name: "QuarryShards", dependencies: ["QuarryCore"]),
+        // The labelling workflow over SQLite (GRDB).
         .target(name: "QuarryLabels", dependencies: [
-            "QuarryCore", "QuarryIngest", "QuarryTokenizer", "QuarryShards",
+            "QuarryCore",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
-        // The executable only parses arguments and calls the libraries.
+        // The GPT-2 model, its training loops and checkpoints (OpenBLAS loaded at run time).
+        .target(name: "QuarryTraining", dependencies: ["QuarryCore", "QuarryShards", "CTrainingKernels"]),
+        // The sequences that cross stages.
+        .target(name: "QuarryPipeline", dependencies: [
+            "QuarryCore", "QuarryIngest", "QuarryTokenizer", "QuarryShards", "QuarryLabels", "QuarryTraining",
+        ]),
+        // The executable parses arguments, calls QuarryPipeline and the stages, and prints.
         .executableTarget(
             name: "quarry",
             dependencies: [
-                "QuarryCore", "QuarryIngest", "QuarryTokenizer", "QuarryShards", "QuarryLabels", "QuarryTraining",
+                "QuarryCore", "QuarryIngest", "QuarryTokenizer", "QuarryShards", "QuarryLabels", "QuarryTraining", "QuarryPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // jemalloc replaces glibc's malloc for the whole process: libxml2 builds a DOM of small
@@ -54,10 +73,17 @@ let package = Package(
             // (1.17x faster on one thread, 1.35x on two; BPE training 1.13x; encode unchanged).
             linkerSettings: [.linkedLibrary("jemalloc")]
         ),
+
+        .testTarget(name: "QuarryCoreTests", dependencies: ["QuarryCore"]),
         .testTarget(name: "QuarryIngestTests", dependencies: ["QuarryIngest", "QuarryCore"]),
         .testTarget(name: "QuarryTokenizerTests", dependencies: ["QuarryTokenizer", "QuarryCore"]),
-        .testTarget(name: "QuarryTrainingTests", dependencies: ["QuarryTraining", "QuarryShards", "CTrainingKernels"]),
+        .testTarget(name: "QuarryShardsTests", dependencies: ["QuarryShards", "QuarryCore"]),
         .testTarget(name: "QuarryLabelsTests", dependencies: ["QuarryLabels", "QuarryCore"]),
-        .testTarget(name: "QuarryShardsTests", dependencies: ["QuarryShards", "QuarryIngest", "QuarryTokenizer", "QuarryCore"]),
+        .testTarget(name: "QuarryTrainingTests", dependencies: ["QuarryTraining", "QuarryShards", "QuarryTokenizer", "QuarryCore", "CTrainingKernels"]),
+        .testTarget(name: "QuarryPipelineTests", dependencies: [
+            "QuarryPipeline", "QuarryIngest", "QuarryTokenizer", "QuarryShards", "QuarryLabels", "QuarryTraining", "QuarryCore",
+        ]),
+        // The binary end to end: flags, messages, exit codes, and the files each command writes.
+        .testTarget(name: "quarryTests", dependencies: ["QuarryCore", "QuarryShards", "QuarryLabels"]),
     ]
 )

@@ -10,14 +10,15 @@ public final class ProgressLine {
     private var lastDraw = Date.distantPast
     private var drew = false
 
-    public init(label: String, totalBytes: Int, enabled: Bool = isatty(2) != 0) {
+    /// `totalBytes`: the input's size, for a percentage and ETA (0 when unknown).
+    public init(label: String, totalBytes: Int = 0, enabled: Bool) {
         self.label = label
         self.total = totalBytes
         self.enabled = enabled
     }
 
-    /// Progress counted in items (merges, steps) rather than bytes.
-    public func update(bytes: Int, items: Int, total: Int) {
+    /// Progress counted in items (merges, steps, examples) rather than bytes: done/total, rate and ETA.
+    public func update(done items: Int, of total: Int) {
         guard enabled else { return }
         let now = Date()
         guard now.timeIntervalSince(lastDraw) >= 0.25 else { return }
@@ -31,6 +32,7 @@ public final class ProgressLine {
         drew = true
     }
 
+    /// Progress counted in bytes read (with `items` documents so far).
     public func update(bytes: Int, items: Int, force: Bool = false) {
         guard enabled else { return }
         let now = Date()

@@ -51,14 +51,3 @@ public struct RawRecord: Sendable {
         self.byteCount = byteCount
     }
 }
-
-/// Why a record did not become a document; the names appear in the summary.
-public enum DropReason: String, Sendable, CaseIterable {
-    case empty = "empty"
-    case invalidUTF8 = "invalid_utf8"
-    case notMainNamespace = "not_main_namespace"
-    case redirect = "redirect"
-    case notHTML = "not_html"
-    case httpStatus = "http_status_not_2xx"
-    case badRecord = "bad_record"
-}

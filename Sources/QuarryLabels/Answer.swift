@@ -26,20 +26,37 @@ public enum Answer: Equatable, Sendable {
 
     /// Canonical JSON (written by hand: JSONEncoder per answer was a fifth of import time).
     public var json: String {
-        var out: [UInt8] = []
+        var out = Array("{\"\(key)\":".utf8)
+        appendValue(to: &out)
+        out.append(0x7D)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The stored JSON's one key: label, labels, spans or response.
+    public var key: String {
         switch self {
-        case .label(let l):
-            out += Array(#"{"label":"#.utf8)
-            JSONText.appendString(l, to: &out)
+        case .label: return "label"
+        case .labels: return "labels"
+        case .spans: return "spans"
+        case .response: return "response"
+        }
+    }
+
+    /// The value under `key`, as canonical JSON: a string, or an array (labels sorted, so equal
+    /// sets have equal JSON; spans in their order).
+    public func appendValue(to out: inout [UInt8]) {
+        switch self {
+        case .label(let text), .response(let text):
+            JSONText.appendString(text, to: &out)
         case .labels(let l):
-            out += Array(#"{"labels":["#.utf8)
-            for (k, label) in l.sorted().enumerated() {     // canonical: equal sets, equal JSON
+            out.append(0x5B)
+            for (k, label) in l.sorted().enumerated() {
                 if k > 0 { out.append(0x2C) }
                 JSONText.appendString(label, to: &out)
             }
             out.append(0x5D)
         case .spans(let spans):
-            out += Array(#"{"spans":["#.utf8)
+            out.append(0x5B)
             for (k, span) in spans.enumerated() {
                 if k > 0 { out.append(0x2C) }
                 out += Array(#"{"end":\#(span.end),"label":"#.utf8)
@@ -47,12 +64,7 @@ public enum Answer: Equatable, Sendable {
                 out += Array(#","start":\#(span.start)}"#.utf8)
             }
             out.append(0x5D)
-        case .response(let r):
-            out += Array(#"{"response":"#.utf8)
-            JSONText.appendString(r, to: &out)
         }
-        out.append(0x7D)
-        return String(decoding: out, as: UTF8.self)
     }
 
     public init?(json: String) {
@@ -78,6 +90,13 @@ public enum Answer: Equatable, Sendable {
     public var singleLabel: String? {
         if case .label(let l) = self { return l }
         return nil
+    }
+
+    /// The answer as a trainer reads it: the response, or the labels joined by ", " (chat and
+    /// shards exports, sft).
+    public var text: String {
+        if case .response(let r) = self { return r }
+        return labelList.joined(separator: ", ")
     }
 
     /// The label(s) for exports and counts.

@@ -64,64 +64,40 @@ public struct LabelTask: Codable, Sendable, Equatable {
     }
 }
 
-extension LabelStore {
-    public struct StoredTask: Sendable {
-        public var id: Int64
-        public var task: LabelTask
-    }
-
-    public func createTask(_ task: LabelTask) throws -> StoredTask {
-        try task.validate()
-        return try write { db in
-            if try Int64.fetchOne(db, sql: "SELECT id FROM task WHERE name = ?", arguments: [task.name]) != nil {
-                throw QuarryError("a task named \"\(task.name)\" already exists in \(self.path)")
+extension LabelTask {
+    /// A typed answer: label names or hotkeys (comma-separated), spans (`0-2:label 5:label`, `-`
+    /// for none), or a response; nil when the input answers nothing of this task.
+    public func answer(typed input: String) -> Answer? {
+        switch kind {
+        case .response:
+            return input.isEmpty ? nil : .response(input)
+        case .classify:
+            let parts = input.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let labels = parts.compactMap(label(typed:))
+            guard labels.count == parts.count, !labels.isEmpty else { return nil }
+            return multiLabel ? .labels(labels) : (labels.count == 1 ? .label(labels[0]) : nil)
+        case .span:
+            if input == "-" || input == "none" { return .spans([]) }
+            var spans: [Answer.Span] = []
+            for part in input.split(separator: " ") {
+                let pieces = part.split(separator: ":", maxSplits: 1)
+                guard pieces.count == 2, let name = label(typed: String(pieces[1])) else { return nil }
+                let range = pieces[0].split(separator: "-")
+                guard let start = Int(range[0]) else { return nil }
+                let end = range.count > 1 ? Int(range[1]).map { $0 + 1 } : start + 1   // "3-5" includes token 5
+                guard let end else { return nil }
+                spans.append(Answer.Span(start: start, end: end, label: name))
             }
-            let labels = String(decoding: try JSONEncoder().encode(task.labels), as: UTF8.self)
-            try db.execute(sql: "INSERT INTO task (name, kind, labels, multi_label, instructions, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [task.name, task.kind.rawValue, labels, task.multiLabel, task.instructions, Date().timeIntervalSince1970])
-            return StoredTask(id: db.lastInsertedRowID, task: task)
+            return spans.isEmpty ? nil : .spans(spans)
         }
     }
 
-    public func task(named name: String) throws -> StoredTask {
-        try read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM task WHERE name = ?", arguments: [name]) else {
-                let names = try String.fetchAll(db, sql: "SELECT name FROM task ORDER BY name")
-                throw QuarryError("no task named \"\(name)\" in \(self.path)" + (names.isEmpty ? " (create one with `quarry task create`)" : " (tasks: \(names.joined(separator: ", ")))"))
-            }
-            return try Self.storedTask(row)
+    /// A label typed by name or by its hotkey.
+    public func label(typed text: String) -> String? {
+        if labels.contains(text) { return text }
+        if text.count == 1, let index = Self.hotkeys.firstIndex(of: Character(text)), index < labels.count {
+            return labels[index]
         }
-    }
-
-    public func allTasks() throws -> [(StoredTask, examples: Int, annotated: Int)] {
-        try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT t.*, (SELECT count(*) FROM example e WHERE e.task_id = t.id) AS examples,
-                       (SELECT count(DISTINCT a.example_id) FROM annotation a WHERE a.task_id = t.id) AS annotated
-                FROM task t ORDER BY t.name
-                """).map { (try Self.storedTask($0), $0["examples"], $0["annotated"]) }
-        }
-    }
-
-    static func storedTask(_ row: Row) throws -> StoredTask {
-        let labelsJSON: String = row["labels"]
-        let labels = (try? JSONDecoder().decode([String].self, from: Data(labelsJSON.utf8))) ?? []
-        let kindName: String = row["kind"]
-        let task = LabelTask(name: row["name"], kind: LabelTask.Kind(rawValue: kindName) ?? .classify, labels: labels,
-                             multiLabel: row["multi_label"], instructions: row["instructions"])
-        return StoredTask(id: row["id"], task: task)
-    }
-
-    /// Writes in one transaction, with errors a user can act on.
-    func write<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try pool.write(body) } catch let error as QuarryError { throw error } catch {
-            throw QuarryError("cannot write to \(path): \(Self.describe(error))")
-        }
-    }
-
-    func read<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try pool.read(body) } catch let error as QuarryError { throw error } catch {
-            throw QuarryError("cannot read \(path): \(Self.describe(error))")
-        }
+        return nil
     }
 }

@@ -28,13 +28,27 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var valFraction: Double
         public var minWords: Int
         public var quality: Bool
+        /// The de-duplication mode's name (`ingest --dedup`).
         public var dedup: String
-        public var part: String
+        public var part: IngestPart
         /// How plain-text inputs were cut into documents; absent means whole files.
         public var sampleBy: String? = nil
         enum CodingKeys: String, CodingKey {
             case format, tokenWidth = "token_dtype", shardTokens = "shard_tokens", valFraction = "val_fraction"
             case minWords = "min_words", quality = "quality_filter", dedup, part, sampleBy = "sample_by"
+        }
+
+        public init(format: ShardFormat, tokenWidth: TokenWidth, shardTokens: Int, valFraction: Double, minWords: Int,
+                    quality: Bool, dedup: String, part: IngestPart, sampleBy: String? = nil) {
+            self.format = format
+            self.tokenWidth = tokenWidth
+            self.shardTokens = shardTokens
+            self.valFraction = valFraction
+            self.minWords = minWords
+            self.quality = quality
+            self.dedup = dedup
+            self.part = part
+            self.sampleBy = sampleBy
         }
     }
 
@@ -62,6 +76,33 @@ public struct Manifest: Codable, Sendable, Equatable {
     }
 
     public static let fileName = "manifest.json"
+
+    public init(complete: Bool, tokenizer: Tokenizer, settings: Settings, sources: [String], shards: [ShardFile],
+                totals: [String: SplitTotals], documentsRead: Int, documentsKept: Int, dropped: [String: Int],
+                resume: [String: ResumePoint]) {
+        self.complete = complete
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.sources = sources
+        self.shards = shards
+        self.totals = totals
+        self.documentsRead = documentsRead
+        self.documentsKept = documentsKept
+        self.dropped = dropped
+        self.resume = resume
+    }
+
+    /// The manifest of a finished set that another stage wrote (a labelled export): the same
+    /// schema as ingest's, with the settings that describe it (no filters, no de-duplication).
+    public static func finished(shards: [ShardFile], tokenizer: Tokenizer, format: ShardFormat, source: String,
+                                documents: Int) throws -> Manifest {
+        let settings = Settings(format: format, tokenWidth: try TokenWidth.forFormat(format, vocabularySize: tokenizer.vocabSize),
+                                shardTokens: 100_000_000, valFraction: 0, minWords: 0, quality: false, dedup: "off",
+                                part: .slice(1, of: 1))
+        return Manifest(complete: true, tokenizer: tokenizer, settings: settings, sources: [source],
+                        shards: shards.sorted { $0.path < $1.path }, totals: totals(of: shards), documentsRead: documents,
+                        documentsKept: documents, dropped: [:], resume: [:])
+    }
 
     /// Per-split shard, document and token counts, from the shard list.
     public static func totals(of shards: [ShardFile]) -> [String: SplitTotals] {
@@ -97,4 +138,47 @@ public struct Manifest: Codable, Sendable, Equatable {
             throw error
         }
     }
+}
+
+/// Which slice of the input a shard directory holds: the K-th of N (`ingest --part K/N`; 1/1 is
+/// all of it), or the parts `shards merge` joined. Written as "K/N" or "merged from N part(s)".
+public enum IngestPart: Codable, Sendable, Equatable, CustomStringConvertible {
+    case slice(Int, of: Int)
+    case merged(parts: Int)
+
+    /// "K/N" with 1 ≤ K ≤ N; nil otherwise.
+    public init?(parsing text: String) {
+        let pieces = text.split(separator: "/")
+        guard pieces.count == 2, let k = Int(pieces[0]), let n = Int(pieces[1]), n >= 1, k >= 1, k <= n else { return nil }
+        self = .slice(k, of: n)
+    }
+
+    public var description: String {
+        switch self {
+        case .slice(let k, let n): return "\(k)/\(n)"
+        case .merged(let parts): return "merged from \(parts) part(s)"
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        if let part = IngestPart(parsing: text) {
+            self = part
+        } else if text.hasPrefix("merged from "), let n = Int(text.dropFirst("merged from ".count).prefix { $0.isNumber }) {
+            self = .merged(parts: n)
+        } else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "part \"\(text)\" is neither K/N nor \"merged from N part(s)\""))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// The splits `quarry ingest` writes (an export names its own).
+public enum IngestSplit: String, CaseIterable, Sendable {
+    case train
+    case validation = "val"
 }

@@ -46,17 +46,7 @@ public enum ShardTools {
     }
 
     static func hashFile(_ path: String) -> (Int, String)? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        var size = 0
-        while true {
-            let chunk = handle.readData(ofLength: 1 << 22)
-            if chunk.isEmpty { break }
-            size += chunk.count
-            chunk.withUnsafeBytes { hasher.update($0) }
-        }
-        return (size, hasher.hexDigest())
+        SHA256.digest(ofFile: path).map { ($0.bytes, $0.hex) }
     }
 
     static func checkLLMCHeader(_ path: String, expectedTokens: Int, width: TokenWidth, size: Int) -> String? {
@@ -179,9 +169,9 @@ public enum ShardTools {
         }
         guard let first = manifests.first else { throw QuarryError("give at least one directory to merge") }
         for (m, directory) in zip(manifests, directories) {
-            var a = m.settings, b = first.settings
-            a.part = ""; b.part = ""
-            guard a == b, m.tokenizer.sha256 == first.tokenizer.sha256 else {
+            var settings = m.settings
+            settings.part = first.settings.part
+            guard settings == first.settings, m.tokenizer.sha256 == first.tokenizer.sha256 else {
                 throw QuarryError("\(directory) was made with another tokenizer or other options than \(directories[0]): only parts of one job can be merged")
             }
         }
@@ -191,7 +181,7 @@ public enum ShardTools {
             throw QuarryError("\(output) already holds a manifest: merge into a new directory")
         }
         var merged = first
-        merged.settings.part = "merged from \(manifests.count) part(s)"
+        merged.settings.part = .merged(parts: manifests.count)
         merged.sources = Array(Set(manifests.flatMap(\.sources))).sorted()
         merged.shards = []
         merged.dropped = [:]

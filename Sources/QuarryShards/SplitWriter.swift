@@ -4,7 +4,8 @@ import QuarryCore
 /// Writes one split (train or val) as a sequence of shards in one format, rolling to a new
 /// shard at `shardTokens`. Each shard is complete on disk (renamed into place) before the
 /// next starts, and `onShard` is told, so the manifest can record progress after every shard.
-final class SplitWriter {
+/// Ingest writes its train and val splits with it; a labelled export, one writer per split.
+public final class SplitWriter {
     let split: String
     let format: ShardFormat
     let width: TokenWidth
@@ -12,10 +13,10 @@ final class SplitWriter {
     let namePrefix: String
     let shardTokens: Int
     let endOfText: Int32
-    private(set) var finished: [ShardFile] = []
+    public private(set) var finished: [ShardFile] = []
     /// Documents of this split fully written to finished shards, and tokens of the next
     /// document already written (llm.c shards split documents): the resume point.
-    private(set) var resumePoint = ResumePoint(documents: 0, skipTokens: 0)
+    public private(set) var resumePoint = ResumePoint(documents: 0, skipTokens: 0)
 
     private var file: HashedFile?
     private var index: HashedFile?
@@ -25,10 +26,12 @@ final class SplitWriter {
     private var buffer: [UInt8] = []
     private var documentsSeen = 0                  // documents of this split given to add()
 
-    var onShard: ((SplitWriter) throws -> Void)?
+    public var onShard: ((SplitWriter) throws -> Void)?
 
-    init(split: String, format: ShardFormat, width: TokenWidth, directory: String, namePrefix: String,
-         shardTokens: Int, endOfText: Int32, resumingAfter completed: [ShardFile], resume: ResumePoint) {
+    /// `resumingAfter`: the split's shards a killed run finished; `resume`: where it stopped.
+    public init(split: String, format: ShardFormat, width: TokenWidth, directory: String, namePrefix: String = "",
+                shardTokens: Int, endOfText: Int32, resumingAfter completed: [ShardFile] = [],
+                resume: ResumePoint = ResumePoint(documents: 0, skipTokens: 0)) {
         self.split = split
         self.format = format
         self.width = width
@@ -41,10 +44,10 @@ final class SplitWriter {
     }
 
     /// Whether the document with this ordinal in the split is already on disk.
-    func isWritten(ordinal: Int) -> Bool { ordinal < resumePoint.documents }
+    public func isWritten(ordinal: Int) -> Bool { ordinal < resumePoint.documents }
 
     /// Adds the next document of the split (its ordinal is implied by order).
-    func add(_ tokens: [Int32]) throws {
+    public func add(_ tokens: [Int32]) throws {
         let ordinal = documentsSeen
         documentsSeen += 1
         if ordinal < resumePoint.documents { return }
@@ -101,7 +104,7 @@ final class SplitWriter {
     }
 
     /// Finishes the open shard (if it holds anything).
-    func finish() throws {
+    public func finish() throws {
         if file != nil { try closeShard(resume: ResumePoint(documents: documentsSeen, skipTokens: 0)) }
     }
 
@@ -188,5 +191,9 @@ public struct ResumePoint: Codable, Sendable, Equatable {
     public var documents: Int
     public var skipTokens: Int
     enum CodingKeys: String, CodingKey { case documents, skipTokens = "skip_tokens" }
+    public init(documents: Int, skipTokens: Int) {
+        self.documents = documents
+        self.skipTokens = skipTokens
+    }
 }
 

@@ -45,13 +45,13 @@ public struct BPEModel: Sendable {
             } else if let added = addedTokens.first(where: { $0.id == Int32(id) }) {
                 bytes.append(Array(added.content.utf8))
             } else {
-                throw TokenizerError("token \(id) (\(token.debugDescription)) is not made of byte-level characters: not a byte-level BPE vocabulary")
+                throw QuarryError("token \(id) (\(token.debugDescription)) is not made of byte-level characters: not a byte-level BPE vocabulary")
             }
         }
         var byteTokens = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
             guard let id = ids.id(of: String(ByteLevelAlphabet.characters[b])) else {
-                throw TokenizerError("the vocabulary has no token for byte 0x\(String(b, radix: 16)): not a byte-level BPE vocabulary")
+                throw QuarryError("the vocabulary has no token for byte 0x\(String(b, radix: 16)): not a byte-level BPE vocabulary")
             }
             byteTokens[b] = id
         }
@@ -60,7 +60,7 @@ public struct BPEModel: Sendable {
         mergeList.reserveCapacity(merges.count)
         for (rank, (a, b)) in merges.enumerated() {
             guard let left = ids.id(of: a), let right = ids.id(of: b), let result = ids.id(of: a, followedBy: b) else {
-                throw TokenizerError("merge \(rank) (\(a) \(b)) uses a token missing from the vocabulary")
+                throw QuarryError("merge \(rank) (\(a) \(b)) uses a token missing from the vocabulary")
             }
             let key = UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))
             table.insertIfAbsent(key, UInt64(rank) << 32 | UInt64(UInt32(result)))
@@ -114,7 +114,7 @@ public struct BPEModel: Sendable {
         var out: [UInt8] = []
         for id in ids {
             guard id >= 0 && Int(id) < tokenBytes.count else {
-                throw TokenizerError("token id \(id) is outside the vocabulary (size \(tokenBytes.count))")
+                throw QuarryError("token id \(id) is outside the vocabulary (size \(tokenBytes.count))")
             }
             out.append(contentsOf: tokenBytes[Int(id)])
         }
@@ -124,12 +124,6 @@ public struct BPEModel: Sendable {
     public func decode(_ ids: [Int32]) throws -> String {
         String(decoding: try decodeBytes(ids), as: UTF8.self)
     }
-}
-
-public struct TokenizerError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }
 
 /// Token string → id while a model is built, keyed by the FNV-1a hash of the token's UTF-8 and

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import QuarryCore
 
 /// Trains a byte-level BPE vocabulary the way Hugging Face `tokenizers`' BpeTrainer does, so
 /// that the same corpus and settings give the same merges:
@@ -48,7 +49,7 @@ public final class BPETrainer {
         let partials = UnsafeMutableBufferPointer<WordCounter>.allocate(capacity: width)
         partials.initialize(repeating: WordCounter(capacity: 1 << 12))
         defer { partials.deinitialize(); partials.deallocate() }
-        let box = UncheckedBox(partials)
+        let box = UncheckedSendable(partials)
         DispatchQueue.concurrentPerform(iterations: width) { worker in
             var local = WordCounter(capacity: 1 << 14)
             let lower = texts.count * worker / width, upper = texts.count * (worker + 1) / width
@@ -77,7 +78,7 @@ public final class BPETrainer {
     public func train(progress: ((Int, Int) -> Void)? = nil) throws -> BPEModel {
         let specials = options.specialTokens
         guard options.vocabularySize >= specials.count + 256 else {
-            throw TokenizerError("--vocab-size \(options.vocabularySize) is too small: byte-level BPE needs at least \(specials.count + 256) (256 bytes + special tokens)")
+            throw QuarryError("--vocab-size \(options.vocabularySize) is too small: byte-level BPE needs at least \(specials.count + 256) (256 bytes + special tokens)")
         }
         var idToToken: [String] = specials
         var tokenToID: [String: Int32] = [:]

@@ -8,45 +8,45 @@ import QuarryCore
 public enum TokenizerFile {
     public static func load(path: String) throws -> BPEModel {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw TokenizerError("cannot read tokenizer file \(path): \(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")")
+            throw QuarryError("cannot read tokenizer file \(path): \(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")")
         }
         do {
             return try parse(data)
-        } catch let error as TokenizerError {
-            throw TokenizerError("\(path): \(error.message)")
+        } catch let error as QuarryError {
+            throw QuarryError("\(path): \(error.message)")
         }
     }
 
     public static func parse(_ data: Data) throws -> BPEModel {
         let parsed: JSONValue
         do { parsed = try data.withUnsafeBytes { try JSONValue.parse($0.bindMemory(to: UInt8.self)) } } catch {
-            throw TokenizerError("not valid JSON (\(error)): expected a Hugging Face tokenizer.json")
+            throw QuarryError("not valid JSON (\(error)): expected a Hugging Face tokenizer.json")
         }
-        guard case .object = parsed else { throw TokenizerError("not a JSON object: expected a Hugging Face tokenizer.json") }
+        guard case .object = parsed else { throw QuarryError("not a JSON object: expected a Hugging Face tokenizer.json") }
         let root = parsed
         guard let model = root["model"], model.members != nil else {
-            throw TokenizerError("no \"model\" section: expected a Hugging Face tokenizer.json")
+            throw QuarryError("no \"model\" section: expected a Hugging Face tokenizer.json")
         }
         let type = model["type"]?.string ?? (model["merges"] != nil ? "BPE" : "unknown")
         guard type == "BPE" else {
-            throw TokenizerError("a \(type) tokenizer: quarry reads byte-level BPE tokenizers (GPT-2 style) only")
+            throw QuarryError("a \(type) tokenizer: quarry reads byte-level BPE tokenizers (GPT-2 style) only")
         }
         if let normalizer = root["normalizer"], !normalizer.isNull {
-            throw TokenizerError("it has a normalizer (\(normalizer["type"]?.string ?? "unknown")): quarry reads byte-level BPE tokenizers without normalizers only")
+            throw QuarryError("it has a normalizer (\(normalizer["type"]?.string ?? "unknown")): quarry reads byte-level BPE tokenizers without normalizers only")
         }
         let addPrefixSpace = try byteLevelAddsPrefixSpace(root["pre_tokenizer"])
         if let dropout = model["dropout"]?.number, dropout > 0 {
-            throw TokenizerError("BPE dropout \(dropout) is not supported (encoding would not be deterministic)")
+            throw QuarryError("BPE dropout \(dropout) is not supported (encoding would not be deterministic)")
         }
         if model["byte_fallback"]?.bool == true {
-            throw TokenizerError("byte_fallback BPE (sentencepiece style) is not byte-level BPE")
+            throw QuarryError("byte_fallback BPE (sentencepiece style) is not byte-level BPE")
         }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let affix = model[key]?.string, !affix.isEmpty {
-                throw TokenizerError("\(key) \"\(affix)\" is not used by byte-level BPE")
+                throw QuarryError("\(key) \"\(affix)\" is not used by byte-level BPE")
             }
         }
-        guard let vocab = model["vocab"]?.members else { throw TokenizerError("the model has no vocab") }
+        guard let vocab = model["vocab"]?.members else { throw QuarryError("the model has no vocab") }
         var added: [(content: String, id: Int32, special: Bool)] = []
         for entry in root["added_tokens"]?.array ?? [] {
             guard let content = entry["content"]?.string, let id = entry["id"]?.integer else { continue }
@@ -55,7 +55,7 @@ public enum TokenizerFile {
         var byID: [Int32: String] = [:]
         byID.reserveCapacity(vocab.count)
         for (token, value) in vocab {
-            guard let id = value.integer, id >= 0, id < Int(Int32.max) else { throw TokenizerError("vocab entry \(token.debugDescription) has no integer id") }
+            guard let id = value.integer, id >= 0, id < Int(Int32.max) else { throw QuarryError("vocab entry \(token.debugDescription) has no integer id") }
             byID[Int32(id)] = token
         }
         for token in added where byID[token.id] == nil { byID[token.id] = token.content }
@@ -63,7 +63,7 @@ public enum TokenizerFile {
         var strings: [String] = []
         strings.reserveCapacity(size)
         for id in 0..<size {
-            guard let token = byID[Int32(id)] else { throw TokenizerError("token ids are not contiguous: id \(id) is missing") }
+            guard let token = byID[Int32(id)] else { throw QuarryError("token ids are not contiguous: id \(id) is missing") }
             strings.append(token)
         }
         var merges: [(String, String)] = []
@@ -75,7 +75,7 @@ public enum TokenizerFile {
             } else if let text = entry.string, let space = text.firstIndex(of: " ") {
                 merges.append((String(text[..<space]), String(text[text.index(after: space)...])))
             } else {
-                throw TokenizerError("merge \(index) is neither [\"a\", \"b\"] nor \"a b\"")
+                throw QuarryError("merge \(index) is neither [\"a\", \"b\"] nor \"a b\"")
             }
         }
         // Added tokens are matched by their text; sorting longest first makes overlapping ones unambiguous.
@@ -87,19 +87,19 @@ public enum TokenizerFile {
     /// The ByteLevel pre-tokenizer, alone or as the only step of a Sequence: its add_prefix_space.
     private static func byteLevelAddsPrefixSpace(_ value: JSONValue?) throws -> Bool {
         guard let pre = value, pre.members != nil else {
-            throw TokenizerError("no ByteLevel pre-tokenizer: quarry reads byte-level BPE tokenizers (GPT-2 style) only")
+            throw QuarryError("no ByteLevel pre-tokenizer: quarry reads byte-level BPE tokenizers (GPT-2 style) only")
         }
         let type = pre["type"]?.string ?? "unknown"
         if type == "ByteLevel" {
             guard pre["use_regex"]?.bool ?? true else {
-                throw TokenizerError("a ByteLevel pre-tokenizer without the GPT-2 split pattern (use_regex false) is not supported")
+                throw QuarryError("a ByteLevel pre-tokenizer without the GPT-2 split pattern (use_regex false) is not supported")
             }
             return pre["add_prefix_space"]?.bool ?? false
         }
         if type == "Sequence", let steps = pre["pretokenizers"]?.array, steps.count == 1 {
             return try byteLevelAddsPrefixSpace(steps[0])
         }
-        throw TokenizerError("pre-tokenizer \(type): quarry reads tokenizers with the GPT-2 ByteLevel pre-tokenizer only")
+        throw QuarryError("pre-tokenizer \(type): quarry reads tokenizers with the GPT-2 ByteLevel pre-tokenizer only")
     }
 
     /// The tokenizer.json text HF `tokenizers` writes for a byte-level BPE (keys in its order).

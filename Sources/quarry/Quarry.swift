@@ -24,6 +24,11 @@ struct Quarry: ParsableCommand {
         Every stage on the built-in samples, in about a minute: scripts/demo
         """,
         version: "0.1.0",
-        subcommands: [Extract.self, TokenizerCommand.self, Ingest.self, Shards.self, TaskCommand.self, Import.self, Tag.self, Review.self, Stats.self, Export.self, Predictions.self, Pretrain.self, Finetune.self, Eval.self, Generate.self, Logits.self, Gradients.self]
+        groupedSubcommands: [
+            CommandGroup(name: "Data", subcommands: [Extract.self, TokenizerCommand.self, Ingest.self, Shards.self]),
+            CommandGroup(name: "Labelling", subcommands: [TaskCommand.self, Import.self, Tag.self, Review.self, Stats.self,
+                                                          Export.self, Predictions.self]),
+            CommandGroup(name: "Training", subcommands: [Pretrain.self, Finetune.self, Eval.self, Generate.self, Logits.self, Gradients.self]),
+        ]
     )
 }

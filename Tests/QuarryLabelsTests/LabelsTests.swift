@@ -176,16 +176,6 @@ func write(_ path: String, _ text: String) {
         #expect(FileManager.default.contents(atPath: dir + "/e1/dev.jsonl") == FileManager.default.contents(atPath: dir + "/e2/dev.jsonl"))
         let train = first.written["train"] ?? 0
         #expect(train > 130 && train < 190)
-        // Fine-tuning's held-out tenth cuts other bits of the hash than --split: a train split
-        // still has about a tenth to hold out, and it is spread over the file, not its end.
-        let trainTexts = String(decoding: FileManager.default.contents(atPath: dir + "/e1/train.jsonl") ?? Data(), as: UTF8.self)
-            .split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }.compactMap { $0["text"] }
-        #expect(trainTexts.count == train)
-        let heldOut = HeldOutTenth(trainTexts).isHeldOut.filter { $0 }
-        #expect(heldOut.count >= train / 20 && heldOut.count <= train / 5, "\(heldOut.count) of \(train)")
-        let documents = HeldOutTenth((0..<1000).map { "document \($0)" })
-        let positions = (0..<1000).filter { documents.isHeldOut[$0] }
-        #expect(positions.count > 70 && positions.count < 130 && (positions.first ?? 1000) < 100 && (positions.last ?? 0) > 900)
         let line = try #require(String(decoding: FileManager.default.contents(atPath: dir + "/e1/train.jsonl") ?? Data(), as: UTF8.self).split(separator: "\n").first)
         let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
         #expect(record["text"]?.hasPrefix("item ") == true && ["a", "b"].contains(record["label"] ?? ""))
@@ -206,34 +196,6 @@ func write(_ path: String, _ text: String) {
         return (0..<4).map { "\(shared)\nMember \($0) of family \(family) adds this one sentence." }
     }
     static let loners = (0..<100).map { loner in (0..<12).map { "l\(loner)w\($0)" }.joined(separator: " ") }
-
-    @Test func nearDuplicatesAreHeldOutTogether() {
-        let texts = Self.families.flatMap { $0 } + Self.loners
-        let tenth = HeldOutTenth(texts)
-        #expect(tenth.groupCount == 160)
-        for (f, family) in Self.families.enumerated() {
-            let flags = (0..<4).map { tenth.isHeldOut[f * 4 + $0] }
-            #expect(Set(flags).count == 1, "family \(f) split: \(flags)")
-        }
-        // Binomial(60, 0.1) families: 1…14 holds with probability > 0.999 (the hash is fixed, so this never flakes).
-        let heldFamilies = (0..<60).filter { tenth.isHeldOut[$0 * 4] }.count
-        #expect(heldFamilies >= 1 && heldFamilies <= 14, "\(heldFamilies) families held out")
-        // A text with no near-duplicate is held out exactly when its own content hash is 0 modulo 10.
-        for (i, loner) in Self.loners.enumerated() {
-            #expect(tenth.isHeldOut[240 + i] == (UInt64(bitPattern: contentHash(loner)) % 10 == 0))
-        }
-    }
-
-    @Test func theChoiceDependsOnTheTextsNotTheirOrder() {
-        let texts = Self.families.flatMap { $0 } + Self.loners
-        var generator = SystemRandomNumberGenerator()
-        let shuffled = texts.shuffled(using: &generator)
-        let inOrder = Dictionary(uniqueKeysWithValues: zip(texts, HeldOutTenth(texts).isHeldOut))
-        let again = HeldOutTenth(shuffled)
-        #expect(again.groupCount == 160)
-        #expect(zip(shuffled, again.isHeldOut).allSatisfy { inOrder[$0.0] == $0.1 })
-        #expect(HeldOutTenth([]).groupCount == 0)
-    }
 
     @Test func exportSplitsKeepFamiliesTogether() throws {
         let dir = scratch()

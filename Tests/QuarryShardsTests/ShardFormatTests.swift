@@ -81,16 +81,6 @@ func writer(_ format: ShardFormat, _ dir: String, shardTokens: Int = 1000, width
         #expect(bytes(dir + "/train.bin") == le([UInt16(1), 2, 0, 3, 0]))
         #expect(throws: QuarryError.self) { try TokenWidth.forFormat(.nanogpt, vocabularySize: 70_000) }
     }
-
-    @Test func sha256KnownAnswers() {
-        func hex(_ s: String) -> String { var h = SHA256(); h.update(Array(s.utf8)); return h.hexDigest() }
-        #expect(hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(hex(String(repeating: "a", count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
-        var split = SHA256()
-        for chunk in ["abcdbcdecdefdefgefghfghighijhi", "jkijkljklmklmnlmnomnopnopq"] { split.update(Array(chunk.utf8)) }
-        #expect(split.hexDigest() == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-    }
 }
 
 @Suite struct WideLLMCTests {

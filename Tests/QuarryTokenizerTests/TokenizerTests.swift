@@ -57,7 +57,7 @@ func tinyModel(mergesAsStrings: Bool = false, extra: String = "") throws -> BPEM
 
     @Test func decodeRejectsUnknownIds() throws {
         let model = try tinyModel()
-        #expect(throws: TokenizerError.self) { try model.decode([1, 999_999]) }
+        #expect(throws: QuarryError.self) { try model.decode([1, 999_999]) }
     }
 }
 
@@ -180,7 +180,7 @@ func tinyModel(mergesAsStrings: Bool = false, extra: String = "") throws -> BPEM
     @Test func vocabularyTooSmallIsAnError() throws {
         let trainer = BPETrainer(options: .init(vocabularySize: 100))
         trainer.add(["some text"])
-        #expect(throws: TokenizerError.self) { try trainer.train() }
+        #expect(throws: QuarryError.self) { try trainer.train() }
     }
 
     @Test func countingIsTheSameWhateverTheThreads() throws {

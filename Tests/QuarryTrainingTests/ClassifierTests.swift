@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import QuarryCore
 @testable import QuarryTraining
 
 @Suite(.serialized) struct ClassifierTests {
@@ -21,7 +22,7 @@ import Testing
         let config = ModelConfig(vocabSize: 20, nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 8)
         let model = try GPT<Float>(config: config)
         model.initialise(seed: 3)
-        var rng = SplitMix(seed: 8)
+        var rng = SplitMix64(seed: 8)
         // The label is the first token's parity.
         func example() -> LabelledExample {
             let tokens = (0..<(2 + Int(rng.next() % 5))).map { _ in Int32(rng.next() % 20) }
@@ -50,7 +51,7 @@ import Testing
     }
 
     @Test func tokenDropoutKeepsTheOrderAndAtLeastOneToken() {
-        var rng = SplitMix(seed: 5)
+        var rng = SplitMix64(seed: 5)
         let text = (0..<20_000).map { Int32($0) }
         #expect(droppingTokens(text, probability: 0, rng: &rng) == text)
         let kept = droppingTokens(text, probability: 0.3, rng: &rng)
@@ -145,7 +146,7 @@ import Testing
             return try classifier.trainStep(batch, targets: targets, classWeights: nil, freezeBase: true)
         }
         let plain = try loss(counter: 0)
-        #expect(throws: TrainingError.self) { try model.setDropout(1) }
+        #expect(throws: QuarryError.self) { try model.setDropout(1) }
         try model.setDropout(0.5)
         // The same pass draws the same masks; another pass draws others; both change the loss.
         let first = try loss(counter: 0), again = try loss(counter: 0), second = try loss(counter: 1)
@@ -339,7 +340,7 @@ import Testing
 
     /// Length-grouped batches: every example once, batches of nearly equal lengths.
     @Test func lengthGroupedBatchesCoverEveryExampleOnce() {
-        var rng = SplitMix(seed: 5)
+        var rng = SplitMix64(seed: 5)
         let lengths = (0..<1000).map { _ in 1 + Int(rng.next() % 200) }
         var order = Array(lengths.indices)
         rng.shuffle(&order)

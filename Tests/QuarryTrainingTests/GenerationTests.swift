@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import QuarryCore
 @testable import QuarryTraining
 
 @Suite struct GenerationTests {
@@ -18,12 +19,12 @@ import Testing
             let worst = zip(generator.logits, expected).map { abs($0 - $1) }.max() ?? 0
             #expect(worst < 1e-4, "position \(t): \(worst)")
         }
-        var rng = SplitMixGenerator(seed: 1)
+        var rng = SplitMix64(seed: 1)
         let greedy = generator.sample(temperature: 0, topK: 0, rng: &rng)
         let last = Array(full.suffix(40))
         #expect(Int(greedy) == last.indices.max { last[$0] < last[$1] })
         // Top-1 sampling is greedy too, at any temperature.
         #expect(generator.sample(temperature: 1.5, topK: 1, rng: &rng) == greedy)
-        #expect(throws: TrainingError.self) { for _ in 0..<20 { try generator.feed(1) } }   // context full
+        #expect(throws: QuarryError.self) { for _ in 0..<20 { try generator.feed(1) } }   // context full
     }
 }

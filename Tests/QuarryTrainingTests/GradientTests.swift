@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import QuarryCore
 import CTrainingKernels
 @testable import QuarryTraining
 
@@ -15,7 +16,7 @@ import CTrainingKernels
         // Larger weights than GPT-2's init so that every path carries a visible gradient.
         for i in model.parameters.indices { model.setParameter(i, model.parameters[i] * 10 + (i % 3 == 0 ? 0.05 : -0.03)) }
         let B = 2, T = 5
-        var rng = SplitMix(seed: 3)
+        var rng = SplitMix64(seed: 3)
         let tokens = (0..<(B * T)).map { _ in Int32(rng.next() % 11) }
         var targets = (0..<(B * T)).map { _ in Int32(rng.next() % 11) }
         if ignoring {
@@ -29,7 +30,7 @@ import CTrainingKernels
             }
             #expect(abs(masked - perPosition.reduce(0, +) / 5) < 1e-12)
             #expect(try model.forward(tokens: tokens, targets: [Int32](repeating: -1, count: B * T), B: B, T: T) == 0)
-            #expect(throws: TrainingError.self) { try model.forward(tokens: tokens, targets: [Int32](repeating: -2, count: B * T), B: B, T: T) }
+            #expect(throws: QuarryError.self) { try model.forward(tokens: tokens, targets: [Int32](repeating: -2, count: B * T), B: B, T: T) }
         }
         model.zeroGradients()
         _ = try model.trainingForward(tokens: tokens, targets: targets, B: B, T: T)
@@ -59,7 +60,7 @@ import CTrainingKernels
 
     /// The vectorised Float kernels (C) against the plain Double definitions.
     @Test func floatKernelsMatchTheDoubleDefinitions() throws {
-        var rng = SplitMix(seed: 11)
+        var rng = SplitMix64(seed: 11)
         let n = 4099
         let x: [Double] = (0..<n).map { _ in (rng.uniform() - 0.5) * 24 }
         var exps = [Float](repeating: 0, count: n)
@@ -134,7 +135,7 @@ import CTrainingKernels
     }
 
     @Test func configValidationAndPresets() throws {
-        #expect(throws: TrainingError.self) { try GPT<Double>(config: ModelConfig(vocabSize: 10, nLayer: 1, nHead: 3, nEmbd: 8, nPositions: 4)) }
+        #expect(throws: QuarryError.self) { try GPT<Double>(config: ModelConfig(vocabSize: 10, nLayer: 1, nHead: 3, nEmbd: 8, nPositions: 4)) }
         let tiny = try ModelConfig.preset("tiny", vocabSize: 8192)
         #expect(tiny.nLayer == 4 && tiny.nHead == 4 && tiny.nEmbd == 256 && tiny.nPositions == 256)
         let small = try ModelConfig.preset("small", vocabSize: 8192)
@@ -142,8 +143,8 @@ import CTrainingKernels
         // GPT-2 small's well-known parameter count with tied embeddings: 124,439,808.
         #expect(ModelConfig(vocabSize: 50257, nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024).parameterCount == 124_439_808)
         let model = try GPT<Double>(config: ModelConfig(vocabSize: 5, nLayer: 1, nHead: 1, nEmbd: 4, nPositions: 3))
-        #expect(throws: TrainingError.self) { try model.forward(tokens: [1, 2, 3, 4], targets: nil, B: 1, T: 4) }
-        #expect(throws: TrainingError.self) { try model.forward(tokens: [9], targets: nil, B: 1, T: 1) }
+        #expect(throws: QuarryError.self) { try model.forward(tokens: [1, 2, 3, 4], targets: nil, B: 1, T: 4) }
+        #expect(throws: QuarryError.self) { try model.forward(tokens: [9], targets: nil, B: 1, T: 1) }
     }
 
     @Test func tinyModelOverfitsOneBatch() throws {
@@ -153,7 +154,7 @@ import CTrainingKernels
         model.initialise(seed: 1)
         var optimizer = AdamW(model: model, weightDecay: 0)
         let B = 4, T = 16
-        var rng = SplitMix(seed: 9)
+        var rng = SplitMix64(seed: 9)
         let data = (0..<(B * T + 1)).map { _ in Int32(rng.next() % 32) }
         let tokens = Array(data[0..<(B * T)]), targets = Array(data[1...])
         var first: Float = 0, last: Float = 0

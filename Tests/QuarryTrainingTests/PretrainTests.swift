@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import QuarryCore
 @testable import QuarryTraining
 
 func tokenFile(_ dir: String, count: Int, vocab: Int) -> String {
     var bytes: [UInt8] = []
-    var rng = SplitMix(seed: 5)
+    var rng = SplitMix64(seed: 5)
     for i in 0..<count {
         // A learnable pattern with noise: the next token is often the previous + 1.
         let t = UInt16(rng.next() % 4 == 0 ? Int(rng.next() % UInt64(vocab)) : (i * 3) % vocab)
@@ -82,7 +83,7 @@ func tokenFile(_ dir: String, count: Int, vocab: Int) -> String {
         // A truncated file is refused with a message.
         let data = try #require(FileManager.default.contents(atPath: dir + "/model.safetensors"))
         precondition(FileManager.default.createFile(atPath: dir + "/model.safetensors", contents: data.prefix(data.count - 10)), "cannot write a test file")
-        #expect(throws: TrainingError.self) { try Checkpoint.load(from: dir) }
+        #expect(throws: QuarryError.self) { try Checkpoint.load(from: dir) }
     }
 
     @Test func learningRateSchedule() {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import QuarryCore
 import QuarryTokenizer
 @testable import QuarryTraining
 
@@ -88,6 +89,6 @@ import QuarryTokenizer
         let saved = try Checkpoint.load(from: dir)
         let again = try SFTTrainer(model: saved, options: options, directory: dir).loss(Array(chats.prefix(4)))
         #expect(abs(again - best) < 1e-5)
-        #expect(throws: TrainingError.self) { try trainer.run(train: [], dev: chats, endOfTextID: 256) }
+        #expect(throws: QuarryError.self) { try trainer.run(train: [], dev: chats, endOfTextID: 256) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import QuarryCore
 import QuarryTraining
 
 /// The training commands' refusals, through the binary: one clear line, a non-zero exit, and

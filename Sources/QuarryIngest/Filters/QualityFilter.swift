@@ -22,28 +22,17 @@ public struct QualityFilter: Sendable {
 
     public init() {}
 
-    public enum Failure: String, Sendable, CaseIterable {
-        case tooFewWords = "gopher_too_few_words"
-        case tooManyWords = "gopher_too_many_words"
-        case meanWordLength = "gopher_mean_word_length"
-        case symbolRatio = "gopher_symbol_ratio"
-        case bulletLines = "gopher_bullet_lines"
-        case ellipsisLines = "gopher_ellipsis_lines"
-        case alphabeticWords = "gopher_alphabetic_words"
-        case stopWords = "gopher_stop_words"
-    }
-
     /// nil when the document passes.
     ///
     /// Performance notes: one pass over UTF-8 bytes; only non-ASCII scalars consult Unicode
     /// properties. The first version split into Substrings and asked Character properties,
     /// which was 40% of `quarry ingest`'s time.
-    public func check(_ text: String) -> Failure? {
+    public func check(_ text: String) -> DropReason? {
         var text = text
         return text.withUTF8 { check(bytes: $0) }
     }
 
-    private func check(bytes s: UnsafeBufferPointer<UInt8>) -> Failure? {
+    private func check(bytes s: UnsafeBufferPointer<UInt8>) -> DropReason? {
         var words = 0, wordCharacters = 0, measuredWords = 0, alphabeticWords = 0, symbols = 0, stops = 0
         var lines = 0, bullets = 0, ellipses = 0
         var i = 0

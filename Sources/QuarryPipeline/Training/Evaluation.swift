@@ -1,0 +1,77 @@
+import Foundation
+import QuarryCore
+import QuarryShards
+import QuarryTokenizer
+import QuarryTraining
+
+/// `quarry eval`: a language model's loss on shards, or a classifier's figures on labelled JSONL.
+/// BLAS must be loaded.
+public enum Evaluation {
+    public struct LanguageModelLoss: Sendable {
+        public var loss: Double
+        public var windows: Int
+        public var context: Int
+        public var perplexity: Double { Foundation.exp(loss) }
+    }
+
+    /// The mean loss over `batches` batches of 8 fixed windows of the validation split (else train).
+    public static func languageModel(_ modelDirectory: String, shards: String, context: Int, batches: Int) throws -> LanguageModelLoss {
+        let gpt = try Checkpoint.load(from: modelDirectory)
+        let split = try TokenWindows.split(.validation, of: shards) ?? TokenWindows.split(.train, of: shards)
+        guard let (windows, manifest) = split else { throw QuarryError("\(shards) has no shards") }
+        guard manifest.tokenizer.vocabSize <= gpt.config.vocabSize else {
+            throw QuarryError("the shards' vocabulary (\(manifest.tokenizer.vocabSize)) is larger than the model's (\(gpt.config.vocabSize))")
+        }
+        try ShardsProvenance.check(manifest, directory: shards, against: modelDirectory)
+        let batch = 8, n = min(context, gpt.config.nPositions)
+        // The seed and batch are pre-training's defaults, so the windows are those it validates on.
+        let loss = try gpt.meanLoss(on: windows, batch: batch, context: n, batches: batches, seed: PretrainOptions().seed &+ 0x5EED)
+        return LanguageModelLoss(loss: loss, windows: batches * batch, context: n)
+    }
+
+    /// A fine-tuned classifier on labelled JSONL; with `predictions`, each example's prediction is
+    /// written there too (schemas/prediction.schema.json).
+    public static func classifier(_ runDirectory: String, data: String, predictions: String?) throws -> ClassificationReport {
+        let classifier = try Classifier.load(from: runDirectory)
+        let encoder = BPEEncoder(model: try TokenizerFile.load(path: runDirectory + "/tokenizer.json"))
+        var examples = LabelledExamples(labels: classifier.labels, fixed: true)
+        try examples.read(data, encoder: encoder, limit: classifier.model.config.nPositions)
+        guard !examples.examples.isEmpty else { throw QuarryError("\(data) has no examples") }
+        let probabilities = try classifier.probabilities(of: examples.examples, batch: 16)
+        if let predictions {
+            try PredictionsFile.write(examples.examples, probabilities, labels: classifier.labels, to: predictions)
+        }
+        return classifier.report(examples.examples, probabilities: probabilities)
+    }
+}
+
+/// The model `quarry finetune` starts from and its tokenizer, whose vocabulary must fit the
+/// model. BLAS must be loaded.
+public struct StartingModel {
+    public let directory: String
+    public let model: GPT<Float>
+    public let tokenizer: BPEModel
+
+    public init(directory: String, dropout: Double?) throws {
+        self.directory = directory
+        model = try Checkpoint.load(from: directory)
+        if let dropout { try model.setDropout(dropout) }
+        tokenizer = try TokenizerFile.load(path: directory + "/tokenizer.json")
+        guard tokenizer.vocabularySize <= model.config.vocabSize else {
+            throw QuarryError("the tokenizer's vocabulary (\(tokenizer.vocabularySize)) is larger than the model's (\(model.config.vocabSize))")
+        }
+    }
+
+    public var encoder: BPEEncoder { BPEEncoder(model: tokenizer) }
+    public var endOfText: Int32? { tokenizer.id(of: "<|endoftext|>") }
+
+    /// Makes `out` for a fine-tuned model, refused when it already holds one (`marker`), with
+    /// the tokenizer copied in.
+    public func prepareOutput(_ out: String, refusingIfExists marker: String) throws {
+        if FileManager.default.fileExists(atPath: out + "/" + marker) {
+            throw QuarryError("\(out) already holds a fine-tuned model: choose another --out")
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try? FileManager.default.copyItem(atPath: directory + "/tokenizer.json", toPath: out + "/tokenizer.json")
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import QuarryCore
+import QuarryShards
+import QuarryTraining
+
+/// `quarry pretrain`: a model (new, from a checkpoint, or the run's own to resume) on the shards
+/// of an ingest directory, checked against them before any step: vocabulary, tokenizer, context.
+public final class PretrainingRun {
+    /// What the run starts from.
+    public enum Start {
+        /// A new model of a preset shape; `dropout` for training passes.
+        case new(preset: String, dropout: Double)
+        /// A GPT-2-layout checkpoint directory (a quarry run or Hugging Face's).
+        case checkpoint(String)
+        /// The run in the output directory, from its last checkpoint.
+        case resume
+    }
+
+    public let trainer: Pretrainer
+    public let manifest: Manifest
+    /// The step a resumed run continues from (nil for a new run).
+    public let resumedAt: Int?
+    /// Things the user should know that do not stop the run.
+    public private(set) var warnings: [String] = []
+
+    /// The peak learning rate when none is given: 1.5e-3 for a new `tiny` model, 6e-4 (GPT-2's)
+    /// otherwise; a resumed run keeps its own. 1.5e-3 had the lowest validation loss of 6e-4,
+    /// 1.5e-3 and 3e-3 for `tiny` (reports/journal/2026-11-29-issue6-pretraining-learning-rate.md); larger models and continued training were not
+    /// measured.
+    public static func defaultLearningRate(start: Start, directory: String) -> Double {
+        switch start {
+        case .resume: return Pretrainer.savedOptions(in: directory)?.learningRate ?? 6e-4
+        case .new(let preset, _): return preset == "tiny" ? 1.5e-3 : 6e-4
+        case .checkpoint: return 6e-4
+        }
+    }
+
+    /// Prepares `directory` (refusing another run's unless resuming) and the trainer; BLAS must be loaded.
+    public init(data: String, directory: String, start: Start, options: PretrainOptions) throws {
+        guard let (train, manifest) = try TokenWindows.split(.train, of: data) else {
+            throw QuarryError("\(data) has no training shards")
+        }
+        self.manifest = manifest
+        let validation = try TokenWindows.split(.validation, of: data)?.windows
+        let model: GPT<Float>
+        switch start {
+        case .resume:
+            model = try Checkpoint.load(from: directory)
+        case .checkpoint(let path):
+            model = try Checkpoint.load(from: path)
+        case .new(let preset, let dropout):
+            var config = try ModelConfig.preset(preset, vocabSize: manifest.tokenizer.vocabSize)
+            config.dropout = dropout
+            model = try GPT<Float>(config: config)
+            model.initialise(seed: options.seed)
+        }
+        guard manifest.tokenizer.vocabSize <= model.config.vocabSize else {
+            throw QuarryError("the shards' vocabulary (\(manifest.tokenizer.vocabSize)) is larger than the model's (\(model.config.vocabSize))")
+        }
+        switch start {
+        case .resume: try ShardsProvenance.check(manifest, directory: data, against: directory)
+        case .checkpoint(let path): try ShardsProvenance.check(manifest, directory: data, against: path)
+        case .new: break
+        }
+        guard options.context <= model.config.nPositions else {
+            throw QuarryError("--context \(options.context) is longer than the model's n_positions \(model.config.nPositions)")
+        }
+        let fm = FileManager.default
+        if case .resume = start {} else if fm.fileExists(atPath: directory + "/trainer-state.json") {
+            throw QuarryError("\(directory) already holds a run: use --resume to continue it, or another --out")
+        }
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if !fm.fileExists(atPath: directory + "/tokenizer.json") {
+            // Fine-tuning, generation and Hugging Face read RUN/tokenizer.json.
+            if let tokenizer = ShardsProvenance.tokenizerFile(of: manifest, directory: data) {
+                try fm.copyItem(atPath: tokenizer, toPath: directory + "/tokenizer.json")
+            } else {
+                warnings.append("the shards' tokenizer (\(manifest.tokenizer.path), SHA-256 \(manifest.tokenizer.sha256.prefix(12))…) "
+                                + "is not found: copy it to \(directory)/tokenizer.json before fine-tuning or generating")
+            }
+        }
+        trainer = Pretrainer(model: model, options: options, train: train, validation: validation, directory: directory)
+        if case .resume = start { resumedAt = try trainer.resume() } else { resumedAt = nil }
+    }
+
+    public func run() throws {
+        try trainer.run(endOfTextID: manifest.tokenizer.endOfTextID)
+    }
+}

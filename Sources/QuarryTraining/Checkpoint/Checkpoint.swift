@@ -1,0 +1,220 @@
+import Foundation
+import QuarryCore
+
+/// Checkpoints in the Hugging Face GPT-2 layout: `model.safetensors` with the tensor names and
+/// shapes of `GPT2LMHeadModel` (Conv1D weights are [in, out], which is also quarry's layout; no
+/// `lm_head.weight`, it is tied to `transformer.wte.weight`) and a GPT-2 `config.json`.
+public enum Checkpoint {
+    /// quarry's tensor → the HF names of its slices (one per layer for per-layer tensors).
+    static func hfNames(_ name: String, layer: Int?) -> String {
+        let h = layer.map { "transformer.h.\($0)." } ?? ""
+        switch name {
+        case "wte": return "transformer.wte.weight"
+        case "wpe": return "transformer.wpe.weight"
+        case "ln1w": return h + "ln_1.weight"
+        case "ln1b": return h + "ln_1.bias"
+        case "qkvw": return h + "attn.c_attn.weight"
+        case "qkvb": return h + "attn.c_attn.bias"
+        case "attprojw": return h + "attn.c_proj.weight"
+        case "attprojb": return h + "attn.c_proj.bias"
+        case "ln2w": return h + "ln_2.weight"
+        case "ln2b": return h + "ln_2.bias"
+        case "fcw": return h + "mlp.c_fc.weight"
+        case "fcb": return h + "mlp.c_fc.bias"
+        case "fcprojw": return h + "mlp.c_proj.weight"
+        case "fcprojb": return h + "mlp.c_proj.bias"
+        case "lnfw": return "transformer.ln_f.weight"
+        default: return "transformer.ln_f.bias"
+        }
+    }
+
+    static let perLayer: Set<String> = ["ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb", "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb"]
+
+    /// Named F32 tensors for `model.safetensors`, each a range of the parameter buffer.
+    static func tensors(_ config: ModelConfig) -> [(name: String, shape: [Int], range: Range<Int>)] {
+        var out: [(String, [Int], Range<Int>)] = []
+        var offset = 0
+        for (name, shape) in config.tensorShapes {
+            let count = shape.reduce(1, *)
+            if perLayer.contains(name) {
+                let per = count / config.nLayer
+                for layer in 0..<config.nLayer {
+                    out.append((hfNames(name, layer: layer), Array(shape.dropFirst()), (offset + layer * per)..<(offset + (layer + 1) * per)))
+                }
+            } else {
+                out.append((hfNames(name, layer: nil), shape, offset..<(offset + count)))
+            }
+            offset += count
+        }
+        return out
+    }
+
+    public static func save(_ model: GPT<Float>, to directory: String, endOfTextID: Int32?) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try SafeTensors.write(directory + "/model.safetensors",
+                              tensors: tensors(model.config).map { ($0.name, $0.shape, model.parameters[$0.range]) })
+        try writeConfig(model.config, to: directory + "/config.json", endOfTextID: endOfTextID)
+    }
+
+    /// The gradients of the last backward pass, under the tensors' Hugging Face names.
+    public static func saveGradients(_ model: GPT<Float>, to path: String) throws {
+        try SafeTensors.write(path, tensors: tensors(model.config).map { ($0.name, $0.shape, model.gradients[$0.range]) })
+    }
+
+    public static func load(from directory: String) throws -> GPT<Float> {
+        guard let data = FileManager.default.contents(atPath: directory + "/config.json") else {
+            throw QuarryError("\(directory)/config.json not found: not a model directory")
+        }
+        let config = try readConfig(data, path: directory + "/config.json")
+        let stored = try SafeTensors.read(directory + "/model.safetensors")
+        var parameters = [Float](repeating: 0, count: config.parameterCount)
+        for (name, shape, range) in tensors(config) {
+            guard let tensor = stored[name] else { throw QuarryError("\(directory)/model.safetensors has no tensor \(name)") }
+            guard tensor.shape == shape else {
+                throw QuarryError("\(name) has shape \(tensor.shape) in the checkpoint, \(shape) in its config")
+            }
+            parameters.replaceSubrange(range, with: tensor.values)
+        }
+        return try GPT<Float>(config: config, parameters: parameters)
+    }
+
+    static func writeConfig(_ config: ModelConfig, to path: String, endOfTextID: Int32?) throws {
+        let eos = endOfTextID.map { String($0) } ?? "null"
+        let json = """
+        {
+          "architectures": ["GPT2LMHeadModel"],
+          "model_type": "gpt2",
+          "vocab_size": \(config.vocabSize),
+          "n_positions": \(config.nPositions),
+          "n_ctx": \(config.nPositions),
+          "n_embd": \(config.nEmbd),
+          "n_layer": \(config.nLayer),
+          "n_head": \(config.nHead),
+          "n_inner": null,
+          "activation_function": "gelu_new",
+          "resid_pdrop": \(config.dropout),
+          "embd_pdrop": \(config.dropout),
+          "attn_pdrop": \(config.dropout),
+          "dropout": \(config.dropout),
+          "layer_norm_epsilon": 1e-05,
+          "initializer_range": 0.02,
+          "scale_attn_weights": true,
+          "tie_word_embeddings": true,
+          "bos_token_id": \(eos),
+          "eos_token_id": \(eos),
+          "torch_dtype": "float32"
+        }
+
+        """
+        let file = try OutputFile(path: path)
+        do { try file.write(Array(json.utf8)); try file.commit() } catch { file.abandon(); throw error }
+    }
+
+    static func readConfig(_ data: Data, path: String) throws -> ModelConfig {
+        guard let json = try? data.withUnsafeBytes({ try JSONValue.parse($0.bindMemory(to: UInt8.self)) }) else {
+            throw QuarryError("\(path) is not JSON")
+        }
+        if let type = json["model_type"]?.string, type != "gpt2" { throw QuarryError("\(path): model_type \(type); quarry trains GPT-2 models") }
+        if let activation = json["activation_function"]?.string, !["gelu_new", "gelu_pytorch_tanh"].contains(activation) {
+            throw QuarryError("\(path): activation \(activation); quarry's GPT-2 uses GELU with the tanh approximation")
+        }
+        guard let v = json["vocab_size"]?.integer, let l = json["n_layer"]?.integer, let h = json["n_head"]?.integer,
+              let c = json["n_embd"]?.integer, let p = json["n_positions"]?.integer else {
+            throw QuarryError("\(path) lacks one of vocab_size, n_layer, n_head, n_embd, n_positions")
+        }
+        let config = ModelConfig(vocabSize: v, nLayer: l, nHead: h, nEmbd: c, nPositions: p,
+                                 dropout: json["dropout"]?.number ?? json["resid_pdrop"]?.number ?? 0)
+        try config.validate()
+        return config
+    }
+}
+
+/// The safetensors format: an 8-byte little-endian header length, a JSON header naming each
+/// tensor's dtype, shape and byte range, then the raw little-endian data. F32 only here.
+public enum SafeTensors {
+    public struct Tensor { public var shape: [Int]; public var values: [Float] }
+
+    public static func write(_ path: String, tensors: [(String, [Int], ArraySlice<Float>)], metadata: [String: String] = ["format": "pt"]) throws {
+        var header: [(String, JSONValue)] = [("__metadata__", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))]
+        var offset = 0
+        for (name, shape, values) in tensors {
+            let bytes = values.count * 4
+            header.append((name, .object([("dtype", .string("F32")), ("shape", .array(shape.map { .number(Double($0)) })),
+                                          ("data_offsets", .array([.number(Double(offset)), .number(Double(offset + bytes))]))])))
+            offset += bytes
+        }
+        var headerBytes = Array(JSONValue.object(header).serialized.utf8)
+        while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
+        let file = try OutputFile(path: path)
+        do {
+            var prefix: [UInt8] = []
+            var length = UInt64(headerBytes.count).littleEndian
+            withUnsafeBytes(of: &length) { prefix.append(contentsOf: $0) }
+            try file.write(prefix + headerBytes)
+            for (_, _, values) in tensors {
+                var chunk: [UInt8] = []
+                chunk.reserveCapacity(values.count * 4)
+                for v in values { var le = v.bitPattern.littleEndian; withUnsafeBytes(of: &le) { chunk.append(contentsOf: $0) } }
+                try file.write(chunk)
+            }
+            try file.commit()
+        } catch {
+            file.abandon()
+            throw error
+        }
+    }
+
+    /// The file's bytes, its parsed header and where the tensor data begins.
+    static func header(_ path: String) throws -> (data: Data, members: [(String, JSONValue)], base: Int) {
+        guard let data = FileManager.default.contents(atPath: path) else { throw QuarryError("cannot read \(path)") }
+        guard data.count >= 8 else { throw QuarryError("\(path) is not a safetensors file (too short)") }
+        let length = data.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
+        guard length > 0, 8 + length <= data.count else { throw QuarryError("\(path) is not a safetensors file (bad header length)") }
+        guard let header = try? JSONValue.parse(Array(data[8..<(8 + length)])), let members = header.members else {
+            throw QuarryError("\(path): the safetensors header is not JSON")
+        }
+        return (data, members, 8 + length)
+    }
+
+    /// The header's `__metadata__` strings.
+    public static func metadata(_ path: String) throws -> [String: String] {
+        metadata(of: try header(path).members)
+    }
+
+    static func metadata(of members: [(String, JSONValue)]) -> [String: String] {
+        var out: [String: String] = [:]
+        for (key, value) in members.first(where: { $0.0 == "__metadata__" })?.1.members ?? [] {
+            if let string = value.string { out[key] = string }
+        }
+        return out
+    }
+
+    public static func read(_ path: String) throws -> [String: Tensor] {
+        try readWithMetadata(path).tensors
+    }
+
+    /// The tensors and the `__metadata__` strings, from one read of the file.
+    public static func readWithMetadata(_ path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        let (data, members, base) = try header(path)
+        var out: [String: Tensor] = [:]
+        for (name, info) in members where name != "__metadata__" {
+            guard let dtype = info["dtype"]?.string, let shape = info["shape"]?.array?.compactMap(\.integer),
+                  let range = info["data_offsets"]?.array?.compactMap(\.integer), range.count == 2 else {
+                throw QuarryError("\(path): tensor \(name) has no dtype/shape/offsets")
+            }
+            guard dtype == "F32" else { throw QuarryError("\(path): tensor \(name) is \(dtype); quarry reads F32 checkpoints") }
+            let count = shape.reduce(1, *)
+            guard range[1] - range[0] == count * 4, base + range[1] <= data.count else {
+                throw QuarryError("\(path): tensor \(name)'s byte range does not match its shape (truncated file?)")
+            }
+            var values = [Float](repeating: 0, count: count)
+            data.withUnsafeBytes { raw in
+                for i in 0..<count {
+                    values[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: base + range[0] + i * 4, as: UInt32.self)))
+                }
+            }
+            out[name] = Tensor(shape: shape, values: values)
+        }
+        return (out, metadata(of: members))
+    }
+}

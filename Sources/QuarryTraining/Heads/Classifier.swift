@@ -1,0 +1,318 @@
+import Foundation
+import QuarryCore
+
+/// A classification head on a GPT: a linear layer over a summary of each text's final hidden
+/// states (`Pooling`).
+public final class Classifier {
+    /// How a text's hidden states become the one vector the head reads.
+    public enum Pooling: String, Sendable, CaseIterable {
+        /// The last token's state: in a causal model the only position that has attended to the
+        /// whole text; what Hugging Face's GPT2ForSequenceClassification does.
+        case lastToken = "last_token"
+        /// The mean over the text's positions: every word reaches the head directly. `quarry
+        /// finetune`'s default: with a higher learning rate and the linear schedule it beat the
+        /// last token's state on the Debian sections (reports/journal/2026-11-29-issue6-finetuning-recipe.md).
+        case mean
+        /// The mean and, beside it, each feature's largest value over the text (ULMFiT's concat
+        /// pooling without the last state): a word that decides the class reaches the head at
+        /// full strength however long the text is. Twice the head's input width.
+        case meanMax = "mean_max"
+
+        /// The width of the head's input over a model `modelWidth` wide.
+        func featureWidth(modelWidth: Int) -> Int { self == .meanMax ? 2 * modelWidth : modelWidth }
+    }
+
+    public let model: GPT<Float>
+    public let labels: [String]
+    public let pooling: Pooling
+    public var weight: [Float]      // (featureWidth, K)
+    public var bias: [Float]        // (K)
+    var weightGradient: [Float]
+    var biasGradient: [Float]
+    /// The auxiliary next-token loss of the last `trainStep`, when it had one.
+    var lastLanguageModelLoss: Float?
+
+    public init(model: GPT<Float>, labels: [String], seed: UInt64, pooling: Pooling = .lastToken) {
+        self.model = model
+        self.labels = labels
+        self.pooling = pooling
+        let f = pooling.featureWidth(modelWidth: model.config.nEmbd), k = labels.count
+        var rng = SplitMix64(seed: seed ^ 0xC1A55)
+        weight = (0..<(f * k)).map { _ in Float(rng.normal() * 0.02) }
+        bias = [Float](repeating: 0, count: k)
+        weightGradient = [Float](repeating: 0, count: f * k)
+        biasGradient = [Float](repeating: 0, count: k)
+    }
+
+    /// The width of the head's input.
+    public var featureWidth: Int { pooling.featureWidth(modelWidth: model.config.nEmbd) }
+
+    /// Token ids of a text, cut to the model's context (the beginning is kept).
+    public static func encode(_ text: String, encoder: some TokenEncoder, limit: Int) -> [Int32] {
+        let ids = encoder.encode(text)
+        return ids.isEmpty ? [0] : Array(ids.prefix(limit))
+    }
+
+    /// Class probabilities for a batch of token sequences.
+    public func probabilities(_ batch: [[Int32]]) throws -> [[Float]] {
+        let packed = PackedTexts(batch)
+        try model.hiddenForward(tokens: packed.tokens, packed.sequences)
+        let hidden = Array(model.hidden())
+        return batch.indices.map { b in Self.softmax(logits(of: pooled(hidden, packed.sequences.starts[b], packed.sequences.lengths[b]))) }
+    }
+
+    /// A batch's texts laid end to end, as the model runs them: no padding to the longest (on the
+    /// Debian sections half of a padded batch's positions were padding).
+    struct PackedTexts {
+        let tokens: [Int32]
+        let sequences: Layers.Sequences
+
+        init(_ batch: [[Int32]]) {
+            tokens = Array(batch.joined())
+            sequences = Layers.Sequences(lengths: batch.map(\.count))
+        }
+
+        /// Each position's next token within its own text; a text's last position has none (-1).
+        var nextTokens: [Int32] {
+            var next = [Int32](repeating: Layers.ignoredTarget, count: tokens.count)
+            for (start, length) in zip(sequences.starts, sequences.lengths) where length > 1 {
+                for t in start..<(start + length - 1) { next[t] = tokens[t + 1] }
+            }
+            return next
+        }
+    }
+
+    /// The head's input for the text whose `length` rows start at row `start`.
+    func pooled(_ hidden: [Float], _ start: Int, _ length: Int) -> [Float] { pool(hidden, start, length).features }
+
+    /// `pooled`, with the rows mean-max's largest values came from (where their gradient goes;
+    /// empty for the other poolings), so training finds them once.
+    func pool(_ hidden: [Float], _ start: Int, _ length: Int) -> (features: [Float], largestRows: [Int]) {
+        let c = model.config.nEmbd
+        switch pooling {
+        case .lastToken:
+            let h = (start + length - 1) * c
+            return (Array(hidden[h..<(h + c)]), [])
+        case .mean, .meanMax:
+            var sum = [Float](repeating: 0, count: c)
+            for t in 0..<length {
+                let h = (start + t) * c
+                for i in 0..<c { sum[i] += hidden[h + i] }
+            }
+            let scale = 1 / Float(length)
+            let mean = sum.map { $0 * scale }
+            guard pooling == .meanMax else { return (mean, []) }
+            let rows = Self.largestRows(hidden, start, length, width: c)
+            return (mean + rows.map { hidden[$0] }, rows)
+        }
+    }
+
+    /// For each feature, the index in `hidden` of its largest value over the text's rows (the
+    /// first of equals): where max pooling reads, and where its gradient goes.
+    static func largestRows(_ hidden: [Float], _ start: Int, _ length: Int, width c: Int) -> [Int] {
+        var best = Array((start * c)..<((start + 1) * c))
+        for t in 1..<max(1, length) {
+            let h = (start + t) * c
+            for i in 0..<c where hidden[h + i] > hidden[best[i]] { best[i] = h + i }
+        }
+        return best
+    }
+
+    /// Adds the gradient of the head's input for a text to the rows it was pooled from
+    /// (`largestRows` from `pool`).
+    func scatter(_ gradient: [Float], into hiddenGradient: inout [Float], largestRows: [Int], _ start: Int, _ length: Int) {
+        let c = model.config.nEmbd
+        switch pooling {
+        case .lastToken:
+            let h = (start + length - 1) * c
+            for i in 0..<c { hiddenGradient[h + i] += gradient[i] }
+        case .mean, .meanMax:
+            let scale = 1 / Float(length)
+            for t in 0..<length {
+                let h = (start + t) * c
+                for i in 0..<c { hiddenGradient[h + i] += gradient[i] * scale }
+            }
+            for (i, row) in largestRows.enumerated() { hiddenGradient[row] += gradient[c + i] }
+        }
+    }
+
+    func logits(of features: [Float]) -> [Float] {
+        let f = featureWidth, k = labels.count
+        var logits = bias
+        for j in 0..<k { for i in 0..<f { logits[j] += features[i] * weight[i * k + j] } }
+        return logits
+    }
+
+    /// One batch: forward, cross-entropy (optionally class-weighted), backward into the head and,
+    /// unless the base is frozen, the model. Returns the mean classification loss.
+    ///
+    /// A `languageModelWeight` λ above 0 adds λ × the texts' own next-token loss to the objective
+    /// (GPT-1's auxiliary objective, λ = 0.5 there), so fine-tuning keeps the pre-trained
+    /// language model in use; that loss is then `lastLanguageModelLoss`.
+    func trainStep(_ batch: [[Int32]], targets: [Int], classWeights: [Float]?, freezeBase: Bool,
+                   languageModelWeight: Float = 0) throws -> Float {
+        let packed = PackedTexts(batch)
+        let B = batch.count, c = model.config.nEmbd, k = labels.count
+        let withLanguageModel = languageModelWeight > 0 && !freezeBase
+        if withLanguageModel {
+            model.zeroGradients()   // the LM head's gradients accumulate during the forward pass
+            lastLanguageModelLoss = try model.trainingForward(tokens: packed.tokens, targets: packed.nextTokens, packed.sequences,
+                                                              gradientScale: languageModelWeight)
+        } else {
+            lastLanguageModelLoss = nil
+            try model.trainingHiddenForward(tokens: packed.tokens, packed.sequences)
+        }
+        let hidden = Array(model.hidden())
+        var hiddenGradient = [Float](repeating: 0, count: packed.tokens.count * c)
+        for i in weightGradient.indices { weightGradient[i] = 0 }
+        for i in biasGradient.indices { biasGradient[i] = 0 }
+        var loss: Float = 0
+        let norm = (0..<B).reduce(Float(0)) { $0 + (classWeights?[targets[$1]] ?? 1) }
+        for b in 0..<B {
+            let (start, length) = (packed.sequences.starts[b], packed.sequences.lengths[b])
+            let (features, largestRows) = pool(hidden, start, length)
+            let p = Self.softmax(logits(of: features))
+            let w = (classWeights?[targets[b]] ?? 1) / norm
+            loss -= w * Foundation.log(max(p[targets[b]], 1e-12))
+            var featureGradient = [Float](repeating: 0, count: featureWidth)
+            for j in 0..<k {
+                let d = (p[j] - (j == targets[b] ? 1 : 0)) * w
+                biasGradient[j] += d
+                for i in 0..<featureWidth {
+                    weightGradient[i * k + j] += features[i] * d
+                    featureGradient[i] += weight[i * k + j] * d
+                }
+            }
+            if !freezeBase { scatter(featureGradient, into: &hiddenGradient, largestRows: largestRows, start, length) }
+        }
+        if withLanguageModel {
+            try model.backward(addingHiddenGradient: hiddenGradient)
+        } else if !freezeBase {
+            model.zeroGradients()
+            try model.backward(hiddenGradient: hiddenGradient)
+        }
+        return loss
+    }
+
+    /// The index of the largest probability (the first of equals).
+    public static func mostLikely(_ probabilities: [Float]) -> Int {
+        probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0
+    }
+
+    static func softmax(_ x: [Float]) -> [Float] {
+        let m = x.max() ?? 0
+        let e = x.map { Foundation.exp($0 - m) }
+        let s = e.reduce(0, +)
+        return e.map { $0 / s }
+    }
+
+    // MARK: files
+
+    public func save(to directory: String, endOfTextID: Int32?) throws {
+        try Checkpoint.save(model, to: directory, endOfTextID: endOfTextID)
+        let f = featureWidth, k = labels.count
+        try SafeTensors.write(directory + "/classifier.safetensors",
+                              tensors: [("score.weight", [f, k], weight[...]), ("score.bias", [k], bias[...])],
+                              metadata: ["format": "pt", "labels": labels.joined(separator: "\n"), "pooling": pooling.rawValue])
+        let file = try OutputFile(path: directory + "/labels.json")
+        try file.write(Array(JSONValue.array(labels.map { .string($0) }).serialized.utf8) + [0x0A])
+        try file.commit()
+    }
+
+    public static func load(from directory: String) throws -> Classifier {
+        let model = try Checkpoint.load(from: directory)
+        guard let data = FileManager.default.contents(atPath: directory + "/labels.json"),
+              let labels = (try? data.withUnsafeBytes { try JSONValue.parse($0.bindMemory(to: UInt8.self)) })?.array?.compactMap(\.string) else {
+            throw QuarryError("\(directory)/labels.json not found: not a fine-tuned classifier (run `quarry finetune --task classify`)")
+        }
+        let (tensors, metadata) = try SafeTensors.readWithMetadata(directory + "/classifier.safetensors")
+        let poolingName = metadata["pooling"] ?? Pooling.lastToken.rawValue
+        guard let pooling = Pooling(rawValue: poolingName) else {
+            throw QuarryError("\(directory)/classifier.safetensors: unknown pooling \"\(poolingName)\" (quarry knows \(Pooling.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard let w = tensors["score.weight"], let b = tensors["score.bias"], w.shape == [pooling.featureWidth(modelWidth: model.config.nEmbd), labels.count], b.shape == [labels.count] else {
+            throw QuarryError("\(directory)/classifier.safetensors does not match the model and labels")
+        }
+        let classifier = Classifier(model: model, labels: labels, seed: 0, pooling: pooling)
+        classifier.weight = w.values
+        classifier.bias = b.values
+        return classifier
+    }
+}
+
+extension Classifier {
+    /// Each example's probability for each of `labels`, in the examples' order, `batch` at a time.
+    public func probabilities(of examples: [LabelledExample], batch: Int) throws -> [[Float]] {
+        var all: [[Float]] = []
+        all.reserveCapacity(examples.count)
+        for start in stride(from: 0, to: examples.count, by: max(1, batch)) {
+            let slice = examples[start..<min(examples.count, start + max(1, batch))]
+            all += try probabilities(slice.map(\.tokens))
+        }
+        return all
+    }
+
+    /// The figures of `probabilities`, each example's prediction its most likely label.
+    public func report(_ examples: [LabelledExample], probabilities: [[Float]]) -> ClassificationReport {
+        ClassificationReport(truth: examples.map(\.label), predicted: probabilities.map(Classifier.mostLikely), labels: labels)
+    }
+}
+
+/// Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix.
+public struct ClassificationReport: Codable, Sendable {
+    public struct PerClass: Codable, Sendable {
+        public var label: String
+        public var precision: Double
+        public var recall: Double
+        public var f1: Double
+        public var support: Int
+    }
+    public var accuracy: Double
+    public var macroF1: Double
+    public var perClass: [PerClass]
+    public var labels: [String]
+    /// confusion[true][predicted]
+    public var confusion: [[Int]]
+    public var examples: Int
+
+    enum CodingKeys: String, CodingKey {
+        case accuracy, macroF1 = "macro_f1", perClass = "per_class", labels, confusion, examples
+    }
+
+    public init(truth: [Int], predicted: [Int], labels: [String]) {
+        let k = labels.count
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
+        for (t, p) in zip(truth, predicted) { confusion[t][p] += 1 }
+        var perClass: [PerClass] = []
+        for j in 0..<k {
+            let tp = Double(confusion[j][j])
+            let predictedJ = Double((0..<k).reduce(0) { $0 + confusion[$1][j] })
+            let actualJ = Double(confusion[j].reduce(0, +))
+            let p = predictedJ > 0 ? tp / predictedJ : 0, r = actualJ > 0 ? tp / actualJ : 0
+            perClass.append(PerClass(label: labels[j], precision: p, recall: r, f1: p + r > 0 ? 2 * p * r / (p + r) : 0, support: Int(actualJ)))
+        }
+        let correct = (0..<k).reduce(0) { $0 + confusion[$1][$1] }
+        accuracy = truth.isEmpty ? 0 : Double(correct) / Double(truth.count)
+        let present = perClass.filter { $0.support > 0 }
+        macroF1 = present.isEmpty ? 0 : present.map(\.f1).reduce(0, +) / Double(present.count)
+        self.perClass = perClass
+        self.labels = labels
+        self.confusion = confusion
+        examples = truth.count
+    }
+
+    public func table() -> String {
+        var out = String(format: "accuracy %.4f, macro-F1 %.4f over %d examples\n", accuracy, macroF1, examples)
+        let width = max(8, labels.map(\.count).max() ?? 0)
+        out += "label".padding(toLength: width, withPad: " ", startingAt: 0) + "  precision  recall      f1  support\n"
+        for c in perClass {
+            out += c.label.padding(toLength: width, withPad: " ", startingAt: 0)
+            out += String(format: "  %9.3f  %6.3f  %6.3f  %7d\n", c.precision, c.recall, c.f1, c.support)
+        }
+        out += "confusion (rows: true, columns: predicted, in label order)\n"
+        for (label, row) in zip(labels, confusion) {
+            out += label.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + row.map { String($0) }.joined(separator: " ") + "\n"
+        }
+        return out
+    }
+}

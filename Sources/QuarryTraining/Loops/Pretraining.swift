@@ -1,0 +1,226 @@
+import Foundation
+import QuarryCore
+
+/// Options of `quarry pretrain` (the defaults are nanoGPT's for small models).
+public struct PretrainOptions: Codable, Sendable, Equatable {
+    public var steps = 1000
+    public var batch = 16
+    public var context = 256
+    public var learningRate = 6e-4
+    public var minLearningRateRatio = 0.1
+    public var warmupSteps = 100
+    public var weightDecay = 0.1
+    public var gradientClip = 1.0
+    public var accumulation = 1
+    public var seed: UInt64 = 1337
+    public var validationEvery = 100
+    public var validationBatches = 8
+    public var checkpointEvery = 500
+
+    public init() {}
+
+    /// Linear warm-up to the peak, then cosine decay to the minimum at the last step.
+    public func learningRate(at step: Int) -> Double {
+        if step < warmupSteps { return learningRate * Double(step + 1) / Double(warmupSteps) }
+        let minimum = learningRate * minLearningRateRatio
+        let span = max(1, steps - warmupSteps)
+        let progress = min(1, Double(step - warmupSteps) / Double(span))
+        return minimum + 0.5 * (learningRate - minimum) * (1 + cos(Double.pi * progress))
+    }
+}
+
+/// One metrics line.
+public struct StepMetrics: Sendable {
+    public var step: Int
+    public var loss: Double
+    public var lr: Double
+    public var tokensPerSecond: Double
+    public var elapsed: Double
+    public var gradientNorm: Double
+    public var validationLoss: Double?
+
+    var json: String {
+        var s = String(format: "{\"step\":%d,\"loss\":%.6f,\"lr\":%.6g,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f,\"grad_norm\":%.5f",
+                       step, loss, lr, tokensPerSecond, elapsed, gradientNorm)
+        if let v = validationLoss { s += String(format: ",\"val_loss\":%.6f", v) }
+        return s + "}\n"
+    }
+}
+
+/// The pre-training loop: sample windows, forward, backward, clip, AdamW; validation loss every
+/// K steps; metrics to `RUN/metrics.jsonl`; checkpoints (model, optimizer, data position) so a
+/// `--resume` continues to the result an uninterrupted run would have reached.
+public final class Pretrainer {
+    public let model: GPT<Float>
+    public let options: PretrainOptions
+    let train: TokenWindows
+    let validation: TokenWindows?
+    let directory: String
+    var optimizer: AdamW
+    var rng: SplitMix64
+    var startStep = 0
+    var elapsedBefore = 0.0
+    public var onStep: ((StepMetrics) -> Void)?
+    /// Tests: stop after this step (as if killed right after its checkpoint).
+    var stopAfter: Int?
+
+    public init(model: GPT<Float>, options: PretrainOptions, train: TokenWindows, validation: TokenWindows?, directory: String) {
+        self.model = model
+        self.options = options
+        self.train = train
+        self.validation = validation
+        self.directory = directory
+        optimizer = AdamW(model: model, weightDecay: Float(options.weightDecay))
+        rng = SplitMix64(seed: options.seed)
+        model.dropoutSeed = options.seed
+        model.dropoutCounter = 0
+    }
+
+    struct State: Codable {
+        var step: Int
+        var rng: UInt64
+        var optimizerStep: Int
+        var elapsed: Double
+        var options: PretrainOptions
+    }
+
+    /// The options a run in `directory` was started with (nil when it has no trainer state).
+    public static func savedOptions(in directory: String) -> PretrainOptions? { savedState(in: directory)?.options }
+
+    static func savedState(in directory: String) -> State? {
+        guard let data = FileManager.default.contents(atPath: directory + "/trainer-state.json") else { return nil }
+        return try? JSONDecoder().decode(State.self, from: data)
+    }
+
+    /// Loads the optimizer and data state saved next to a checkpoint.
+    public func resume() throws -> Int {
+        guard let state = Self.savedState(in: directory) else {
+            throw QuarryError("\(directory) has no trainer-state.json to resume from")
+        }
+        guard state.options == options else { throw QuarryError("--resume needs the options of the interrupted run (they differ)") }
+        let moments = try SafeTensors.read(directory + "/optimizer.safetensors")
+        guard let m = moments["m"]?.values, let v = moments["v"]?.values else { throw QuarryError("optimizer.safetensors lacks m or v") }
+        try optimizer.restore(m: m, v: v, step: state.optimizerStep)
+        rng = SplitMix64(seed: 0)
+        rng.state = state.rng
+        startStep = state.step
+        elapsedBefore = state.elapsed
+        // Dropout masks follow the number of training passes: continue where they were.
+        model.dropoutCounter = UInt64(state.step * options.accumulation)
+        return state.step
+    }
+
+    public func run(endOfTextID: Int32?) throws {
+        let B = options.batch, n = options.context
+        var inputs = [Int32](repeating: 0, count: B * n), targets = inputs
+        let metricsPath = directory + "/metrics.jsonl"
+        try truncateMetrics(metricsPath, after: startStep)
+        let metrics = try AppendFile(path: metricsPath)
+        let started = Date()
+        var history: [(Int, Double, Double?)] = readHistory(metricsPath)
+        for step in startStep..<options.steps {
+            let stepStart = Date()
+            model.zeroGradients()
+            var loss = 0.0
+            for _ in 0..<options.accumulation {
+                try train.sample(B: B, T: n, rng: &rng, inputs: &inputs, targets: &targets)
+                let l = try model.trainingForward(tokens: inputs, targets: targets, B: B, T: n)
+                guard l.isFinite else {
+                    let kept = FileManager.default.fileExists(atPath: directory + "/trainer-state.json")
+                        ? "the last checkpoint in \(directory) is intact" : "no checkpoint had been written yet"
+                    throw QuarryError("the loss became \(l) at step \(step + 1): stopped; \(kept) (try a lower --lr or a longer --warmup)")
+                }
+                loss += Double(l) / Double(options.accumulation)
+                try model.backward()
+            }
+            if options.accumulation > 1 { for i in model.gradients.indices { model.gradients[i] /= Float(options.accumulation) } }
+            let norm = Double(model.clipGradients(maxNorm: Float(options.gradientClip)))
+            let lr = options.learningRate(at: step)
+            optimizer.update(model, lr: Float(lr))
+            var validationLoss: Double?
+            if let validation, options.validationEvery > 0, (step + 1) % options.validationEvery == 0 || step + 1 == options.steps {
+                validationLoss = try evaluate(validation)
+            }
+            let seconds = Date().timeIntervalSince(stepStart)
+            let record = StepMetrics(step: step + 1, loss: loss, lr: lr,
+                                     tokensPerSecond: Double(B * n * options.accumulation) / max(seconds, 1e-9),
+                                     elapsed: elapsedBefore + Date().timeIntervalSince(started), gradientNorm: norm,
+                                     validationLoss: validationLoss)
+            try metrics.append(record.json)
+            history.append((step + 1, loss, validationLoss))
+            onStep?(record)
+            if (step + 1) % options.checkpointEvery == 0 || step + 1 == options.steps {
+                try checkpoint(step: step + 1, elapsed: record.elapsed, endOfTextID: endOfTextID)
+                try LossCurve.write(history, to: directory + "/loss.svg")
+            }
+            if let stopAfter, step + 1 >= stopAfter { return }
+        }
+        if options.steps == 0 || startStep >= options.steps {
+            try checkpoint(step: options.steps, elapsed: elapsedBefore, endOfTextID: endOfTextID)
+        }
+    }
+
+    /// Mean loss over a fixed set of validation windows (the same ones every time).
+    public func evaluate(_ windows: TokenWindows) throws -> Double {
+        try model.meanLoss(on: windows, batch: options.batch, context: options.context, batches: options.validationBatches,
+                           seed: options.seed &+ 0x5EED)
+    }
+
+    func checkpoint(step: Int, elapsed: Double, endOfTextID: Int32?) throws {
+        try Checkpoint.save(model, to: directory, endOfTextID: endOfTextID)
+        try SafeTensors.write(directory + "/optimizer.safetensors",
+                              tensors: [("m", [optimizer.m.count], optimizer.m[...]), ("v", [optimizer.v.count], optimizer.v[...])])
+        let state = State(step: step, rng: rng.state, optimizerStep: optimizer.step, elapsed: elapsed, options: options)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let file = try OutputFile(path: directory + "/trainer-state.json")
+        do { try file.write(Array(try encoder.encode(state))); try file.commit() } catch { file.abandon(); throw error }
+    }
+
+    /// A resumed run rewrites the steps after its checkpoint.
+    func truncateMetrics(_ path: String, after step: Int) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        let kept = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { line in
+            (try? JSONValue.parse(String(line)))?["step"]?.integer.map { $0 <= step } ?? false
+        }
+        let file = try OutputFile(path: path)
+        try file.write(Array((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8))
+        try file.commit()
+    }
+
+    func readHistory(_ path: String) -> [(Int, Double, Double?)] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
+            guard let json = try? JSONValue.parse(String(line)), let step = json["step"]?.integer, let loss = json["loss"]?.number else { return nil }
+            return (step, loss, json["val_loss"]?.number)
+        }
+    }
+}
+
+/// Appends lines to a file, flushed each time (metrics survive a crash).
+final class AppendFile {
+    let handle: FileHandle
+    init(path: String) throws {
+        // A file that cannot be created fails FileHandle below, with the message.
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw QuarryError("cannot write \(path)") }
+        h.seekToEndOfFile()
+        handle = h
+    }
+    func append(_ line: String) throws { try handle.write(contentsOf: Data(line.utf8)) }
+}
+
+extension GPT where T == Float {
+    /// Mean loss over `batches` batches of windows drawn with `seed`: the same windows every time
+    /// for the same seed (validation during pre-training, `quarry eval` on shards).
+    public func meanLoss(on windows: TokenWindows, batch B: Int, context n: Int, batches: Int, seed: UInt64) throws -> Double {
+        var rng = SplitMix64(seed: seed)
+        var inputs = [Int32](repeating: 0, count: B * n), targets = inputs
+        var total = 0.0
+        for _ in 0..<batches {
+            try windows.sample(B: B, T: n, rng: &rng, inputs: &inputs, targets: &targets)
+            total += Double(try forward(tokens: inputs, targets: targets, B: B, T: n) ?? 0)
+        }
+        return total / Double(max(1, batches))
+    }
+}

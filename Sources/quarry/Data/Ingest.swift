@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import QuarryCore
+import QuarryIngest
+import QuarryPipeline
+import QuarryShards
+import QuarryTokenizer
+
+struct Ingest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Extract, filter, de-duplicate and tokenize documents into binary shards with a manifest.",
+        discussion: """
+        Runs extract → clean → quality filter → de-duplication → tokenize → write, streaming, on \
+        all cores. Output is the same for the same inputs and flags, whatever --jobs. Shards are \
+        renamed into place when complete and DIR/manifest.json is rewritten after each one: \
+        rerunning the same command after an interruption resumes where it stopped.
+
+        Formats: megatron (Megatron-LM indexed dataset .bin/.idx, one sequence per document, \
+        <|endoftext|> appended), llmc (llm.c shards: 1 KiB header, <|endoftext|> before each \
+        document), nanogpt (train.bin/val.bin, uint16, <|endoftext|> after each document).
+
+        Examples:
+          quarry ingest enwiki.xml.bz2 --tokenizer tokenizer.json --out shards/
+          quarry ingest crawl/ --vocab-size 32768 --format llmc --val-fraction 0.01 --out shards/
+          quarry ingest dumps/ --tokenizer tok.json --part 2/4 --out part2/   # then: quarry shards merge
+        """
+    )
+
+    @Argument(help: "Files or directories: anything `quarry extract` reads.")
+    var inputs: [String]
+
+    @Option(name: [.short, .long], help: "Output directory for the shards and manifest.json.")
+    var out: String
+
+    @Option(name: [.short, .long], help: "A byte-level BPE tokenizer.json to encode with.")
+    var tokenizer: String?
+
+    @Option(help: "Train a tokenizer of this size on the inputs first (saved as DIR/tokenizer.json).")
+    var vocabSize: Int?
+
+    @Option(help: "megatron, llmc or nanogpt.")
+    var format: ShardFormat = .megatron
+
+    @Option(help: "Tokens per shard (llm.c: exactly; megatron: at least, whole documents).")
+    var shardTokens: Int = 100_000_000
+
+    @Option(help: "Share of documents for the validation split, chosen by a hash of each document's text (the same whatever the path).")
+    var valFraction: Double = 0
+
+    @Option(name: [.short, .long], help: "Threads (default: all cores).")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "K/N: process only the K-th of N disjoint slices of the input (files, or documents when there are fewer files than N).")
+    var part: String = "1/1"
+
+    @Option(help: "Quality filter: documents with fewer words are dropped.")
+    var minWords: Int = 50
+
+    @Flag(help: "Skip the Gopher quality rules (the word-count minimum included).")
+    var noQualityFilter = false
+
+    @Option(help: "exact, near (MinHash LSH) or off.")
+    var dedup: Deduplicator.Mode = .exact
+
+    @Option(help: "What one document of a plain-text input is: the whole file, each blank-line-separated paragraph, or each line.")
+    var sampleBy: TextSampling = .document
+
+    @Flag(name: [.short, .long], help: "No progress and no summary on standard error.")
+    var quiet = false
+
+    /// --part as K and N.
+    var slice: (k: Int, n: Int)? {
+        if case .slice(let k, let n) = IngestPart(parsing: part) { return (k, n) }
+        return nil
+    }
+
+    var options: IngestOptions {
+        var options = IngestOptions()
+        options.format = format
+        options.shardTokens = shardTokens
+        options.valFraction = valFraction
+        options.jobs = jobs
+        options.part = slice?.k ?? 1
+        options.parts = slice?.n ?? 1
+        options.minWords = minWords
+        options.quality = !noQualityFilter
+        options.dedup = dedup
+        options.textSampling = sampleBy
+        options.showProgress = progressEnabled(quiet: quiet)
+        return options
+    }
+
+    func validate() throws {
+        guard (tokenizer == nil) != (vocabSize == nil) else {
+            throw ValidationError("give exactly one of --tokenizer FILE or --vocab-size N")
+        }
+        guard shardTokens >= 1 else { throw ValidationError("--shard-tokens must be at least 1") }
+        if format == .llmc && shardTokens >= 1 << 31 { throw ValidationError("llm.c shards hold fewer than 2^31 tokens: lower --shard-tokens") }
+        guard valFraction >= 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in [0, 1)") }
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1 (got \(jobs))") }
+        guard minWords >= 0 else { throw ValidationError("--min-words must not be negative") }
+        guard slice != nil else { throw ValidationError("--part must be K/N with 1 ≤ K ≤ N, e.g. 2/4 (got \(part))") }
+        if let vocabSize, vocabSize < 257 { throw ValidationError("--vocab-size must be at least 257") }
+    }
+
+    func run() throws {
+        let expansion = try expandInputs(inputs)
+        let started = Date()
+        let result = try runReporting { () -> IngestRun.Outcome in
+            let tokenizer = try ShardTokenizer(path: try tokenizerFile(files: expansion.files))
+            return try IngestRun(files: expansion.files, directory: out, tokenizer: tokenizer, options: options,
+                                 report: { printError("warning: \($0)") }).run()
+        }
+        if quiet { return }
+        let m = result.manifest
+        if result.alreadyComplete {
+            printError("\(out) is already complete for these inputs and options (\(m.shards.count) shards); nothing to do")
+            return
+        }
+        var lines = [String]()
+        if result.resumed { lines.append("resumed an interrupted run") }
+        lines.append("documents read \(m.documentsRead), kept \(m.documentsKept)")
+        for (reason, count) in m.dropped.sorted(by: { $0.key < $1.key }) { lines.append("  dropped \(reason): \(count)") }
+        for (split, t) in m.totals.sorted(by: { $0.key > $1.key }) {
+            lines.append("\(split): \(t.shards) shard(s), \(t.documents) documents, \(t.tokens) tokens")
+        }
+        lines.append(String(format: "%.1fs; manifest: %@/manifest.json", Date().timeIntervalSince(started), out))
+        printError(lines.joined(separator: "\n"))
+    }
+
+    /// --tokenizer as given, or DIR/tokenizer.json trained on the inputs first (reused when resuming).
+    func tokenizerFile(files: [String]) throws -> String {
+        if let tokenizer { return tokenizer }
+        let progress = ProgressLine(label: "training tokenizer", totalBytes: InputFiles.totalSize(files), enabled: progressEnabled(quiet: quiet))
+        defer { progress.finish() }
+        var training = TokenizerTraining(options: .init(vocabularySize: vocabSize ?? 0, jobs: jobs))
+        training.onCounting = { progress.update(bytes: $0, items: $1) }
+        return try training.trainedFile(on: files, directory: out)
+    }
+}

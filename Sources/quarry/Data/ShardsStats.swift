@@ -1,0 +1,29 @@
+import ArgumentParser
+import Foundation
+import QuarryShards
+
+struct ShardsStats: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Totals and a histogram of document lengths in tokens.",
+        discussion: "Example:\n  quarry shards stats shards/")
+    @Argument(help: "A shard directory.") var directory: String
+
+    func run() throws {
+        let stats = try runReporting { try ShardTools.stats(directory: directory) }
+        let m = stats.manifest
+        print("format \(m.settings.format.rawValue) (\(m.settings.tokenWidth.rawValue)), tokenizer \(m.tokenizer.path) (vocab \(m.tokenizer.vocabSize))")
+        print("documents read \(m.documentsRead), kept \(m.documentsKept)\(m.complete ? "" : " (incomplete run)")")
+        for (split, t) in m.totals.sorted(by: { $0.key > $1.key }) {
+            print("\(split): \(t.shards) shard(s), \(t.documents) documents, \(t.tokens) tokens")
+        }
+        for (reason, count) in m.dropped.sorted(by: { $0.key < $1.key }) { print("dropped \(reason): \(count)") }
+        print("document length (tokens):")
+        let maxCount = stats.histogram.values.max() ?? 1
+        for bucket in stats.histogram.keys.sorted() {
+            let count = stats.histogram[bucket] ?? 0
+            let label = String(format: "%8d – %-8d", 1 << bucket, (1 << (bucket + 1)) - 1)
+            print("  \(label) \(String(repeating: "█", count: max(1, count * 40 / maxCount))) \(count)")
+        }
+    }
+}
