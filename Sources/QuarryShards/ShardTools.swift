@@ -22,8 +22,11 @@ public enum ShardTools {
             case .nanogpt:
                 if size != shard.tokens * width.bytes { problems.append("\(shard.path): size is not \(shard.tokens) tokens × \(width.bytes) bytes") }
             case .llmc:
-                if let problem = checkLLMCHeader(path, expectedTokens: shard.tokens, width: width, size: size) {
-                    problems.append("\(shard.path): \(problem)")
+                do {
+                    let reader = try ShardReader(path: path, format: .llmc, width: width)
+                    if let problem = reader.llmcHeaderProblem(expectedTokens: shard.tokens) { problems.append("\(shard.path): \(problem)") }
+                } catch {
+                    problems.append("\(shard.path): unreadable")
                 }
             case .megatron:
                 guard let indexPath = shard.indexPath else { problems.append("\(shard.path): no .idx listed"); continue }
@@ -47,19 +50,6 @@ public enum ShardTools {
 
     static func hashFile(_ path: String) -> (Int, String)? {
         SHA256.digest(ofFile: path).map { ($0.bytes, $0.hex) }
-    }
-
-    static func checkLLMCHeader(_ path: String, expectedTokens: Int, width: TokenWidth, size: Int) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return "unreadable" }
-        defer { try? handle.close() }
-        let header = handle.readData(ofLength: 1024)
-        guard header.count == 1024 else { return "shorter than the 1 KiB llm.c header" }
-        let ints = header.withUnsafeBytes { raw in (0..<3).map { Int32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self)) } }
-        if ints[0] != (width == .uint16 ? 20240520 : 20240801) { return "bad llm.c magic \(ints[0])" }
-        if ints[1] != (width == .uint16 ? 1 : 7) { return "llm.c version \(ints[1]) does not match \(width.rawValue) tokens" }
-        if Int(ints[2]) != expectedTokens { return "header says \(ints[2]) tokens, the manifest \(expectedTokens)" }
-        if size != 1024 + expectedTokens * width.bytes { return "size does not match the header's token count" }
-        return nil
     }
 
     // MARK: - stats
@@ -89,25 +79,17 @@ public enum ShardTools {
                 guard let indexPath = shard.indexPath else { continue }
                 for length in try MegatronIndex(path: directory + "/" + indexPath).lengths { count(Int(length)) }
             case .llmc, .nanogpt:
-                guard let handle = FileHandle(forReadingAtPath: path) else { throw QuarryError("\(shard.path): unreadable") }
-                defer { try? handle.close() }
-                if manifest.settings.format == .llmc { _ = handle.readData(ofLength: 1024) }
+                let reader: ShardReader
+                do { reader = try ShardReader(path: path, format: manifest.settings.format, width: width) } catch {
+                    throw QuarryError("\(shard.path): unreadable")
+                }
                 // llm.c puts <|endoftext|> before each document, nanoGPT after.
                 var length = carried
-                while true {
-                    let chunk = handle.readData(ofLength: 1 << 22)
-                    if chunk.isEmpty { break }
-                    chunk.withUnsafeBytes { raw in
-                        let n = raw.count / width.bytes
-                        for i in 0..<n {
-                            let token = width == .uint16 ? Int32(raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
-                                : raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)
-                            if token == eot {
-                                if manifest.settings.format == .nanogpt { count(length + 1); length = 0 } else { count(length); length = 1 }
-                            } else {
-                                length += 1
-                            }
-                        }
+                for i in 0..<reader.tokenCount {
+                    if reader.token(i) == eot {
+                        if manifest.settings.format == .nanogpt { count(length + 1); length = 0 } else { count(length); length = 1 }
+                    } else {
+                        length += 1
                     }
                 }
                 carried = manifest.settings.format == .llmc ? length : 0
@@ -116,42 +98,6 @@ public enum ShardTools {
         }
         if manifest.settings.format == .llmc { count(carried) }
         return Stats(manifest: manifest, histogram: histogram)
-    }
-
-    // MARK: - documents
-
-    /// The documents of one split of a Megatron-format directory, as token ids (each with the
-    /// `<|endoftext|>` it was written with), in order: what `finetune` reads back from a
-    /// `quarry export --format shards` directory.
-    public static func megatronDocuments(directory: String, split: String) throws -> [[Int32]] {
-        guard let manifest = try Manifest.load(directory: directory) else {
-            throw QuarryError("\(directory)/\(Manifest.fileName) not found: not a quarry shard directory")
-        }
-        guard manifest.settings.format == .megatron else {
-            throw QuarryError("\(directory) holds \(manifest.settings.format.rawValue) shards: fine-tuning reads Megatron shards (`quarry export --format shards`, the default --shard-format) or JSONL")
-        }
-        var documents: [[Int32]] = []
-        for shard in manifest.shards.filter({ $0.split == split }).sorted(by: { $0.path < $1.path }) {
-            guard let indexPath = shard.indexPath else { throw QuarryError("\(shard.path): no .idx listed in the manifest") }
-            let index = try MegatronIndex(path: directory + "/" + indexPath)
-            guard let data = FileManager.default.contents(atPath: directory + "/" + shard.path) else {
-                throw QuarryError("\(shard.path): missing or unreadable")
-            }
-            let width = index.dtypeCode == 8 ? 2 : 4
-            try data.withUnsafeBytes { raw in
-                for (length, pointer) in zip(index.lengths, index.pointers) {
-                    let start = Int(pointer), count = Int(length)
-                    guard start >= 0, count >= 0, start + count * width <= raw.count else {
-                        throw QuarryError("\(shard.path): a document runs past the end of the file (truncated shard)")
-                    }
-                    documents.append((0..<count).map { i in
-                        width == 2 ? Int32(raw.loadUnaligned(fromByteOffset: start + i * 2, as: UInt16.self))
-                            : raw.loadUnaligned(fromByteOffset: start + i * 4, as: Int32.self)
-                    })
-                }
-            }
-        }
-        return documents
     }
 
     // MARK: - merge

@@ -161,15 +161,8 @@ public final class SplitWriter {
         _ = try tokens.commit()
         defer { unlink(tokens.finalPath) }
         let final = try HashedFile(path: directory + "/" + shardName(finished.count))
-        var header: [UInt8] = []
-        // llm.c's data_common.write_datafile: GPT-2 (uint16) shards carry magic 20240520 and
-        // version 1; Llama-3 (uint32) shards magic 20240801 and version 7.
-        header.appendLittleEndian(Int32(width == .uint16 ? 20240520 : 20240801))
-        header.appendLittleEndian(Int32(width == .uint16 ? 1 : 7))
-        header.appendLittleEndian(Int32(tokensInShard))
-        header += [UInt8](repeating: 0, count: 256 * 4 - header.count)
         do {
-            try final.write(header)
+            try final.write(LLMCHeader.encoded(tokens: tokensInShard, width: width))
             guard let handle = FileHandle(forReadingAtPath: tokens.finalPath) else {
                 throw QuarryError("cannot read back \(tokens.finalPath)")
             }

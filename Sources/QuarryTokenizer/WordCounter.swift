@@ -1,3 +1,5 @@
+import QuarryCore
+
 /// Counts pre-tokenized words (byte strings) without allocating per word: an open-addressing
 /// table over a byte arena. One per thread while counting; `merge` combines them.
 struct WordCounter {
@@ -17,9 +19,8 @@ struct WordCounter {
     }
 
     @inline(__always) static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return h ^ (h >> 29)
+        let h = FNV1a.hash(bytes)
+        return h ^ (h >> 29)   // the low bits index the table: fold the high ones in
     }
 
     mutating func add(_ bytes: UnsafeBufferPointer<UInt8>, frequency: Int64 = 1) {

@@ -93,6 +93,11 @@ func writer(_ format: ShardFormat, _ dir: String, shardTokens: Int = 1000, width
         let data = bytes(dir + "/train-00000.bin")
         #expect(Array(data.prefix(12)) == le([Int32(20240801), 7, 2]))
         #expect(Array(data.suffix(8)) == le([UInt32(0), 100_000]))
-        #expect(ShardTools.checkLLMCHeader(dir + "/train-00000.bin", expectedTokens: 2, width: .uint32, size: data.count) == nil)
+        let reader = try ShardReader(path: dir + "/train-00000.bin", format: .llmc, width: .uint32)
+        #expect(reader.llmcHeaderProblem(expectedTokens: 2) == nil)
+        #expect(reader.llmcHeaderProblem(expectedTokens: 3) == "header says 2 tokens, the manifest 3")
+        #expect(reader.tokenCount == 2 && reader.token(0) == 0 && reader.token(1) == 100_000)
+        // Read as uint16 the same bytes are another layout: the header says so.
+        #expect(try ShardReader(path: dir + "/train-00000.bin", format: .llmc, width: .uint16).llmcHeaderProblem(expectedTokens: 2) == "bad llm.c magic 20240801")
     }
 }

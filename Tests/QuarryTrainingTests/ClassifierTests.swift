@@ -116,14 +116,14 @@ import QuarryCore
         var offset = 0, expected: [String: [Float]] = [:]
         for (name, shape) in config.tensorShapes {
             let count = shape.reduce(1, *)
-            expected[name] = Array(Set(steps[offset..<(offset + count)].map { ($0 * 1000).rounded() / 1000 })).sorted()
+            expected[name.rawValue] = Array(Set(steps[offset..<(offset + count)].map { ($0 * 1000).rounded() / 1000 })).sorted()
             offset += count
         }
         #expect(expected["wte"] == [0.125] && expected["wpe"] == [0.125])
         #expect(expected["qkvw"] == [0.25, 0.5] && expected["fcprojb"] == [0.25, 0.5] && expected["ln1w"] == [0.25, 0.5])
         #expect(expected["lnfw"] == [1] && expected["lnfb"] == [1])
         // Block 0's rows of a stacked tensor come first.
-        let qkvw = config.tensorShapes.prefix { $0.name != "qkvw" }.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        let qkvw = config.tensorShapes.prefix { $0.name != .qkvw }.reduce(0) { $0 + $1.shape.reduce(1, *) }
         #expect(abs(steps[qkvw] - 0.25) < 1e-3 && abs(steps[qkvw + 4 * 12] - 0.5) < 1e-3)
         // Without decay every step is the full rate.
         let plain = try GPT<Float>(config: config)
@@ -169,7 +169,7 @@ import QuarryCore
         model.initialise(seed: 4)
         let classifier = Classifier(model: model, labels: ["a", "b", "c"], seed: 6, pooling: .mean)
         let short: [Int32] = [3, 1, 4], long: [Int32] = [1, 5, 9, 2, 6, 5]
-        try model.forward(tokens: short, targets: nil, B: 1, T: short.count, languageModelHead: false)
+        try model.forward(tokens: short, targets: nil, B: 1, T: short.count, pass: .hidden(training: false))
         let hidden = Array(model.hidden()), c = config.nEmbd
         var logits = [Double](repeating: 0, count: 3)
         for j in 0..<3 {
@@ -196,7 +196,7 @@ import QuarryCore
         let classifier = Classifier(model: model, labels: ["a", "b"], seed: 1, pooling: .meanMax)
         #expect(classifier.weight.count == 2 * config.nEmbd * 2)
         let text: [Int32] = [4, 11, 2, 19, 7]
-        try model.forward(tokens: text, targets: nil, B: 1, T: text.count, languageModelHead: false)
+        try model.forward(tokens: text, targets: nil, B: 1, T: text.count, pass: .hidden(training: false))
         let hidden = Array(model.hidden()), c = config.nEmbd
         let expected = (0..<c).map { i in (0..<text.count).reduce(Float(0)) { $0 + hidden[$1 * c + i] } / Float(text.count) }
             + (0..<c).map { i in (0..<text.count).map { hidden[$0 * c + i] }.max() ?? .nan }

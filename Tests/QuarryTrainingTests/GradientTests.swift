@@ -33,7 +33,7 @@ import CTrainingKernels
             #expect(throws: QuarryError.self) { try model.forward(tokens: tokens, targets: [Int32](repeating: -2, count: B * T), B: B, T: T) }
         }
         model.zeroGradients()
-        _ = try model.trainingForward(tokens: tokens, targets: targets, B: B, T: T)
+        _ = try model.forward(tokens: tokens, targets: targets, B: B, T: T, pass: .training)
         try model.backward()
         let analytic = model.gradients
         var offset = 0
@@ -45,9 +45,9 @@ import CTrainingKernels
                 let original = model.parameters[i]
                 let h = 1e-5
                 model.setParameter(i, original + h)
-                let plus = try model.lossWithCurrentDropout(tokens: tokens, targets: targets, B: B, T: T)
+                let plus = try model.forward(tokens: tokens, targets: targets, B: B, T: T, pass: .lossWithCurrentDropout) ?? 0
                 model.setParameter(i, original - h)
-                let minus = try model.lossWithCurrentDropout(tokens: tokens, targets: targets, B: B, T: T)
+                let minus = try model.forward(tokens: tokens, targets: targets, B: B, T: T, pass: .lossWithCurrentDropout) ?? 0
                 model.setParameter(i, original)
                 let numeric = (plus - minus) / (2 * h)
                 let scale = max(1e-6, abs(numeric) + abs(analytic[i]))
@@ -160,7 +160,7 @@ import CTrainingKernels
         var first: Float = 0, last: Float = 0
         for step in 0..<150 {
             model.zeroGradients()
-            let loss = try model.trainingForward(tokens: tokens, targets: targets, B: B, T: T)
+            let loss = try model.forward(tokens: tokens, targets: targets, B: B, T: T, pass: .training) ?? 0
             if step == 0 { first = loss }
             last = loss
             try model.backward()

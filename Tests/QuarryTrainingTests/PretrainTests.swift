@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import QuarryCore
 @testable import QuarryTraining
+import QuarryShards
 
 func tokenFile(_ dir: String, count: Int, vocab: Int) -> String {
     var bytes: [UInt8] = []
@@ -39,7 +40,7 @@ func tokenFile(_ dir: String, count: Int, vocab: Int) -> String {
         // With dropout, so the masks too must continue where they stopped.
         let config = ModelConfig(vocabSize: 64, nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 16, dropout: 0.1)
         func fresh() throws -> GPT<Float> { let m = try GPT<Float>(config: config); m.initialise(seed: 11); return m }
-        let windows = try TokenWindows(files: [(data, 0)], tokenBytes: 2)
+        let windows = TokenWindows([try ShardReader(path: data, format: .nanogpt, width: .uint16)])
 
         let whole = Pretrainer(model: try fresh(), options: options(), train: windows, validation: windows, directory: dir + "/a")
         try FileManager.default.createDirectory(atPath: dir + "/a", withIntermediateDirectories: true)

@@ -34,6 +34,10 @@ public enum JSONLines {
     public static func text(ofLine line: String) -> String? {
         (try? JSONValue.parse(line))?["text"]?.string
     }
+
+    public static func text(ofLine line: [UInt8]) -> String? {
+        (try? JSONValue.parse(line))?["text"]?.string
+    }
 }
 
 /// Text → token ids: what a stage needs of a tokenizer without depending on one (the fine-tuning

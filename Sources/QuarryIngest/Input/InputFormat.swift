@@ -46,9 +46,8 @@ public enum FormatSniffer {
         }
         var body = head[...]
         if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }
-        let first = body.firstIndex { !isASCIISpace($0) }
-        guard let start = first else { return .text }
-        if body[start] == UInt8(ascii: "{") { return .jsonl }
+        guard let start = body.firstIndex(where: { !isASCIISpace($0) }) else { return .text }
+        if JSONLines.kind(ofHead: body) == .jsonl { return .jsonl }
         return markupFormat(Array(body[start...])) ?? .text
     }
 

@@ -5,44 +5,19 @@ import QuarryCore
 /// shapes of `GPT2LMHeadModel` (Conv1D weights are [in, out], which is also quarry's layout; no
 /// `lm_head.weight`, it is tied to `transformer.wte.weight`) and a GPT-2 `config.json`.
 public enum Checkpoint {
-    /// quarry's tensor → the HF names of its slices (one per layer for per-layer tensors).
-    static func hfNames(_ name: String, layer: Int?) -> String {
-        let h = layer.map { "transformer.h.\($0)." } ?? ""
-        switch name {
-        case "wte": return "transformer.wte.weight"
-        case "wpe": return "transformer.wpe.weight"
-        case "ln1w": return h + "ln_1.weight"
-        case "ln1b": return h + "ln_1.bias"
-        case "qkvw": return h + "attn.c_attn.weight"
-        case "qkvb": return h + "attn.c_attn.bias"
-        case "attprojw": return h + "attn.c_proj.weight"
-        case "attprojb": return h + "attn.c_proj.bias"
-        case "ln2w": return h + "ln_2.weight"
-        case "ln2b": return h + "ln_2.bias"
-        case "fcw": return h + "mlp.c_fc.weight"
-        case "fcb": return h + "mlp.c_fc.bias"
-        case "fcprojw": return h + "mlp.c_proj.weight"
-        case "fcprojb": return h + "mlp.c_proj.bias"
-        case "lnfw": return "transformer.ln_f.weight"
-        default: return "transformer.ln_f.bias"
-        }
-    }
-
-    static let perLayer: Set<String> = ["ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb", "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb"]
-
     /// Named F32 tensors for `model.safetensors`, each a range of the parameter buffer.
     static func tensors(_ config: ModelConfig) -> [(name: String, shape: [Int], range: Range<Int>)] {
         var out: [(String, [Int], Range<Int>)] = []
         var offset = 0
         for (name, shape) in config.tensorShapes {
             let count = shape.reduce(1, *)
-            if perLayer.contains(name) {
+            if name.isPerLayer {
                 let per = count / config.nLayer
                 for layer in 0..<config.nLayer {
-                    out.append((hfNames(name, layer: layer), Array(shape.dropFirst()), (offset + layer * per)..<(offset + (layer + 1) * per)))
+                    out.append((name.huggingFaceName(layer: layer), Array(shape.dropFirst()), (offset + layer * per)..<(offset + (layer + 1) * per)))
                 }
             } else {
-                out.append((hfNames(name, layer: nil), shape, offset..<(offset + count)))
+                out.append((name.huggingFaceName(layer: nil), shape, offset..<(offset + count)))
             }
             offset += count
         }

@@ -56,7 +56,7 @@ public final class Classifier {
     /// Class probabilities for a batch of token sequences.
     public func probabilities(_ batch: [[Int32]]) throws -> [[Float]] {
         let packed = PackedTexts(batch)
-        try model.hiddenForward(tokens: packed.tokens, packed.sequences)
+        try model.forward(tokens: packed.tokens, targets: nil, packed.sequences, pass: .hidden(training: false))
         let hidden = Array(model.hidden())
         return batch.indices.map { b in Self.softmax(logits(of: pooled(hidden, packed.sequences.starts[b], packed.sequences.lengths[b]))) }
     }
@@ -156,11 +156,11 @@ public final class Classifier {
         let withLanguageModel = languageModelWeight > 0 && !freezeBase
         if withLanguageModel {
             model.zeroGradients()   // the LM head's gradients accumulate during the forward pass
-            lastLanguageModelLoss = try model.trainingForward(tokens: packed.tokens, targets: packed.nextTokens, packed.sequences,
-                                                              gradientScale: languageModelWeight)
+            lastLanguageModelLoss = try model.forward(tokens: packed.tokens, targets: packed.nextTokens, packed.sequences,
+                                                      pass: .training(gradientScale: languageModelWeight)) ?? 0
         } else {
             lastLanguageModelLoss = nil
-            try model.trainingHiddenForward(tokens: packed.tokens, packed.sequences)
+            try model.forward(tokens: packed.tokens, targets: nil, packed.sequences, pass: .hidden(training: true))
         }
         let hidden = Array(model.hidden())
         var hiddenGradient = [Float](repeating: 0, count: packed.tokens.count * c)

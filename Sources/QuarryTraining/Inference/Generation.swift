@@ -39,12 +39,12 @@ public final class Generator {
         let scale = 1 / Float(hs).squareRoot()
         model.parameters.withUnsafeMutableBufferPointer { pp in
             let base = pp.baseAddress!, offsets = model.offsets
-            let p = { (name: String) in base + (offsets[name] ?? 0) }
-            let wte = p("wte"), wpe = p("wpe")
+            let p = { (name: GPT2Tensor) in base + (offsets[name] ?? 0) }
+            let wte = p(.wte), wpe = p(.wpe)
             for i in 0..<c { x[i] = wte[Int(token) * c + i] + wpe[t * c + i] }
             for layer in 0..<config.nLayer {
-                layerNorm(&h, x, p("ln1w") + layer * c, p("ln1b") + layer * c)
-                vectorMatrix(&qkv, h, p("qkvw") + layer * c * 3 * c, p("qkvb") + layer * 3 * c, inputs: c, outputs: 3 * c)
+                layerNorm(&h, x, p(.ln1w) + layer * c, p(.ln1b) + layer * c)
+                vectorMatrix(&qkv, h, p(.qkvw) + layer * c * 3 * c, p(.qkvb) + layer * 3 * c, inputs: c, outputs: 3 * c)
                 let base = layer * config.nPositions * c
                 for i in 0..<c { keys[base + t * c + i] = qkv[c + i]; values[base + t * c + i] = qkv[2 * c + i] }
                 for head in 0..<nh {
@@ -63,18 +63,18 @@ public final class Generator {
                         y[head * hs + i] = acc / sum
                     }
                 }
-                vectorMatrix(&proj, y, p("attprojw") + layer * c * c, p("attprojb") + layer * c, inputs: c, outputs: c)
+                vectorMatrix(&proj, y, p(.attprojw) + layer * c * c, p(.attprojb) + layer * c, inputs: c, outputs: c)
                 for i in 0..<c { x[i] += proj[i] }
-                layerNorm(&h, x, p("ln2w") + layer * c, p("ln2b") + layer * c)
-                vectorMatrix(&fc, h, p("fcw") + layer * c * 4 * c, p("fcb") + layer * 4 * c, inputs: c, outputs: 4 * c)
+                layerNorm(&h, x, p(.ln2w) + layer * c, p(.ln2b) + layer * c)
+                vectorMatrix(&fc, h, p(.fcw) + layer * c * 4 * c, p(.fcb) + layer * 4 * c, inputs: c, outputs: 4 * c)
                 for i in 0..<(4 * c) {
                     let v = fc[i]
                     fc[i] = 0.5 * v * (1 + Foundation.tanh(Float(Layers.geluScale) * (v + 0.044715 * v * v * v)))
                 }
-                vectorMatrix(&fcOut, fc, p("fcprojw") + layer * 4 * c * c, p("fcprojb") + layer * c, inputs: 4 * c, outputs: c)
+                vectorMatrix(&fcOut, fc, p(.fcprojw) + layer * 4 * c * c, p(.fcprojb) + layer * c, inputs: 4 * c, outputs: c)
                 for i in 0..<c { x[i] += fcOut[i] }
             }
-            layerNorm(&h, x, p("lnfw"), p("lnfb"))
+            layerNorm(&h, x, p(.lnfw), p(.lnfb))
             h.withUnsafeBufferPointer { hb in
                 logits.withUnsafeMutableBufferPointer { lb in
                     Float.gemm(transA: false, transB: true, m: 1, n: config.vocabSize, k: c, a: hb.baseAddress!, lda: c,

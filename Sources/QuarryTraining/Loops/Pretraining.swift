@@ -124,7 +124,7 @@ public final class Pretrainer {
             var loss = 0.0
             for _ in 0..<options.accumulation {
                 try train.sample(B: B, T: n, rng: &rng, inputs: &inputs, targets: &targets)
-                let l = try model.trainingForward(tokens: inputs, targets: targets, B: B, T: n)
+                let l = try model.forward(tokens: inputs, targets: targets, B: B, T: n, pass: .training) ?? 0
                 guard l.isFinite else {
                     let kept = FileManager.default.fileExists(atPath: directory + "/trainer-state.json")
                         ? "the last checkpoint in \(directory) is intact" : "no checkpoint had been written yet"

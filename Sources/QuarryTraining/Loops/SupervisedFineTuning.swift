@@ -38,7 +38,7 @@ public final class SFTTrainer {
             let batch = Array(examples[start..<min(examples.count, start + options.batch)])
             let (inputs, targets, lengths) = Self.batch(batch)
             let n = batch.reduce(0) { $0 + $1.trainedTargets }
-            guard n > 0, let l = try model.loss(tokens: inputs, targets: targets, Layers.Sequences(lengths: lengths)) else { continue }
+            guard n > 0, let l = try model.forward(tokens: inputs, targets: targets, Layers.Sequences(lengths: lengths), pass: .inference) else { continue }
             total += Double(l) * Double(n)
             counted += n
         }
@@ -63,7 +63,7 @@ public final class SFTTrainer {
                 let batch = indices.map { train[$0] }
                 let (inputs, targets, lengths) = Self.batch(batch)
                 model.zeroGradients()
-                let loss = try model.trainingForward(tokens: inputs, targets: targets, Layers.Sequences(lengths: lengths))
+                let loss = try model.forward(tokens: inputs, targets: targets, Layers.Sequences(lengths: lengths), pass: .training) ?? 0
                 guard loss.isFinite else {
                     throw QuarryError("the loss became \(loss) in epoch \(epoch): stopped (try a lower --lr); the best epoch so far is saved")
                 }

@@ -11,7 +11,7 @@ extension GPT {
         }
         for position in ignored where targets.indices.contains(position) { targets[position] = -1 }
         zeroGradients()
-        let loss = try trainingForward(tokens: inputs, targets: targets, B: batch, T: n)
+        let loss = try forward(tokens: inputs, targets: targets, B: batch, T: n, pass: .training) ?? 0
         try backward()
         return loss
     }

@@ -11,7 +11,7 @@ public final class GPT<T: TrainingScalar> {
     public private(set) var config: ModelConfig
     public internal(set) var parameters: [T]
     public internal(set) var gradients: [T]
-    let offsets: [String: Int]
+    let offsets: [GPT2Tensor: Int]
     private var activations: [T] = []
     private var activationGradients: [T] = []
     private var activationOffsets: [String: Int] = [:]
@@ -20,7 +20,7 @@ public final class GPT<T: TrainingScalar> {
     static var headChunkRows: Int { 512 }
     /// Full logits (B·T·V), only for forward passes without targets (inference, `logits()`).
     private var fullLogits: [T] = []
-    /// Set by `trainingForward`: the head's gradients (of the LM head and its input) are done.
+    /// Set by a `.training` pass: the head's gradients (of the LM head and its input) are done.
     private var headGradientsReady = false
     /// Dropout: the seed and how many training forward passes have run (each gets new masks).
     public var dropoutSeed: UInt64 = 0x5EED
@@ -40,7 +40,7 @@ public final class GPT<T: TrainingScalar> {
     public init(config: ModelConfig, parameters: [T]? = nil) throws {
         try config.validate()
         self.config = config
-        var offsets: [String: Int] = [:]
+        var offsets: [GPT2Tensor: Int] = [:]
         var total = 0
         for (name, shape) in config.tensorShapes {
             offsets[name] = total
@@ -63,20 +63,13 @@ public final class GPT<T: TrainingScalar> {
         let residualScale = 1 / (2 * Double(config.nLayer)).squareRoot()
         for (name, shape) in config.tensorShapes {
             let start = offsets[name] ?? 0, count = shape.reduce(1, *)
-            let kind: Int
-            switch name {
-            case "ln1w", "ln2w", "lnfw": kind = 1                                        // gains: 1
-            case "ln1b", "ln2b", "lnfb", "qkvb", "attprojb", "fcb", "fcprojb": kind = 0  // biases: 0
-            case "attprojw", "fcprojw": kind = 2                                         // residual projections
-            default: kind = 3
-            }
             for i in 0..<count {
                 let value: Double
-                switch kind {
-                case 1: value = 1
-                case 0: value = 0
-                case 2: value = rng.normal() * 0.02 * residualScale
-                default: value = rng.normal() * 0.02
+                switch name.initialisation {
+                case .one: value = 1
+                case .zero: value = 0
+                case .residualProjection: value = rng.normal() * 0.02 * residualScale
+                case .normal: value = rng.normal() * 0.02
                 }
                 parameters[start + i] = T(value)
             }
@@ -134,48 +127,50 @@ public final class GPT<T: TrainingScalar> {
 
     // MARK: forward
 
+    /// What a pass computes and keeps.
+    public enum Pass: Sendable {
+        /// Loss (with targets) and logits, no dropout, no gradients: evaluation and generation.
+        case inference
+        /// Stops at the final LayerNorm (`hidden()`), for task heads such as classification;
+        /// `training` applies a new set of dropout masks, and a head's `backward(hiddenGradient:)` follows.
+        case hidden(training: Bool)
+        /// A training step's forward: new dropout masks, the loss, and the LM head's gradients
+        /// (of `gradientScale` × the mean loss) computed chunk by chunk as the loss is, so the
+        /// B·T·V probabilities are never stored; `backward()` does the rest.
+        case training(gradientScale: T)
+        /// The last training pass's dropout masks, no gradients (finite-difference checks).
+        case lossWithCurrentDropout
+
+        /// A training step with the loss at full weight.
+        public static var training: Pass { .training(gradientScale: 1) }
+    }
+
     /// Runs the model on B×T tokens; with targets, returns the mean cross-entropy loss over the
     /// positions whose target is not -1 (ignored, as PyTorch's `ignore_index`).
     @discardableResult
-    public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int) throws -> T? {
-        try forward(tokens: tokens, targets: targets, B: B, T: n, languageModelHead: true)
+    public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int, pass: Pass = .inference) throws -> T? {
+        try forward(tokens: tokens, targets: targets, .uniform(B: B, T: n), pass: pass)
     }
 
-    /// With `languageModelHead` false the pass stops at the final LayerNorm (`hidden()`), for
-    /// task heads such as classification.
+    /// The same over texts of different lengths laid end to end in `tokens` (no padding: each
+    /// attends to itself only and its positions start at 0); `hidden()` has their states, in order.
     @discardableResult
-    public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int, languageModelHead: Bool) throws -> T? {
-        try forward(tokens: tokens, targets: targets, .uniform(B: B, T: n), languageModelHead: languageModelHead, computeHeadGradients: false, dropout: nil)
-    }
-
-    /// A pass to the final LayerNorm over texts of different lengths laid end to end in `tokens`
-    /// (no padding: each attends to itself only and its positions start at 0); `hidden()` has
-    /// their states, in the same order.
-    func hiddenForward(tokens: [Int32], _ sequences: Layers.Sequences) throws {
-        _ = try forward(tokens: tokens, targets: nil, sequences, languageModelHead: false, computeHeadGradients: false, dropout: nil)
-    }
-
-    /// A training step's forward: the loss, and the LM head's gradients computed chunk by chunk
-    /// as the loss is (so the B·T·V probabilities are never stored); `backward()` does the rest.
-    @discardableResult
-    public func trainingForward(tokens: [Int32], targets: [Int32], B: Int, T n: Int) throws -> T {
-        dropoutCounter &+= 1
-        return try forward(tokens: tokens, targets: targets, .uniform(B: B, T: n), languageModelHead: true, computeHeadGradients: true,
-                           dropout: currentDropout) ?? 0
-    }
-
-    /// `trainingForward` over texts of different lengths laid end to end (as `hiddenForward`).
-    /// The head's gradients are those of `gradientScale` × the mean loss: an auxiliary objective
-    /// that a task head's `backward(addingHiddenGradient:)` then joins.
-    func trainingForward(tokens: [Int32], targets: [Int32], _ sequences: Layers.Sequences, gradientScale: T = 1) throws -> T {
-        dropoutCounter &+= 1
-        return try forward(tokens: tokens, targets: targets, sequences, languageModelHead: true, computeHeadGradients: true,
-                           dropout: currentDropout, gradientScale: gradientScale) ?? 0
-    }
-
-    /// The loss over texts laid end to end, without dropout or gradients.
-    func loss(tokens: [Int32], targets: [Int32], _ sequences: Layers.Sequences) throws -> T? {
-        try forward(tokens: tokens, targets: targets, sequences, languageModelHead: true, computeHeadGradients: false, dropout: nil)
+    func forward(tokens: [Int32], targets: [Int32]?, _ sequences: Layers.Sequences, pass: Pass) throws -> T? {
+        let dropout: Layers.Dropout?
+        switch pass {
+        case .inference, .hidden(training: false):
+            dropout = nil
+        case .hidden(training: true), .training:
+            dropoutCounter &+= 1
+            dropout = currentDropout
+        case .lossWithCurrentDropout:
+            dropout = currentDropout
+        }
+        var languageModelHead = true, computeHeadGradients = false, gradientScale: T = 1
+        if case .hidden = pass { languageModelHead = false }
+        if case .training(let scale) = pass { computeHeadGradients = true; gradientScale = scale }
+        return try forward(tokens: tokens, targets: targets, sequences, languageModelHead: languageModelHead,
+                           computeHeadGradients: computeHeadGradients, dropout: dropout, gradientScale: gradientScale)
     }
 
     /// Sets the dropout probability of later training passes (fine-tuning may differ from
@@ -185,27 +180,14 @@ public final class GPT<T: TrainingScalar> {
         config.dropout = probability
     }
 
-    /// A training pass that stops at the final LayerNorm, with this pass's dropout masks, over
-    /// texts laid end to end (as `hiddenForward`); a task head's `backward(hiddenGradient:)` follows.
-    func trainingHiddenForward(tokens: [Int32], _ sequences: Layers.Sequences) throws {
-        dropoutCounter &+= 1
-        _ = try forward(tokens: tokens, targets: nil, sequences, languageModelHead: false, computeHeadGradients: false,
-                        dropout: currentDropout)
-    }
-
     /// This pass's masks (nil when the model has no dropout).
     var currentDropout: Layers.Dropout? {
         config.dropout > 0 ? Layers.Dropout(key: SplitMix64.mix(dropoutSeed ^ (dropoutCounter &* 0xA24B_AED4_963E_E407)),
                                             probability: config.dropout) : nil
     }
 
-    /// Tests: the training pass's loss with its dropout masks but no gradients.
-    func lossWithCurrentDropout(tokens: [Int32], targets: [Int32], B: Int, T n: Int) throws -> T {
-        try forward(tokens: tokens, targets: targets, .uniform(B: B, T: n), languageModelHead: true, computeHeadGradients: false, dropout: currentDropout) ?? 0
-    }
-
     private func forward(tokens: [Int32], targets: [Int32]?, _ sequences: Layers.Sequences, languageModelHead: Bool, computeHeadGradients: Bool,
-                         dropout: Layers.Dropout?, gradientScale: T = 1) throws -> T? {
+                         dropout: Layers.Dropout?, gradientScale: T) throws -> T? {
         guard sequences.longest <= config.nPositions else {
             throw QuarryError("context \(sequences.longest) is longer than the model's n_positions \(config.nPositions)")
         }
@@ -229,7 +211,7 @@ public final class GPT<T: TrainingScalar> {
         var loss: T?
         headGradientsReady = computeHeadGradients && targets != nil
         activeDropout = dropout
-        let lnfGradientOffset = gradientOffsets["lnf"] ?? 0, wteOffset = offsets["wte"] ?? 0
+        let lnfGradientOffset = gradientOffsets["lnf"] ?? 0, wteOffset = offsets[.wte] ?? 0
         parameters.withUnsafeMutableBufferPointer { pp in
           activationGradients.withUnsafeMutableBufferPointer { dd in
           gradients.withUnsafeMutableBufferPointer { gg in
@@ -238,10 +220,10 @@ public final class GPT<T: TrainingScalar> {
             activations.withUnsafeMutableBufferPointer { aa in
                 let pBase = pp.baseAddress!, aBase = aa.baseAddress!
                 let offsets = self.offsets, activationOffsets = self.activationOffsets
-                let p = { (name: String) in pBase + (offsets[name] ?? 0) }
+                let p = { (name: GPT2Tensor) in pBase + (offsets[name] ?? 0) }
                 let a = { (name: String) in aBase + (activationOffsets[name] ?? 0) }
                 tokens.withUnsafeBufferPointer { tok in
-                    Layers.encoderForward(a("encoded"), tok.baseAddress!, p("wte"), p("wpe"), sequences, C: c)
+                    Layers.encoderForward(a("encoded"), tok.baseAddress!, p(.wte), p(.wpe), sequences, C: c)
                     if let dropout { Layers.dropout(a("encoded"), N: bt * c, dropout.site(-1, 0)) }
                 }
                 for layer in 0..<l {
@@ -252,25 +234,25 @@ public final class GPT<T: TrainingScalar> {
                     let ln2 = a("ln2") + layer * bt * c, ln2m = a("ln2mean") + layer * bt, ln2r = a("ln2rstd") + layer * bt
                     let fch = a("fch") + layer * bt * 4 * c, fchg = a("fchgelu")
                     let fcproj = a("fcproj"), residual3 = a("residual3") + layer * bt * c
-                    Layers.layernormForward(ln1, ln1m, ln1r, residual, p("ln1w") + layer * c, p("ln1b") + layer * c, N: bt, C: c)
-                    Layers.matmulForward(qkv, ln1, p("qkvw") + layer * c * 3 * c, p("qkvb") + layer * 3 * c, N: bt, C: c, OC: 3 * c)
+                    Layers.layernormForward(ln1, ln1m, ln1r, residual, p(.ln1w) + layer * c, p(.ln1b) + layer * c, N: bt, C: c)
+                    Layers.matmulForward(qkv, ln1, p(.qkvw) + layer * c * 3 * c, p(.qkvb) + layer * 3 * c, N: bt, C: c, OC: 3 * c)
                     attentionScratch.withUnsafeMutableBufferPointer { sc in
                         Layers.attentionForward(atty, sc.baseAddress!, qkv, sequences, C: c, NH: nh, dropout: dropout?.site(layer, 1))
                     }
-                    Layers.matmulForward(attproj, atty, p("attprojw") + layer * c * c, p("attprojb") + layer * c, N: bt, C: c, OC: c)
+                    Layers.matmulForward(attproj, atty, p(.attprojw) + layer * c * c, p(.attprojb) + layer * c, N: bt, C: c, OC: c)
                     if let dropout { Layers.dropout(attproj, N: bt * c, dropout.site(layer, 2)) }
                     Layers.residualForward(residual2, residual, attproj, N: bt * c)
-                    Layers.layernormForward(ln2, ln2m, ln2r, residual2, p("ln2w") + layer * c, p("ln2b") + layer * c, N: bt, C: c)
-                    Layers.matmulForward(fch, ln2, p("fcw") + layer * c * 4 * c, p("fcb") + layer * 4 * c, N: bt, C: c, OC: 4 * c)
+                    Layers.layernormForward(ln2, ln2m, ln2r, residual2, p(.ln2w) + layer * c, p(.ln2b) + layer * c, N: bt, C: c)
+                    Layers.matmulForward(fch, ln2, p(.fcw) + layer * c * 4 * c, p(.fcb) + layer * 4 * c, N: bt, C: c, OC: 4 * c)
                     Layers.geluForward(fchg, fch, N: bt * 4 * c)
-                    Layers.matmulForward(fcproj, fchg, p("fcprojw") + layer * 4 * c * c, p("fcprojb") + layer * c, N: bt, C: 4 * c, OC: c)
+                    Layers.matmulForward(fcproj, fchg, p(.fcprojw) + layer * 4 * c * c, p(.fcprojb) + layer * c, N: bt, C: 4 * c, OC: c)
                     if let dropout { Layers.dropout(fcproj, N: bt * c, dropout.site(layer, 3)) }
                     Layers.residualForward(residual3, residual2, fcproj, N: bt * c)
                 }
                 let last = a("residual3") + (l - 1) * bt * c
-                Layers.layernormForward(a("lnf"), a("lnfmean"), a("lnfrstd"), last, p("lnfw"), p("lnfb"), N: bt, C: c)
+                Layers.layernormForward(a("lnf"), a("lnfmean"), a("lnfrstd"), last, p(.lnfw), p(.lnfb), N: bt, C: c)
                 guard languageModelHead else { return }
-                let wte = p("wte"), lnf = a("lnf")
+                let wte = p(.wte), lnf = a("lnf")
                 guard let targets else {
                     // Inference: all logits, lnf · wteᵀ.
                     if fullLogits.count != bt * v { fullLogits = [T](repeating: 0, count: bt * v) }
@@ -327,14 +309,14 @@ public final class GPT<T: TrainingScalar> {
     /// Gradients of the mean loss of the last forward pass (which needed targets), accumulated.
     /// The probabilities are overwritten by their gradient: call forward again before another backward.
     public func backward() throws {
-        guard headGradientsReady else { throw QuarryError("backward needs trainingForward first") }
+        guard headGradientsReady else { throw QuarryError("backward needs a .training forward pass first") }
         try backward(hiddenGradient: nil)
     }
 
-    /// Backward of two objectives at once: the LM loss of the last `trainingForward` and a task
+    /// Backward of two objectives at once: the LM loss of the last `.training` pass and a task
     /// head's, whose gradient with respect to the final hidden states is `hiddenGradient`.
     func backward(addingHiddenGradient hiddenGradient: [T]) throws {
-        guard headGradientsReady else { throw QuarryError("backward(addingHiddenGradient:) needs trainingForward first") }
+        guard headGradientsReady else { throw QuarryError("backward(addingHiddenGradient:) needs a .training forward pass first") }
         let start = gradientOffsets["lnf"] ?? 0
         for i in 0..<min(hiddenGradient.count, sequences.rows * config.nEmbd) { activationGradients[start + i] += hiddenGradient[i] }
         try backward(hiddenGradient: nil)
@@ -357,20 +339,20 @@ public final class GPT<T: TrainingScalar> {
                     activationGradients.withUnsafeMutableBufferPointer { dd in
                         let pBase = pp.baseAddress!, gBase = gg.baseAddress!, aBase = aa.baseAddress!, dBase = dd.baseAddress!
                         let offsets = self.offsets, activationOffsets = self.activationOffsets, gradientOffsets = self.gradientOffsets
-                        let p = { (name: String) in pBase + (offsets[name] ?? 0) }
-                        let g = { (name: String) in gBase + (offsets[name] ?? 0) }
+                        let p = { (name: GPT2Tensor) in pBase + (offsets[name] ?? 0) }
+                        let g = { (name: GPT2Tensor) in gBase + (offsets[name] ?? 0) }
                         let a = { (name: String) in aBase + (activationOffsets[name] ?? 0) }
                         let d = { (name: String) in dBase + (gradientOffsets[name] ?? 0) }
                         if let hiddenGradient {
                             let dl = d("lnf")
                             for i in 0..<(bt * c) { dl[i] = i < hiddenGradient.count ? hiddenGradient[i] : 0 }
                         }
-                        // Without a hidden gradient, the LM head's part (dlnf) was done in trainingForward.
+                        // Without a hidden gradient, the LM head's part (dlnf) was done in the .training pass.
                         let last = a("residual3") + (l - 1) * bt * c
                         // The residual stream's gradient: into a layer in one buffer, out of it in the other.
                         var incoming = d("residualA"), outgoing = d("residualB")
                         for i in 0..<(bt * c) { incoming[i] = 0 }
-                        Layers.layernormBackward(incoming, g("lnfw"), g("lnfb"), d("lnf"), last, p("lnfw"), a("lnfmean"), a("lnfrstd"), N: bt, C: c)
+                        Layers.layernormBackward(incoming, g(.lnfw), g(.lnfb), d("lnf"), last, p(.lnfw), a("lnfmean"), a("lnfrstd"), N: bt, C: c)
                         let localStart = d("ln1"), localCount = (d("lnf") - d("ln1"))
                         for layer in stride(from: l - 1, through: 0, by: -1) {
                             let residual = layer == 0 ? a("encoded") : a("residual3") + (layer - 1) * bt * c
@@ -381,30 +363,30 @@ public final class GPT<T: TrainingScalar> {
                             Layers.residualBackward(d("residual2"), d("fcproj"), incoming, N: bt * c)
                             if let dropout { Layers.dropout(d("fcproj"), N: bt * c, dropout.site(layer, 3)) }
                             Layers.geluForward(a("fchgelu"), a("fch") + off4, N: bt * 4 * c)   // recomputed, not stored per layer
-                            Layers.matmulBackward(d("fchgelu"), g("fcprojw") + layer * 4 * c * c, g("fcprojb") + layer * c, d("fcproj"),
-                                                  a("fchgelu"), p("fcprojw") + layer * 4 * c * c, N: bt, C: 4 * c, OC: c)
+                            Layers.matmulBackward(d("fchgelu"), g(.fcprojw) + layer * 4 * c * c, g(.fcprojb) + layer * c, d("fcproj"),
+                                                  a("fchgelu"), p(.fcprojw) + layer * 4 * c * c, N: bt, C: 4 * c, OC: c)
                             Layers.geluBackward(d("fch"), a("fch") + off4, d("fchgelu"), N: bt * 4 * c)
-                            Layers.matmulBackward(d("ln2"), g("fcw") + layer * c * 4 * c, g("fcb") + layer * 4 * c, d("fch"),
-                                                  a("ln2") + off, p("fcw") + layer * c * 4 * c, N: bt, C: c, OC: 4 * c)
-                            Layers.layernormBackward(d("residual2"), g("ln2w") + layer * c, g("ln2b") + layer * c, d("ln2"),
-                                                     a("residual2") + off, p("ln2w") + layer * c, a("ln2mean") + layer * bt, a("ln2rstd") + layer * bt, N: bt, C: c)
+                            Layers.matmulBackward(d("ln2"), g(.fcw) + layer * c * 4 * c, g(.fcb) + layer * 4 * c, d("fch"),
+                                                  a("ln2") + off, p(.fcw) + layer * c * 4 * c, N: bt, C: c, OC: 4 * c)
+                            Layers.layernormBackward(d("residual2"), g(.ln2w) + layer * c, g(.ln2b) + layer * c, d("ln2"),
+                                                     a("residual2") + off, p(.ln2w) + layer * c, a("ln2mean") + layer * bt, a("ln2rstd") + layer * bt, N: bt, C: c)
                             Layers.residualBackward(dresidual, d("attproj"), d("residual2"), N: bt * c)
                             if let dropout { Layers.dropout(d("attproj"), N: bt * c, dropout.site(layer, 2)) }
-                            Layers.matmulBackward(d("atty"), g("attprojw") + layer * c * c, g("attprojb") + layer * c, d("attproj"),
-                                                  a("atty") + off, p("attprojw") + layer * c * c, N: bt, C: c, OC: c)
+                            Layers.matmulBackward(d("atty"), g(.attprojw) + layer * c * c, g(.attprojb) + layer * c, d("attproj"),
+                                                  a("atty") + off, p(.attprojw) + layer * c * c, N: bt, C: c, OC: c)
                             scratch.withUnsafeMutableBufferPointer { sc in
                                 Layers.attentionBackward(d("qkv"), sc.baseAddress!, d("atty"), a("qkv") + off3, sequences, C: c, NH: nh,
                                                          dropout: dropout?.site(layer, 1))
                             }
-                            Layers.matmulBackward(d("ln1"), g("qkvw") + layer * c * 3 * c, g("qkvb") + layer * 3 * c, d("qkv"),
-                                                  a("ln1") + off, p("qkvw") + layer * c * 3 * c, N: bt, C: c, OC: 3 * c)
-                            Layers.layernormBackward(dresidual, g("ln1w") + layer * c, g("ln1b") + layer * c, d("ln1"),
-                                                     residual, p("ln1w") + layer * c, a("ln1mean") + layer * bt, a("ln1rstd") + layer * bt, N: bt, C: c)
+                            Layers.matmulBackward(d("ln1"), g(.qkvw) + layer * c * 3 * c, g(.qkvb) + layer * 3 * c, d("qkv"),
+                                                  a("ln1") + off, p(.qkvw) + layer * c * 3 * c, N: bt, C: c, OC: 3 * c)
+                            Layers.layernormBackward(dresidual, g(.ln1w) + layer * c, g(.ln1b) + layer * c, d("ln1"),
+                                                     residual, p(.ln1w) + layer * c, a("ln1mean") + layer * bt, a("ln1rstd") + layer * bt, N: bt, C: c)
                             swap(&incoming, &outgoing)
                         }
                         tokens.withUnsafeBufferPointer { tok in
                             if let dropout { Layers.dropout(incoming, N: bt * c, dropout.site(-1, 0)) }
-                            Layers.encoderBackward(g("wte"), g("wpe"), incoming, tok.baseAddress!, sequences, C: c)
+                            Layers.encoderBackward(g(.wte), g(.wpe), incoming, tok.baseAddress!, sequences, C: c)
                         }
                     }
                 }

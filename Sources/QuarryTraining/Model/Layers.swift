@@ -349,15 +349,11 @@ enum Layers {
     static func parallel(_ count: Int, _ body: (Int) -> Void) {
         if count < 2 { for i in 0..<count { body(i) }; return }
         withoutActuallyEscaping(body) { escaping in
-            let box = UnsafeSendableClosure(escaping)
-            DispatchQueue.concurrentPerform(iterations: count) { box.body($0) }
+            // The body runs before `parallel` returns: sharing it with the workers is safe.
+            let box = UncheckedSendable(escaping)
+            DispatchQueue.concurrentPerform(iterations: count) { box.value($0) }
         }
     }
-}
-
-struct UnsafeSendableClosure: @unchecked Sendable {
-    let body: (Int) -> Void
-    init(_ body: @escaping (Int) -> Void) { self.body = body }
 }
 
 /// Which scratch slots are free; a task takes one for its duration.

@@ -41,17 +41,17 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     }
 
     /// Parameters in each tensor, in the order they are laid out in one buffer.
-    public var tensorShapes: [(name: String, shape: [Int])] {
+    public var tensorShapes: [(name: GPT2Tensor, shape: [Int])] {
         let c = nEmbd, l = nLayer
         return [
-            ("wte", [vocabSize, c]), ("wpe", [nPositions, c]),
-            ("ln1w", [l, c]), ("ln1b", [l, c]),
-            ("qkvw", [l, c, 3 * c]), ("qkvb", [l, 3 * c]),        // Conv1D orientation: [in, out]
-            ("attprojw", [l, c, c]), ("attprojb", [l, c]),
-            ("ln2w", [l, c]), ("ln2b", [l, c]),
-            ("fcw", [l, c, 4 * c]), ("fcb", [l, 4 * c]),
-            ("fcprojw", [l, 4 * c, c]), ("fcprojb", [l, c]),
-            ("lnfw", [c]), ("lnfb", [c]),
+            (.wte, [vocabSize, c]), (.wpe, [nPositions, c]),
+            (.ln1w, [l, c]), (.ln1b, [l, c]),
+            (.qkvw, [l, c, 3 * c]), (.qkvb, [l, 3 * c]),        // Conv1D orientation: [in, out]
+            (.attprojw, [l, c, c]), (.attprojb, [l, c]),
+            (.ln2w, [l, c]), (.ln2b, [l, c]),
+            (.fcw, [l, c, 4 * c]), (.fcb, [l, 4 * c]),
+            (.fcprojw, [l, 4 * c, c]), (.fcprojb, [l, c]),
+            (.lnfw, [c]), (.lnfb, [c]),
         ]
     }
 

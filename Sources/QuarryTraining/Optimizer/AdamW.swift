@@ -38,7 +38,7 @@ public struct AdamW {
         var offset = 0
         for (name, shape) in model.config.tensorShapes {
             let count = shape.reduce(1, *)
-            if ["wte", "qkvw", "attprojw", "fcw", "fcprojw"].contains(name) {
+            if name.isDecayed {
                 for i in offset..<(offset + count) { decay[i] = 1 }
             }
             offset += count
@@ -54,9 +54,9 @@ public struct AdamW {
         for (name, shape) in config.tensorShapes {
             let count = shape.reduce(1, *)
             switch name {
-            case "wte", "wpe":
+            case .wte, .wpe:
                 scale += [Float](repeating: Float.pow(decay, layers + 1), count: count)
-            case "lnfw", "lnfb":
+            case .lnfw, .lnfb:
                 scale += [Float](repeating: 1, count: count)
             default:  // stacked per block: [L, …]
                 for layer in 0..<layers { scale += [Float](repeating: Float.pow(decay, layers - layer), count: count / layers) }

@@ -40,7 +40,7 @@ public struct TextCorpus {
                     while let line = try reader.readLineWithEnding() {
                         if opened.format == .jsonl {
                             guard !line.allSatisfy(isASCIISpace) else { continue }
-                            guard let text = (try? JSONValue.parse(line))?["text"]?.string else { counts.skipped += 1; continue }
+                            guard let text = JSONLines.text(ofLine: line) else { counts.skipped += 1; continue }
                             batch.append(text)
                         } else {
                             batch.append(String(decoding: line, as: UTF8.self))

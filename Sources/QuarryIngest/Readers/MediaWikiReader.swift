@@ -1,13 +1,6 @@
 import CLibXML2
 import Foundation
 
-/// Reads the pieces of a record stream: one `RawRecord` per kept item; what a reader skips
-/// (redirects, other namespaces) it counts.
-public protocol RecordReader: AnyObject {
-    func next() throws -> RawRecord?
-    var skipped: [DropReason: Int] { get }
-}
-
 /// What a wiki's `<siteinfo>` tells the wikitext converter: the local names of the File and
 /// Category namespaces, whose links are dropped rather than kept as text.
 public struct WikiSiteInfo: Sendable {
