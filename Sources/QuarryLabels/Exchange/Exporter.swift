@@ -21,7 +21,10 @@ public struct Exporter {
     public let task: LabelStore.StoredTask
     public var format: Format = .jsonl
     public var source: Source = .consensus
-    public var splits: [(name: String, fraction: Double)] = [("train", 1)]
+    public var splits: [(name: String, fraction: Double)] = [(Split.train.rawValue, 1)]
+
+    /// The split names fine-tuning reads: train, and dev to choose its epoch (test is for the end).
+    public enum Split: String, Sendable { case train, dev, test }
 
     public init(store: LabelStore, task: LabelStore.StoredTask) {
         self.store = store
@@ -57,7 +60,7 @@ public struct Exporter {
             cumulative += s.fraction
             if value < cumulative { return s.name }
         }
-        return splits.last?.name ?? "train"
+        return splits.last?.name ?? Split.train.rawValue
     }
 
     /// One exported example: its text, its record id (as imported), the answer taken, and the

@@ -15,7 +15,8 @@ public struct TaskTrainingData {
         guard FileManager.default.fileExists(atPath: db) else { throw QuarryError("\(db) does not exist: give the labels database with --db") }
         let store = try LabelStore(path: db)
         var exporter = Exporter(store: store, task: try store.task(named: name))
-        exporter.splits = holdingOutDev ? [("train", 0.9), ("dev", 0.1)] : [("train", 1)]
+        exporter.splits = holdingOutDev ? [(Exporter.Split.train.rawValue, 0.9), (Exporter.Split.dev.rawValue, 0.1)]
+                                        : [(Exporter.Split.train.rawValue, 1)]
         self.exporter = exporter
         holdsOutDev = holdingOutDev
     }
@@ -26,7 +27,7 @@ public struct TaskTrainingData {
     func records() throws -> (train: [Exporter.Record], dev: [Exporter.Record], report: Exporter.Report) {
         var train: [Exporter.Record] = [], dev: [Exporter.Record] = []
         let report = try exporter.forEachRecord { record in
-            if record.split == "dev" { dev.append(record) } else { train.append(record) }
+            if record.split == Exporter.Split.dev.rawValue { dev.append(record) } else { train.append(record) }
         }
         return (train, dev, report)
     }
