@@ -84,6 +84,8 @@ let package = Package(
             "QuarryPipeline", "QuarryIngest", "QuarryTokenizer", "QuarryShards", "QuarryLabels", "QuarryTraining", "QuarryCore",
         ]),
         // The binary end to end: flags, messages, exit codes, and the files each command writes.
-        .testTarget(name: "quarryTests", dependencies: ["QuarryCore", "QuarryShards", "QuarryLabels"]),
+        .testTarget(name: "quarryTests", dependencies: [
+            "QuarryCore", "QuarryShards", "QuarryLabels", "QuarryTraining", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
     ]
 )

@@ -289,3 +289,48 @@ func write(_ path: String, _ text: String) {
         }
     }
 }
+
+@Suite struct ReviewTests {
+    @Test func typedAnswersReadLabelsHotkeysSpansAndResponses() {
+        let single = LabelTask(name: "s", labels: ["admin", "games"])
+        #expect(single.answer(typed: "games") == .label("games"))
+        #expect(single.answer(typed: "1") == .label("admin"))
+        #expect(single.answer(typed: "admin, games") == nil, "one label per example")
+        #expect(single.answer(typed: "nosuch") == nil)
+        let multi = LabelTask(name: "m", labels: ["a", "b", "c"], multiLabel: true)
+        #expect(multi.answer(typed: "a, 3") == .labels(["a", "c"]))
+        let spans = LabelTask(name: "p", kind: .span, labels: ["x", "y"])
+        #expect(spans.answer(typed: "0-2:x 5:2") == .spans([Answer.Span(start: 0, end: 3, label: "x"), Answer.Span(start: 5, end: 6, label: "y")]))
+        #expect(spans.answer(typed: "-") == .spans([]))
+        #expect(LabelTask(name: "r", kind: .response, labels: []).answer(typed: "free text") == .response("free text"))
+    }
+
+    @Test func reviewAdjudicatesDisagreementsAndSkipsWhatIsNoAnswer() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try LabelStore(path: dir + "/q.db")
+        let task = try store.createTask(LabelTask(name: "t", labels: ["a", "b"]))
+        write(dir + "/x.jsonl", (0..<3).map { "{\"text\": \"example \($0)\"}" }.joined(separator: "\n"))
+        _ = try Importer(store: store, task: task).importFile(dir + "/x.jsonl")
+        for (annotator, answers) in [("x", ["a", "a", "b"]), ("y", ["b", "a", "a"])] {
+            let session = try TaggingSession(store: store, task: task, annotator: annotator)
+            for answer in answers { try session.answer(try #require(try session.next()), with: .label(answer)) }
+        }
+        // Two disagreements (examples 0 and 2): the first gets "zzz" (no label: skipped), then "2".
+        var typed = ["zzz", "2"]
+        var warnings: [String] = []
+        var screens: [String] = []
+        var loop = ReviewLoop(queue: ReviewQueue(store: store, task: task), task: task.task, adjudicator: "z")
+        loop.nextLine = { typed.isEmpty ? nil : typed.removeFirst() }
+        loop.warn = { warnings.append($0) }
+        loop.show = { screens.append($0) }
+        #expect(try loop.run() == 1)
+        #expect(warnings.count == 1 && warnings[0].contains("zzz"))
+        #expect(screens.contains("example 2") && screens.contains("  x: {\"label\":\"b\"}"))
+        var exporter = Exporter(store: store, task: task)
+        exporter.source = .adjudicated
+        var adjudicated: [Answer] = []
+        _ = try exporter.forEachRecord { adjudicated.append($0.answer) }
+        #expect(adjudicated == [.label("b")])
+    }
+}

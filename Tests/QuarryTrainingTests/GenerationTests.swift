@@ -28,3 +28,44 @@ import QuarryCore
         #expect(throws: QuarryError.self) { for _ in 0..<20 { try generator.feed(1) } }   // context full
     }
 }
+
+@Suite struct StopSequenceTests {
+    /// Feeds `pieces` (a stream's tokens as text) and returns what was shown and whether it stopped.
+    func stream(_ pieces: [String], stops: [String]) -> (shown: String, stopped: Bool) {
+        var sequences = StopSequences(stops)
+        var shown: [UInt8] = []
+        for piece in pieces {
+            let (ready, stopped) = sequences.add(Array(piece.utf8))
+            shown += ready
+            if stopped { return (String(decoding: shown, as: UTF8.self), true) }
+        }
+        return (String(decoding: shown + sequences.rest(), as: UTF8.self), false)
+    }
+
+    @Test func aStopSplitOverTokensIsNeverShown() {
+        #expect(stream(["Paris", " is", "\n\nUs", "er: more"], stops: ["\n\nUser:"]) == ("Paris is", true))
+        // Held back, then released when the text turns out not to be a stop.
+        #expect(stream(["a\n", "\nb"], stops: ["\n\nUser:"]) == ("a\n\nb", false))
+        #expect(stream(["one END two"], stops: ["END", ""]) == ("one ", true))
+        #expect(stream(["no stops"], stops: []) == ("no stops", false))
+        #expect(ChatTemplate.nextUserTurn == "\n\nUser:")
+    }
+
+    @Test func generationEndsAtTheLimitOrTheEndToken() throws {
+        try BLAS.load(threads: 1)
+        let model = try GPT<Float>(config: ModelConfig(vocabSize: 40, nLayer: 1, nHead: 2, nEmbd: 8, nPositions: 16))
+        model.initialise(seed: 9)
+        var options = GenerationOptions()
+        options.temperature = 0
+        options.maxTokens = 5
+        var emitted: [UInt8] = []
+        // Each token decodes to one byte of its own: five greedy tokens, then the closing newline.
+        try Generator(model: model).generate(prompt: [1, 2], options: options, decode: { [UInt8(48 + $0)] }, emit: { emitted += $0 })
+        #expect(emitted.count == 6 && emitted.last == 0x0A)
+        // The greedy first token as the end token: nothing but the newline.
+        options.endOfText = Int32(emitted[0]) - 48
+        var none: [UInt8] = []
+        try Generator(model: model).generate(prompt: [1, 2], options: options, decode: { [UInt8(48 + $0)] }, emit: { none += $0 })
+        #expect(none == [0x0A])
+    }
+}

@@ -2,11 +2,6 @@ import Foundation
 import Testing
 import QuarryShards
 
-enum Paths {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-    static let tokenizer = repository.deletingLastPathComponent().appendingPathComponent("shared/data/tokenizers/hf-bytelevel-bpe-8192.json").path
-}
 
 /// A corpus written for the tests: English-like documents from a small vocabulary, with exact
 /// and near duplicates and documents the quality rules drop.
@@ -37,14 +32,14 @@ func snapshot(_ dir: String) -> [String: [UInt8]] {
     return files
 }
 
-@Suite(.enabled(if: FileManager.default.fileExists(atPath: Paths.tokenizer), "../shared/data is not present"))
+@Suite(.enabled(if: FileManager.default.fileExists(atPath: TestPaths.shared("tokenizers/hf-bytelevel-bpe-8192.json")), "../shared/data is not present"))
 struct IngestCommandTests {
     @Test(arguments: ["megatron", "llmc", "nanogpt"])
     func killedRunResumesToTheSameResult(format: String) throws {
         let dir = scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let corpus = writeCorpus(dir)
-        let flags = ["ingest", corpus, "--tokenizer", Paths.tokenizer, "--format", format, "--shard-tokens", "3000",
+        let flags = ["ingest", corpus, "--tokenizer", TestPaths.shared("tokenizers/hf-bytelevel-bpe-8192.json"), "--format", format, "--shard-tokens", "3000",
                      "--val-fraction", "0.1", "-q"]
         let reference = dir + "/reference", resumed = dir + "/resumed"
         #expect(try quarry(flags + ["--out", reference, "--jobs", "2"]).status == 0)
@@ -66,8 +61,8 @@ struct IngestCommandTests {
         let dir = scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let corpus = writeCorpus(dir)
-        #expect(try quarry(["ingest", corpus, "--tokenizer", Paths.tokenizer, "--out", dir + "/near", "--dedup", "near", "-q"]).status == 0)
-        #expect(try quarry(["ingest", corpus, "--tokenizer", Paths.tokenizer, "--out", dir + "/exact", "-q"]).status == 0)
+        #expect(try quarry(["ingest", corpus, "--tokenizer", TestPaths.shared("tokenizers/hf-bytelevel-bpe-8192.json"), "--out", dir + "/near", "--dedup", "near", "-q"]).status == 0)
+        #expect(try quarry(["ingest", corpus, "--tokenizer", TestPaths.shared("tokenizers/hf-bytelevel-bpe-8192.json"), "--out", dir + "/exact", "-q"]).status == 0)
         let near = try #require(try Manifest.load(directory: dir + "/near"))
         let exact = try #require(try Manifest.load(directory: dir + "/exact"))
         #expect(exact.dropped["duplicate_exact"] == 6)
@@ -82,13 +77,13 @@ struct IngestCommandTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let corpus = writeCorpus(dir, documents: 60)
         let out = dir + "/out"
-        #expect(try quarry(["ingest", corpus, "--tokenizer", Paths.tokenizer, "--out", out, "-q"]).status == 0)
+        #expect(try quarry(["ingest", corpus, "--tokenizer", TestPaths.shared("tokenizers/hf-bytelevel-bpe-8192.json"), "--out", out, "-q"]).status == 0)
         var bin = Array(FileManager.default.contents(atPath: out + "/train-00000.bin") ?? Data())
         bin[10] ^= 0xFF
         precondition(FileManager.default.createFile(atPath: out + "/train-00000.bin", contents: Data(bin)), "cannot write a test file")
         let verify = try quarry(["shards", "verify", out])
         #expect(verify.status != 0 && verify.err.contains("SHA-256 differs"))
-        let other = try quarry(["ingest", corpus, "--tokenizer", Paths.tokenizer, "--out", out, "--format", "llmc", "-q"])
+        let other = try quarry(["ingest", corpus, "--tokenizer", TestPaths.shared("tokenizers/hf-bytelevel-bpe-8192.json"), "--out", out, "--format", "llmc", "-q"])
         #expect(other.status != 0 && other.err.contains("holds another run's shards"))
         let both = try quarry(["ingest", corpus, "--out", dir + "/x"])
         #expect(both.status != 0 && both.err.contains("exactly one of --tokenizer"))
@@ -98,7 +93,7 @@ struct IngestCommandTests {
         let dir = scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let corpus = writeCorpus(dir, documents: 120)
-        let base = ["ingest", corpus, "--tokenizer", Paths.tokenizer, "--dedup", "off", "-q"]
+        let base = ["ingest", corpus, "--tokenizer", TestPaths.shared("tokenizers/hf-bytelevel-bpe-8192.json"), "--dedup", "off", "-q"]
         #expect(try quarry(base + ["--out", dir + "/whole"]).status == 0)
         #expect(try quarry(base + ["--out", dir + "/p1", "--part", "1/2"]).status == 0)
         #expect(try quarry(base + ["--out", dir + "/p2", "--part", "2/2"]).status == 0)
@@ -113,7 +108,7 @@ struct IngestCommandTests {
         #expect(stats.out.contains("document length (tokens)"))
         // Parts are chosen by text, so exact duplicates meet in one part and are dropped there:
         // de-duplicated parts add up to the de-duplicated whole.
-        let dedup = ["ingest", corpus, "--tokenizer", Paths.tokenizer, "-q"]
+        let dedup = ["ingest", corpus, "--tokenizer", TestPaths.shared("tokenizers/hf-bytelevel-bpe-8192.json"), "-q"]
         #expect(try quarry(dedup + ["--out", dir + "/dwhole"]).status == 0)
         #expect(try quarry(dedup + ["--out", dir + "/dp1", "--part", "1/2"]).status == 0)
         #expect(try quarry(dedup + ["--out", dir + "/dp2", "--part", "2/2"]).status == 0)
@@ -130,7 +125,7 @@ struct IngestCommandTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let corpus = writeCorpus(dir, documents: 120)
         try FileManager.default.createSymbolicLink(atPath: dir + "/alias", withDestinationPath: dir)
-        let flags = ["--tokenizer", Paths.tokenizer, "--val-fraction", "0.2", "-q"]
+        let flags = ["--tokenizer", TestPaths.shared("tokenizers/hf-bytelevel-bpe-8192.json"), "--val-fraction", "0.2", "-q"]
         #expect(try quarry(["ingest", corpus, "--out", dir + "/a"] + flags).status == 0)
         #expect(try quarry(["ingest", dir + "/alias/corpus.jsonl", "--out", dir + "/b"] + flags).status == 0)
         let a = snapshot(dir + "/a").filter { !$0.key.hasPrefix("manifest") }, b = snapshot(dir + "/b").filter { !$0.key.hasPrefix("manifest") }

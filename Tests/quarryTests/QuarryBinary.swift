@@ -13,20 +13,26 @@ enum QuarryBinary {
 }
 
 /// Runs the quarry binary with `arguments`, `stdin` as its standard input and `environment`
-/// added to this process's; waits for it to exit.
+/// added to this process's; waits for it to exit. The one way the tests run the binary.
 @discardableResult
-func quarry(_ arguments: [String], stdin: String = "", environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+func quarry(_ arguments: [String], stdin: String, environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+    try quarry(arguments, input: Array(stdin.utf8), environment: environment)
+}
+
+/// The same with standard input given as bytes (empty by default).
+@discardableResult
+func quarry(_ arguments: [String], input: [UInt8] = [], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: QuarryBinary.path)
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let input = Pipe(), output = Pipe(), errors = Pipe()
-    process.standardInput = input
+    let stdinPipe = Pipe(), output = Pipe(), errors = Pipe()
+    process.standardInput = stdinPipe
     process.standardOutput = output
     process.standardError = errors
     try process.run()
-    input.fileHandleForWriting.write(Data(stdin.utf8))
-    try input.fileHandleForWriting.close()
+    stdinPipe.fileHandleForWriting.write(Data(input))
+    try stdinPipe.fileHandleForWriting.close()
     // Read both pipes before waiting: a full pipe would block the child.
     let out = UncheckedData()
     let reader = Thread { out.data = output.fileHandleForReading.readDataToEndOfFile() }
@@ -49,4 +55,42 @@ func scratchDirectory() -> String {
 
 func write(_ path: String, _ text: String) {
     precondition(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)), "cannot write a test file")
+}
+
+/// Paths the tests use: the repository (for samples/ and the built binary) and ../shared/data.
+enum TestPaths {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static func sample(_ relative: String) -> String { repository.appendingPathComponent("samples/" + relative).path }
+    static let sharedData = repository.deletingLastPathComponent().appendingPathComponent("shared/data").path
+    static var hasSharedData: Bool { FileManager.default.fileExists(atPath: sharedData) }
+    static func shared(_ relative: String) -> String { sharedData + "/" + relative }
+}
+
+/// A scratch directory removed when the value is dropped.
+final class ScratchDirectory {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "quarry-test-" + UUID().uuidString
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func write(_ name: String, _ bytes: [UInt8]) -> String {
+        let file = path + "/" + name
+        precondition(FileManager.default.createFile(atPath: file, contents: Data(bytes)), "cannot write a test file")
+        return file
+    }
+    func write(_ name: String, _ text: String) -> String { write(name, Array(text.utf8)) }
+}
+
+/// Compresses with the system's gzip or bzip2 (independent of the code under test).
+func compress(_ bytes: [UInt8], with tool: String) throws -> [UInt8] {
+    let scratch = ScratchDirectory()
+    let file = scratch.write("data", bytes)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", "\(tool) -c '\(file)' > '\(file).z'"]
+    try process.run()
+    process.waitUntilExit()
+    return Array(try Data(contentsOf: URL(fileURLWithPath: file + ".z")))
 }

@@ -1,45 +1,15 @@
 import Foundation
 import Testing
-import QuarryCore
 import QuarryTraining
 
 /// The training commands' refusals, through the binary: one clear line, a non-zero exit, and
 /// nothing written over what was there.
 @Suite(.serialized) struct TrainCommandTests {
-    static var binary: String {
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("quarry").path
-        if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
-        return repository.appendingPathComponent(".build/debug/quarry").path
-    }
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// Runs the binary; standard output goes through a file so that neither pipe can fill while the other is read.
-    func quarry(_ args: [String]) throws -> (status: Int32, err: String, out: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = args
-        let errors = Pipe()
-        process.standardError = errors
-        let outPath = NSTemporaryDirectory() + "quarry-out-" + UUID().uuidString
-        guard FileManager.default.createFile(atPath: outPath, contents: nil), let output = FileHandle(forWritingAtPath: outPath) else {
-            throw CocoaError(.fileWriteUnknown)
-        }
-        defer { try? FileManager.default.removeItem(atPath: outPath) }
-        process.standardOutput = output
-        try process.run()
-        let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        try output.close()
-        return (process.terminationStatus, err, try String(contentsOfFile: outPath, encoding: .utf8))
-    }
-
-    func write(_ path: String, _ text: String) { precondition(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)), "cannot write a test file") }
-
     @Test func badInputsAreRefusedAndNothingIsOverwritten() throws {
         let dir = NSTemporaryDirectory() + "quarry-train-cli-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let samples = Self.repository.appendingPathComponent("samples").path
+        let samples = TestPaths.sample("")
         #expect(try quarry(["ingest", samples + "/wiki", samples + "/web", "--vocab-size", "300", "--no-quality-filter", "--out", dir + "/a", "-q"]).status == 0)
         #expect(try quarry(["ingest", samples + "/text", "--vocab-size", "290", "--no-quality-filter", "--out", dir + "/other", "-q"]).status == 0)
         #expect(try quarry(["ingest", samples + "/wiki", "--vocab-size", "400", "--no-quality-filter", "--out", dir + "/bigger", "-q"]).status == 0)

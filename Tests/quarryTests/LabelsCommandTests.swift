@@ -1,17 +1,8 @@
 import Foundation
 import GRDB
 import Testing
-@testable import QuarryCore
+import QuarryCore
 @testable import QuarryLabels
-
-enum Binary {
-    static var path: String {
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("quarry").path
-        if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".build/debug/quarry").path
-    }
-}
 
 func prepareTask(_ dir: String, examples: Int) throws -> String {
     let db = dir + "/q.db"
@@ -26,30 +17,13 @@ func answers(_ db: String, annotator: String) throws -> Int {
     try DatabaseQueue(path: db).read { try Int.fetchOne($0, sql: "SELECT count(*) FROM annotation WHERE annotator = ?", arguments: [annotator]) ?? 0 }
 }
 
-/// Runs the quarry binary; returns its exit status and standard output.
-func run(_ args: [String], stdin: String = "") throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: Binary.path)
-    process.arguments = args
-    let input = Pipe(), output = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    input.fileHandleForWriting.write(Data(stdin.utf8))
-    try input.fileHandleForWriting.close()
-    let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, out)
-}
-
 @Suite(.serialized) struct TagReliabilityTests {
     @Test func killNineLosesNoAnsweredExample() throws {
-        let dir = scratch()
+        let dir = scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = try prepareTask(dir, examples: 50)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binary.path)
+        process.executableURL = URL(fileURLWithPath: QuarryBinary.path)
         process.arguments = ["tag", "t", "--db", db, "--annotator", "alice"]
         let input = Pipe()
         process.standardInput = input
@@ -74,13 +48,13 @@ func run(_ args: [String], stdin: String = "") throws -> (Int32, String) {
     }
 
     @Test func twoAnnotatorsAtOnceLoseNothing() throws {
-        let dir = scratch()
+        let dir = scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = try prepareTask(dir, examples: 300)
         var runs: [(Process, Pipe)] = []
         for annotator in ["alice", "bob"] {
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: Binary.path)
+            process.executableURL = URL(fileURLWithPath: QuarryBinary.path)
             process.arguments = ["tag", "t", "--db", db, "--annotator", annotator]
             let input = Pipe(), errors = Pipe()
             process.standardInput = input
@@ -106,30 +80,30 @@ func run(_ args: [String], stdin: String = "") throws -> (Int32, String) {
     }
 
     @Test func statsJSONAndExportThroughTheCLI() throws {
-        let dir = scratch()
+        let dir = scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = try prepareTask(dir, examples: 20)
-        _ = try run(["tag", "t", "--db", db, "--annotator", "x"], stdin: String(repeating: "1\n", count: 20))
-        _ = try run(["tag", "t", "--db", db, "--annotator", "y"], stdin: String(repeating: "1\n", count: 10) + String(repeating: "b\n", count: 10))
-        let (status, json) = try run(["stats", "t", "--db", db, "--json"])
+        _ = try quarry(["tag", "t", "--db", db, "--annotator", "x"], stdin: String(repeating: "1\n", count: 20))
+        _ = try quarry(["tag", "t", "--db", db, "--annotator", "y"], stdin: String(repeating: "1\n", count: 10) + String(repeating: "b\n", count: 10))
+        let (status, json, _) = try quarry(["stats", "t", "--db", db, "--json"])
         #expect(status == 0)
         let stats = try JSONDecoder().decode(TaskStatistics.self, from: Data(json.utf8))
         #expect(stats.annotated == 20 && stats.disagreements == 10 && stats.agreement?.method == "cohens_kappa")
         #expect(stats.labels == ["a": 30, "b": 10])
-        let (adjudicated, _) = try run(["review", "t", "--db", db, "--adjudicator", "z"], stdin: String(repeating: "c\n", count: 10))
+        let (adjudicated, _, _) = try quarry(["review", "t", "--db", db, "--adjudicator", "z"], stdin: String(repeating: "c\n", count: 10))
         #expect(adjudicated == 0)
-        let (exported, _) = try run(["export", "t", "--db", db, "--out", dir + "/out.jsonl"])
+        let (exported, _, _) = try quarry(["export", "t", "--db", db, "--out", dir + "/out.jsonl"])
         #expect(exported == 0)
         let lines = String(decoding: FileManager.default.contents(atPath: dir + "/out.jsonl") ?? Data(), as: UTF8.self).split(separator: "\n")
         #expect(lines.count == 20)
         #expect(lines.filter { $0.contains("\"label\":\"c\"") }.count == 10)   // adjudications win
-        let (missing, _) = try run(["stats", "nope", "--db", db])
+        let (missing, _, _) = try quarry(["stats", "nope", "--db", db])
         #expect(missing != 0)
     }
 
     /// Fine-tune straight from the store, then tag with the run's suggestions.
     @Test func modelInTheLoopThroughTheCLI() throws {
-        let dir = scratch()
+        let dir = scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = dir + "/q.db"
         let store = try LabelStore(path: db)
@@ -137,18 +111,18 @@ func run(_ args: [String], stdin: String = "") throws -> (Int32, String) {
         let rows = (0..<40).map { i in i % 2 == 0 ? "{\"text\": \"apples and pears \(i)\", \"label\": \"a\"}" : "{\"text\": \"rivers and lakes \(i)\", \"label\": \"b\"}" }
         write(dir + "/x.jsonl", rows.joined(separator: "\n"))
         _ = try Importer(store: store, task: task).importFile(dir + "/x.jsonl")
-        #expect(try run(["ingest", dir + "/x.jsonl", "--out", dir + "/shards", "--vocab-size", "300", "--no-quality-filter"]).0 == 0)
-        #expect(try run(["pretrain", "--data", dir + "/shards", "--out", dir + "/run1", "--preset", "tiny", "--steps", "0"]).0 == 0)
+        #expect(try quarry(["ingest", dir + "/x.jsonl", "--out", dir + "/shards", "--vocab-size", "300", "--no-quality-filter"]).status == 0)
+        #expect(try quarry(["pretrain", "--data", dir + "/shards", "--out", dir + "/run1", "--preset", "tiny", "--steps", "0"]).status == 0)
 
-        #expect(try run(["finetune", "--from", dir + "/run1", "--db", db, "--task", "nosuch", "--out", dir + "/bad"]).0 != 0)
-        let (status, _) = try run(["finetune", "--from", dir + "/run1", "--db", db, "--task", "t", "--out", dir + "/run2",
+        #expect(try quarry(["finetune", "--from", dir + "/run1", "--db", db, "--task", "nosuch", "--out", dir + "/bad"]).status != 0)
+        let (status, _, _) = try quarry(["finetune", "--from", dir + "/run1", "--db", db, "--task", "t", "--out", dir + "/run2",
                                    "--epochs", "1", "--batch", "8", "--freeze-base"])
         #expect(status == 0)
         let labels = try #require(FileManager.default.contents(atPath: dir + "/run2/labels.json"))
         #expect(Set((try JSONSerialization.jsonObject(with: labels) as? [String]) ?? []) == ["a", "b"])
 
         // tag --model RUN computes the run's predictions, then enter accepts the suggestion.
-        let (tagStatus, shown) = try run(["tag", "t", "--db", db, "--model", dir + "/run2", "--annotator", "z", "--order", "uncertain"], stdin: "\nq\n")
+        let (tagStatus, shown, _) = try quarry(["tag", "t", "--db", db, "--model", dir + "/run2", "--annotator", "z", "--order", "uncertain"], stdin: "\nq\n")
         #expect(tagStatus == 0)
         #expect(shown.contains("[suggested: "))
         let (predictions, agreeing) = try DatabaseQueue(path: db).read { db in
@@ -162,22 +136,22 @@ func run(_ args: [String], stdin: String = "") throws -> (Int32, String) {
         #expect(agreeing == 1)
 
         // sft from the same task: each example becomes a chat whose answer is its label.
-        #expect(try run(["finetune", "--from", dir + "/run1", "--db", db, "--task", "sft", "--train", "t", "--out", dir + "/run3",
-                         "--epochs", "1", "--batch", "8"]).0 == 0)
-        let (chatStatus, answer) = try run(["generate", "--model", dir + "/run3", "--chat", "--prompt", "apples and pears 2",
+        #expect(try quarry(["finetune", "--from", dir + "/run1", "--db", db, "--task", "sft", "--train", "t", "--out", dir + "/run3",
+                         "--epochs", "1", "--batch", "8"]).status == 0)
+        let (chatStatus, answer, _) = try quarry(["generate", "--model", dir + "/run3", "--chat", "--prompt", "apples and pears 2",
                                             "--max-tokens", "4", "--temperature", "0"])
         #expect(chatStatus == 0 && !answer.contains("User:"))
-        #expect(try run(["generate", "--model", dir + "/run3", "--system", "x", "--prompt", "y"]).0 != 0)
+        #expect(try quarry(["generate", "--model", dir + "/run3", "--system", "x", "--prompt", "y"]).status != 0)
         // An export in shards reads back as the labelled records it was rendered from.
-        #expect(try run(["export", "t", "--db", db, "--format", "shards", "--tokenizer", dir + "/run1/tokenizer.json",
-                         "--split", "train=0.8,dev=0.2", "--out", dir + "/exported"]).0 == 0)
-        #expect(try run(["finetune", "--from", dir + "/run1", "--train", dir + "/exported", "--dev", dir + "/exported",
-                         "--out", dir + "/run5", "--epochs", "1", "--batch", "8", "--freeze-base"]).0 == 0)
+        #expect(try quarry(["export", "t", "--db", db, "--format", "shards", "--tokenizer", dir + "/run1/tokenizer.json",
+                         "--split", "train=0.8,dev=0.2", "--out", dir + "/exported"]).status == 0)
+        #expect(try quarry(["finetune", "--from", dir + "/run1", "--train", dir + "/exported", "--dev", dir + "/exported",
+                         "--out", dir + "/run5", "--epochs", "1", "--batch", "8", "--freeze-base"]).status == 0)
         let shardLabels = try #require(FileManager.default.contents(atPath: dir + "/run5/labels.json"))
         #expect(Set((try JSONSerialization.jsonObject(with: shardLabels) as? [String]) ?? []) == ["a", "b"])
-        #expect(try run(["finetune", "--from", dir + "/run1", "--train", dir + "/shards", "--out", dir + "/run6"]).0 != 0)
+        #expect(try quarry(["finetune", "--from", dir + "/run1", "--train", dir + "/shards", "--out", dir + "/run6"]).status != 0)
         write(dir + "/nochat.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}")
-        #expect(try run(["finetune", "--from", dir + "/run1", "--task", "sft", "--train", dir + "/nochat.jsonl", "--out", dir + "/run4"]).0 != 0)
+        #expect(try quarry(["finetune", "--from", dir + "/run1", "--task", "sft", "--train", dir + "/nochat.jsonl", "--out", dir + "/run4"]).status != 0)
         #expect(!FileManager.default.fileExists(atPath: dir + "/run4/model.safetensors"))
     }
 }
