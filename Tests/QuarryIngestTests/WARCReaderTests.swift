@@ -57,4 +57,31 @@ import Testing
         #expect(records.count == 1)
         #expect("\(error.map { "\($0)" } ?? "")".contains("truncated"))
     }
+
+    /// Issue 22, R1: a chunk size from a hostile server (negative, or past every bound) is a
+    /// broken body, not a crash; the page is still read (its body as it came).
+    @Test func hostileChunkSizesAreABrokenBodyNotACrash() throws {
+        for size in ["-10", "7fffffffffffffff", "ffffffffffffffff"] {
+            let body = Array("\(size)\r\n".utf8) + page + Array("\r\n0\r\n\r\n".utf8)
+            let block = Self.response(body, headers: "Content-Type: text/html\r\nTransfer-Encoding: chunked\r\n")
+            let warc = Self.record(type: "response", uri: "http://d.example/", contentType: "application/http", block: block)
+            let (records, error) = drain(WARCReader(input: MemorySource(warc), sourceName: "x.warc"))
+            #expect(error == nil && records.count == 1, "chunk size \(size)")
+            #expect(HTTPResponse.dechunk(body) == nil, "chunk size \(size)")
+        }
+    }
+
+    /// Issue 22, R9 and R12-d: a record over the size limit (or a Content-Length that lies) is
+    /// passed over without holding it in memory, and the records after it are still read.
+    @Test func oversizedRecordsAreSkippedAndTheRestRead() throws {
+        let good = Self.record(type: "response", uri: "http://e.example/", contentType: "application/http",
+                               block: Self.response(page, headers: "Content-Type: text/html\r\n"))
+        let liar = Array("WARC/1.0\r\nWARC-Type: response\r\nContent-Type: application/http\r\nContent-Length: 9223372036854775807\r\n\r\nshort\r\n\r\n".utf8)
+        let reader = WARCReader(input: MemorySource(good + liar + good), sourceName: "x.warc")
+        let (records, error) = drain(reader)
+        #expect(error == nil)
+        #expect(records.count == 2)
+        #expect(reader.skipped[.recordTooLarge] == 1)
+        #expect(reader.recordErrors.first?.contains("over the 64 MiB") == true)
+    }
 }

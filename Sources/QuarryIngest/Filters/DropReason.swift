@@ -9,6 +9,7 @@ public enum DropReason: String, Sendable, CaseIterable {
     case notHTML = "not_html"
     case httpStatus = "http_status_not_2xx"
     case badRecord = "bad_record"
+    case recordTooLarge = "record_too_large"
 
     // The Gopher quality rules (`QualityFilter`).
     case tooFewWords = "gopher_too_few_words"

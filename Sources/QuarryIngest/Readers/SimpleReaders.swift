@@ -32,7 +32,7 @@ public enum TextSampling: String, Sendable, CaseIterable {
 
 /// A plain-text file cut into one record per paragraph or per line, streamed, so a corpus of
 /// many documents in one file fits in constant memory. Sources read `path#paragraph=N` or
-/// `path#line=N` (1-based), which is what the validation split and `--part` hash.
+/// `path#line=N` (1-based); ingest's validation split and `--part` hash the text, not the source.
 public final class TextSampleReader: RecordReader {
     private let input: BufferedReader
     private let sourceName: String

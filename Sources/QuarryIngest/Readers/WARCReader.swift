@@ -13,6 +13,10 @@ public final class WARCReader: RecordReader {
     /// Problems with single records, reported by the caller as warnings.
     public private(set) var recordErrors: [String] = []
 
+    /// The largest record read (64 MiB): a web page is far smaller; a larger record (a video, a
+    /// lying Content-Length) is skipped and counted as `record_too_large`.
+    public static let maximumRecordBytes = 64 << 20
+
     public init(input: ByteSource, sourceName: String, arc: Bool = false) {
         self.input = BufferedReader(input)
         self.sourceName = sourceName
@@ -60,6 +64,13 @@ public final class WARCReader: RecordReader {
             try resynchronise()
             return .skip(.badRecord)
         }
+        // A record is held in memory whole: one over the limit is passed over line by line (memory
+        // stays flat), which also recovers the records after a Content-Length that is a lie.
+        guard length <= Self.maximumRecordBytes else {
+            recordErrors.append("record \(recordNumber) at byte \(recordOffset): Content-Length \(length) is over the \(Self.maximumRecordBytes >> 20) MiB a record may have; skipped to the next record")
+            try resynchronise()
+            return .skip(.recordTooLarge)
+        }
         let type = headers["warc-type"]?.lowercased() ?? ""
         let contentType = headers["content-type"]?.lowercased() ?? ""
         guard type == "response" && contentType.hasPrefix("application/http") else {
@@ -88,6 +99,14 @@ public final class WARCReader: RecordReader {
         let fields = String(decoding: line, as: UTF8.self).split(separator: " ", omittingEmptySubsequences: true)
         guard fields.count >= 5, let length = Int(fields[fields.count - 1]), length >= 0 else {
             throw InputError("record \(recordNumber) at byte \(recordOffset): not an ARC header line (bad length)")
+        }
+        guard length <= Self.maximumRecordBytes else {
+            // ARC has no record marker to resynchronise at: pass the record over, streaming.
+            recordErrors.append("record \(recordNumber) at byte \(recordOffset): length \(length) is over the \(Self.maximumRecordBytes >> 20) MiB a record may have; skipped")
+            guard try input.skip(count: length) == length else {
+                throw InputError("record \(recordNumber) at byte \(recordOffset) is truncated (the file ends inside it)")
+            }
+            return .skip(.recordTooLarge)
         }
         let block = try input.read(count: length)
         guard block.count == length else {
@@ -183,7 +202,7 @@ struct HTTPResponse {
         }
         let encoding = headers["content-encoding"]?.lowercased() ?? ""
         if encoding.contains("gzip") || encoding.contains("deflate") {
-            guard let inflated = try? GzipSource(MemorySource(data)).readAll(limit: 1 << 28) else { return nil }
+            guard let inflated = try? GzipSource(MemorySource(data)).readAll(limit: WARCReader.maximumRecordBytes) else { return nil }
             data = inflated
         } else if !encoding.isEmpty && encoding != "identity" {
             return nil
@@ -199,10 +218,11 @@ struct HTTPResponse {
             while lineEnd < data.count && data[lineEnd] != 0x0A { lineEnd += 1 }
             let sizeText = String(decoding: data[i..<lineEnd], as: UTF8.self)
                 .split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
-            guard let size = Int(sizeText, radix: 16) else { return nil }
+            // The size is the web server's: neither negative nor past the body (no overflow either).
+            guard let size = Int(sizeText, radix: 16), size >= 0 else { return nil }
             if size == 0 { return out }
             let start = lineEnd + 1
-            guard start + size <= data.count else { return nil }
+            guard start <= data.count, size <= data.count - start else { return nil }
             out.append(contentsOf: data[start..<(start + size)])
             i = start + size
             while i < data.count && (data[i] == 0x0D || data[i] == 0x0A) { i += 1 }

@@ -41,6 +41,11 @@ public enum Checkpoint {
             throw QuarryError("\(directory)/config.json not found: not a model directory")
         }
         let config = try readConfig(data, path: directory + "/config.json")
+        // The config must describe the file, not more: compared before anything is allocated.
+        let size = (try? FileManager.default.attributesOfItem(atPath: directory + "/model.safetensors")[.size] as? Int) ?? nil
+        if let size, config.parameterCount > size / 4 {
+            throw QuarryError("\(directory)/config.json describes \(config.parameterCount) parameters, more than model.safetensors (\(size) bytes) holds")
+        }
         let stored = try SafeTensors.read(directory + "/model.safetensors")
         var parameters = [Float](repeating: 0, count: config.parameterCount)
         for (name, shape, range) in tensors(config) {
@@ -143,8 +148,11 @@ public enum SafeTensors {
     static func header(_ path: String) throws -> (data: Data, members: [(String, JSONValue)], base: Int) {
         guard let data = FileManager.default.contents(atPath: path) else { throw QuarryError("cannot read \(path)") }
         guard data.count >= 8 else { throw QuarryError("\(path) is not a safetensors file (too short)") }
-        let length = data.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
-        guard length > 0, 8 + length <= data.count else { throw QuarryError("\(path) is not a safetensors file (bad header length)") }
+        let declared = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard declared > 0, declared <= UInt64(data.count - 8) else {
+            throw QuarryError("\(path) is not a safetensors file (its header length \(declared) is past the end of the file)")
+        }
+        let length = Int(declared)
         guard let header = try? JSONValue.parse(Array(data[8..<(8 + length)])), let members = header.members else {
             throw QuarryError("\(path): the safetensors header is not JSON")
         }
@@ -172,16 +180,29 @@ public enum SafeTensors {
     public static func readWithMetadata(_ path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         let (data, members, base) = try header(path)
         var out: [String: Tensor] = [:]
+        var ranges: [(range: Range<Int>, name: String)] = []
         for (name, info) in members where name != "__metadata__" {
-            guard let dtype = info["dtype"]?.string, let shape = info["shape"]?.array?.compactMap(\.integer),
-                  let range = info["data_offsets"]?.array?.compactMap(\.integer), range.count == 2 else {
+            guard let dtype = info["dtype"]?.string, let shapeValues = info["shape"]?.array,
+                  let rangeValues = info["data_offsets"]?.array, rangeValues.count == 2 else {
                 throw QuarryError("\(path): tensor \(name) has no dtype/shape/offsets")
             }
             guard dtype == "F32" else { throw QuarryError("\(path): tensor \(name) is \(dtype); quarry reads F32 checkpoints") }
-            let count = shape.reduce(1, *)
-            guard range[1] - range[0] == count * 4, base + range[1] <= data.count else {
-                throw QuarryError("\(path): tensor \(name)'s byte range does not match its shape (truncated file?)")
+            // Every number is the file's own: checked against the file before any memory is touched.
+            let shape = shapeValues.compactMap(\.integer), range = rangeValues.compactMap(\.integer)
+            guard shape.count == shapeValues.count, shape.allSatisfy({ $0 >= 0 }), range.count == 2 else {
+                throw QuarryError("\(path): tensor \(name) has a shape or byte range that is not whole non-negative numbers")
             }
+            var count: Int? = 1
+            for d in shape {
+                let product = count?.multipliedReportingOverflow(by: d)
+                count = product?.overflow == false ? product?.partialValue : nil
+            }
+            let dataBytes = data.count - base
+            guard let count, count <= dataBytes / 4, range[0] >= 0, range[0] <= range[1], range[1] <= dataBytes,
+                  range[1] - range[0] == count * 4 else {
+                throw QuarryError("\(path): tensor \(name)'s byte range \(range) does not match its shape \(shape) within the file's \(dataBytes) data bytes (a damaged or truncated file)")
+            }
+            ranges.append((range[0]..<range[1], name))
             var values = [Float](repeating: 0, count: count)
             data.withUnsafeBytes { raw in
                 for i in 0..<count {
@@ -189,6 +210,10 @@ public enum SafeTensors {
                 }
             }
             out[name] = Tensor(shape: shape, values: values)
+        }
+        ranges.sort { $0.range.lowerBound < $1.range.lowerBound }
+        for (a, b) in zip(ranges, ranges.dropFirst()) where a.range.overlaps(b.range) {
+            throw QuarryError("\(path): tensors \(a.name) and \(b.name) share bytes (a damaged file)")
         }
         return (out, metadata(of: members))
     }

@@ -93,8 +93,7 @@ public final class SFTTrainer {
         return try loss(dev)
     }
 
-    /// A batch padded on the right to its longest input (one shorter than its longest chat).
-    /// A batch's chats laid end to end: inputs, targets, and each chat's length.
+    /// A batch's chats laid end to end (no padding): inputs, targets, and each chat's length.
     static func batch(_ examples: [ChatExample]) -> (inputs: [Int32], targets: [Int32], lengths: [Int]) {
         var inputs: [Int32] = [], targets: [Int32] = [], lengths: [Int] = []
         for e in examples {

@@ -34,11 +34,39 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
     }
 
+    /// Checked before anything is allocated: a config.json is read from files others wrote.
     public func validate() throws {
         guard vocabSize > 0, nLayer > 0, nHead > 0, nEmbd > 0, nPositions > 0 else { throw QuarryError("model sizes must be positive") }
         guard nEmbd % nHead == 0 else { throw QuarryError("n_embd (\(nEmbd)) must be a multiple of n_head (\(nHead))") }
         guard dropout >= 0 && dropout < 1 else { throw QuarryError("dropout must be in [0, 1)") }
+        // Token ids are int32; the other limits keep every product below in range (each tensor's
+        // size fits an Int), far above any model a CPU trains.
+        guard vocabSize <= Int(Int32.max) else { throw QuarryError("vocab_size \(vocabSize) is more than int32 token ids can name") }
+        guard nLayer <= Self.maximumLayers, nEmbd <= Self.maximumWidth, nPositions <= Self.maximumPositions else {
+            throw QuarryError("the model is too large to be a real one: n_layer \(nLayer) (at most \(Self.maximumLayers)), "
+                              + "n_embd \(nEmbd) (at most \(Self.maximumWidth)), n_positions \(nPositions) (at most \(Self.maximumPositions))")
+        }
+        var total = 0
+        for (_, shape) in tensorShapes {
+            let (count, overflow) = shape.reduce((1, false)) { acc, d in
+                let (p, o) = acc.0.multipliedReportingOverflow(by: d)
+                return (p, acc.1 || o)
+            }
+            let (sum, sumOverflow) = total.addingReportingOverflow(count)
+            guard !overflow, !sumOverflow else { throw QuarryError("the model's parameter count overflows") }
+            total = sum
+        }
+        // Parameters, gradients and AdamW's two moments: four float32 copies.
+        let bytes = total.multipliedReportingOverflow(by: 16)
+        guard !bytes.overflow, UInt64(bytes.partialValue) <= ProcessInfo.processInfo.physicalMemory else {
+            throw QuarryError("the model has \(total) parameters: training it needs \(ProgressLine.formatBytes(bytes.overflow ? .max : bytes.partialValue)), "
+                              + "more than this machine's \(ProgressLine.formatBytes(Int(clamping: ProcessInfo.processInfo.physicalMemory))) of memory")
+        }
     }
+
+    static let maximumLayers = 1 << 12
+    static let maximumWidth = 1 << 16
+    static let maximumPositions = 1 << 24
 
     /// Parameters in each tensor, in the order they are laid out in one buffer.
     public var tensorShapes: [(name: GPT2Tensor, shape: [Int])] {
