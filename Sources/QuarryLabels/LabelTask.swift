@@ -44,6 +44,13 @@ public struct LabelTask: Codable, Sendable, Equatable {
         guard !name.isEmpty, name.count <= 200, !name.contains(where: { $0.isNewline }) else {
             throw QuarryError("a task name must be 1–200 characters on one line")
         }
+        // Names are shown on every annotator's terminal: no escape sequences, controls or bidi overrides.
+        guard SafeText.isPlain(name) else {
+            throw QuarryError("the task name \(SafeText.line(name)) holds control or direction characters: give a plain name")
+        }
+        if let label = labels.first(where: { !SafeText.isPlain($0) }) {
+            throw QuarryError("the label \(SafeText.line(label)) holds control or direction characters: give plain labels")
+        }
         if kind != .response && labels.isEmpty { throw QuarryError("a \(kind.rawValue) task needs labels (--labels a,b,c)") }
         if Set(labels).count != labels.count { throw QuarryError("labels must be distinct") }
         if labels.contains(where: { $0.isEmpty || $0.contains(",") }) { throw QuarryError("labels must be non-empty and contain no comma") }

@@ -113,7 +113,7 @@ public struct TaskStatistics: Codable, Sendable {
             let value = agreement.value.map { String(format: "%.3f", $0) } ?? "n/a"
             out += "agreement: \(name) = \(value) over \(agreement.items) items (\(agreement.annotators.joined(separator: ", ")))\n"
         }
-        return out
+        return SafeText.visible(out)   // names and labels come from the database
     }
 }
 

@@ -118,11 +118,23 @@ public struct Manifest: Codable, Sendable, Equatable {
     public static func load(directory: String) throws -> Manifest? {
         let path = directory + "/" + fileName
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let manifest: Manifest
         do {
-            return try JSONDecoder().decode(Manifest.self, from: data)
+            manifest = try JSONDecoder().decode(Manifest.self, from: data)
         } catch {
             throw QuarryError("\(path) is not a quarry manifest (\(error.localizedDescription))")
         }
+        // A manifest may come from elsewhere: every file it names must be a file of its own
+        // directory, never "../x" or "/etc/x" (merge links them, verify and pretrain read them).
+        for name in manifest.shards.flatMap({ [$0.path, $0.indexPath].compactMap { $0 } }) where !Self.isPlainFileName(name) {
+            throw QuarryError("\(path) names the shard \(SafeText.visible(name)), which is not a file of \(directory): refusing it")
+        }
+        return manifest
+    }
+
+    /// A name of a file directly inside the directory: no separator, not "." or "..", not hidden.
+    static func isPlainFileName(_ name: String) -> Bool {
+        !name.isEmpty && !name.contains("/") && !name.hasPrefix(".") && !name.contains("\0")
     }
 
     public func save(directory: String) throws {

@@ -54,6 +54,7 @@ public final class ShardReader: @unchecked Sendable {   // read-only after init
                 throw QuarryError("cannot map shard \(path): \(describeErrno(errno))")
             }
             base = UnsafeRawPointer(map)
+            Interruption.reportBusErrorsAsTruncatedFiles()
         }
     }
 

@@ -13,6 +13,19 @@ public enum ShardTools {
         var problems: [String] = []
         if !manifest.complete { problems.append("the manifest is not complete (the run was interrupted: rerun the same ingest command to resume)") }
         let width = manifest.settings.tokenWidth
+        let vocabulary = manifest.tokenizer.vocabSize
+        if !(1...Int(Int32.max)).contains(vocabulary) {
+            problems.append("the manifest's vocab_size \(vocabulary) is not a vocabulary size")
+        } else if let expected = try? TokenWidth.forFormat(manifest.settings.format, vocabularySize: vocabulary), expected != width {
+            problems.append("the manifest's token width \(width.rawValue) does not fit vocab_size \(vocabulary) in \(manifest.settings.format.rawValue) shards (\(expected.rawValue) expected)")
+        }
+        if !(0..<Int32(clamping: vocabulary)).contains(manifest.tokenizer.endOfTextID) {
+            problems.append("the manifest's end_of_text_id \(manifest.tokenizer.endOfTextID) is outside the vocabulary")
+        }
+        var listed = Set<String>()
+        for name in manifest.shards.flatMap({ [$0.path, $0.indexPath].compactMap { $0 } }) where !listed.insert(name).inserted {
+            problems.append("\(name) is listed twice in the manifest")
+        }
         for shard in manifest.shards {
             let path = directory + "/" + shard.path
             guard let (size, sha) = hashFile(path) else { problems.append("\(shard.path): missing or unreadable"); continue }
@@ -43,6 +56,11 @@ public enum ShardTools {
                 } catch {
                     problems.append("\(indexPath): \(error)")
                 }
+            }
+            if (1...Int(Int32.max)).contains(vocabulary), let reader = try? ShardReader(path: path, format: manifest.settings.format, width: width) {
+                var outside = 0
+                for i in 0..<reader.tokenCount where !(0..<vocabulary).contains(Int(reader.token(i))) { outside += 1 }
+                if outside > 0 { problems.append("\(shard.path): \(outside) token id(s) outside the vocabulary of \(vocabulary)") }
             }
         }
         return problems
@@ -174,10 +192,13 @@ public struct MegatronIndex {
         }
         func u64(_ offset: Int) -> UInt64 { data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) } }
         guard u64(9) == 1 else { throw QuarryError("unsupported Megatron index version \(u64(9))") }
-        let sequences = Int(u64(18)), documentsPlusOne = Int(u64(26))
-        guard sequences >= 0, documentsPlusOne >= 0, sequences < Int(Int32.max), documentsPlusOne < Int(Int32.max) else {
-            throw QuarryError("corrupt Megatron index (counts out of range)")
+        // The counts are the file's: each entry takes at least 4 bytes, so a count larger than
+        // the file is corrupt, and checking that first keeps every product below in range.
+        let (rawSequences, rawDocuments) = (u64(18), u64(26))
+        guard rawSequences <= UInt64(data.count / 4), rawDocuments <= UInt64(data.count / 8) else {
+            throw QuarryError("corrupt Megatron index (its counts, \(rawSequences) sequences and \(rawDocuments) documents, do not fit its \(data.count) bytes)")
         }
+        let sequences = Int(rawSequences), documentsPlusOne = Int(rawDocuments)
         dtypeCode = data[17]
         sequenceCount = sequences
         documentCount = documentsPlusOne

@@ -50,6 +50,11 @@ public enum TokenizerFile {
         var added: [(content: String, id: Int32, special: Bool)] = []
         for entry in root["added_tokens"]?.array ?? [] {
             guard let content = entry["content"]?.string, let id = entry["id"]?.integer else { continue }
+            // Ids become int32 token ids and index tables: range-checked here, not trusted.
+            guard id >= 0, id < Int(Int32.max) else {
+                throw QuarryError("added token \(content.debugDescription) has id \(id), outside 0…\(Int32.max - 1)")
+            }
+            guard !content.isEmpty else { throw QuarryError("added token \(id) has empty content (it would match everywhere)") }
             added.append((content, Int32(id), entry["special"]?.bool ?? false))
         }
         var byID: [Int32: String] = [:]
@@ -60,6 +65,10 @@ public enum TokenizerFile {
         }
         for token in added where byID[token.id] == nil { byID[token.id] = token.content }
         let size = Int((byID.keys.max() ?? -1) + 1)
+        // Distinct ids 0..<size, so there are as many as the largest says: checked before the table is made.
+        guard size == byID.count else {
+            throw QuarryError("token ids are not contiguous: \(byID.count) tokens, but the largest id is \(size - 1)")
+        }
         var strings: [String] = []
         strings.reserveCapacity(size)
         for id in 0..<size {
@@ -67,6 +76,9 @@ public enum TokenizerFile {
             strings.append(token)
         }
         var merges: [(String, String)] = []
+        if let value = model["merges"], value.array == nil, !value.isNull {
+            throw QuarryError("\"merges\" is not a list of merges")
+        }
         let mergeEntries = model["merges"]?.array ?? []
         merges.reserveCapacity(mergeEntries.count)
         for (index, entry) in mergeEntries.enumerated() {

@@ -101,3 +101,49 @@ func writer(_ format: ShardFormat, _ dir: String, shardTokens: Int = 1000, width
         #expect(try ShardReader(path: dir + "/train-00000.bin", format: .llmc, width: .uint16).llmcHeaderProblem(expectedTokens: 2) == "bad llm.c magic 20240801")
     }
 }
+
+/// Issue 22, R3, R14 and the verify gaps of R20: what a shard directory's files say is checked.
+@Suite struct HostileShardTests {
+    @Test func indexCountsPastTheFileAreCorruptNotACrash() throws {
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let w = writer(.megatron, dir)
+        try w.add([1, 2, 3])
+        try w.finish()
+        let path = dir + "/train-00000.idx"
+        let good = bytes(path)
+        #expect(try MegatronIndex(path: path).sequenceCount == 1)
+        for offset in [18, 26] {
+            var bad = good
+            for i in offset..<(offset + 8) { bad[i] = 0xFF }
+            precondition(FileManager.default.createFile(atPath: path, contents: Data(bad)), "cannot write a test file")
+            #expect(performing: { try MegatronIndex(path: path) }, throws: { "\($0)".contains("do not fit") })
+        }
+    }
+
+    /// A manifest whose shard paths leave its directory, or that lists impossible settings.
+    @Test func manifestPathsAreConfinedAndSettingsChecked() throws {
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let w = writer(.megatron, dir)
+        try w.add([1, 2, 3])
+        try w.add([9000])                       // outside a vocabulary of 100
+        try w.finish()
+        let tokenizer = Manifest.Tokenizer(path: "t.json", sha256: "x", vocabSize: 100, endOfTextID: 0)
+        var manifest = try Manifest.finished(shards: w.finished, tokenizer: tokenizer, format: .megatron, source: "test", documents: 2)
+        try manifest.save(directory: dir)
+        #expect(try ShardTools.verify(directory: dir) == ["train-00000.bin: 1 token id(s) outside the vocabulary of 100"])
+        manifest.shards.append(manifest.shards[0])
+        manifest.tokenizer.vocabSize = 0
+        try manifest.save(directory: dir)
+        let problems = try ShardTools.verify(directory: dir)
+        #expect(problems.contains { $0.contains("vocab_size 0") } && problems.contains { $0.contains("listed twice") })
+        for hostile in ["../../outside.bin", "/etc/passwd", ".hidden", ""] {
+            manifest.shards[0].path = hostile
+            try manifest.save(directory: dir)
+            #expect("\(hostile)", performing: { try Manifest.load(directory: dir) }, throws: { "\($0)".contains("not a file of") })
+            #expect(throws: QuarryError.self) { try ShardTools.verify(directory: dir) }
+            #expect(throws: QuarryError.self) { try ShardTools.merge([dir], into: dir + "/merged") }
+        }
+    }
+}

@@ -55,6 +55,30 @@ func tinyModel(mergesAsStrings: Bool = false, extra: String = "") throws -> BPEM
         #expect { try TokenizerFile.parse(Data(metaspace.utf8)) } throws: { "\($0)".contains("Metaspace") }
     }
 
+    /// Issue 22, R4, R7, R12-c: ids and contents from a downloaded tokenizer.json are checked
+    /// before they size a table or reach the encoder (each case failed by a trap, a 32 GB
+    /// allocation, an endless loop or silently wrong shards before).
+    @Test func hostileIdsAndContentsAreRefused() throws {
+        func tokenizer(added: String, extraVocab: String = "", merges: String = "[]") -> Data {
+            let vocab = (0..<256).map { "\(JSONText.quoted(String(ByteLevelAlphabet.characters[$0]))):\($0 + 1)" }.joined(separator: ",")
+            return Data(("{\"added_tokens\":[{\"id\":0,\"content\":\"<|endoftext|>\",\"special\":true}\(added)],\"normalizer\":null,"
+                + "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true},"
+                + "\"model\":{\"type\":\"BPE\",\"vocab\":{\"<|endoftext|>\":0,\(vocab)\(extraVocab)},\"merges\":\(merges)}}").utf8)
+        }
+        #expect(try TokenizerFile.parse(tokenizer(added: "")).vocabularySize == 257)
+        let cases: [(String, Data, String)] = [
+            ("id ≥ 2^31", tokenizer(added: #",{"id":3000000000,"content":"<big>","special":true}"#), "outside"),
+            ("id 2·10^9", tokenizer(added: #",{"id":2000000000,"content":"<big>","special":true}"#), "not contiguous"),
+            ("vocab id 2·10^9", tokenizer(added: "", extraVocab: #","far":2000000000"#), "not contiguous"),
+            ("negative id", tokenizer(added: #",{"id":-5,"content":"<neg>","special":true}"#), "outside"),
+            ("empty content", tokenizer(added: #",{"id":257,"content":"","special":true}"#), "empty content"),
+            ("merges of the wrong type", tokenizer(added: "", merges: "{}"), "not a list"),
+        ]
+        for (name, data, message) in cases {
+            #expect("\(name)", performing: { try TokenizerFile.parse(data) }, throws: { "\($0)".contains(message) })
+        }
+    }
+
     @Test func decodeRejectsUnknownIds() throws {
         let model = try tinyModel()
         #expect(throws: QuarryError.self) { try model.decode([1, 999_999]) }

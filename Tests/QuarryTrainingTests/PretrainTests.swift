@@ -66,6 +66,61 @@ func tokenFile(_ dir: String, count: Int, vocab: Int) -> String {
         #expect(FileManager.default.fileExists(atPath: dir + "/a/loss.svg"))
     }
 
+    /// Issue 22, R10: a checkpoint is written as a set. Killed before its commit the old set
+    /// stands; after it, the new one is completed; a mixed set is refused, never resumed from.
+    @Test func aCheckpointIsWrittenAndResumedAsASet() throws {
+        try BLAS.load(threads: 1)
+        let dir = NSTemporaryDirectory() + "quarry-set-" + UUID().uuidString
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(atPath: dir) }
+        let data = tokenFile(dir, count: 4000, vocab: 64)
+        let config = ModelConfig(vocabSize: 64, nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 16)
+        func fresh() throws -> GPT<Float> { let m = try GPT<Float>(config: config); m.initialise(seed: 3); return m }
+        let windows = TokenWindows([try ShardReader(path: data, format: .nanogpt, width: .uint16)])
+        func trainer(_ name: String, model: GPT<Float>? = nil) throws -> Pretrainer {
+            try fm.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
+            return Pretrainer(model: try model ?? fresh(), options: options(), train: windows, validation: nil, directory: dir + "/" + name)
+        }
+        let whole = try trainer("whole")
+        try whole.run(endOfTextID: 0)
+        let half = try trainer("half")
+        half.stopAfter = 3
+        try half.run(endOfTextID: 0)
+        #expect(Pretrainer.checkpointStep(of: dir + "/half/model.safetensors") == 3)
+        #expect(!fm.fileExists(atPath: dir + "/half/" + Pretrainer.stagingName))
+        func copy(_ from: String, _ to: String, _ names: [String]) throws {
+            try fm.createDirectory(atPath: dir + "/" + to, withIntermediateDirectories: true)
+            for name in names {
+                try? fm.removeItem(atPath: dir + "/" + to + "/" + name)
+                try fm.copyItem(atPath: dir + "/" + from + "/" + name, toPath: dir + "/" + to + "/" + name)
+            }
+        }
+        let files = ["model.safetensors", "optimizer.safetensors", "config.json", "trainer-state.json"]
+        func resumed(_ name: String) throws -> Pretrainer {
+            try Pretrainer.finishCheckpoint(in: dir + "/" + name)   // as `pretrain --resume` does before loading
+            let t = try trainer(name, model: try Checkpoint.load(from: dir + "/" + name))
+            _ = try t.resume()
+            try t.run(endOfTextID: 0)
+            return try trainer(name + "-loaded", model: try Checkpoint.load(from: dir + "/" + name))
+        }
+        // Killed after the step-6 commit (trainer-state.json of step 6 written), before the move.
+        try copy("half", "after", files)
+        try copy("whole", "after/" + Pretrainer.stagingName, Array(files.prefix(3)))
+        try copy("whole", "after", ["trainer-state.json"])
+        #expect(try resumed("after").model.parameters == whole.model.parameters)
+        // Killed before the commit: the staged step-6 files are dropped, the run resumes at 3.
+        try copy("half", "before", files)
+        try copy("whole", "before/" + Pretrainer.stagingName, Array(files.prefix(3)))
+        #expect(try resumed("before").model.parameters == whole.model.parameters)
+        #expect(!fm.fileExists(atPath: dir + "/before/" + Pretrainer.stagingName))
+        // A mixed set: the model of step 6 beside the state of step 3.
+        try copy("half", "mixed", files)
+        try copy("whole", "mixed", ["model.safetensors"])
+        let mixed = try trainer("mixed", model: try Checkpoint.load(from: dir + "/mixed"))
+        #expect(throws: QuarryError.self) { try mixed.resume() }
+    }
+
     @Test func checkpointRoundTripAndHFLayout() throws {
         let dir = NSTemporaryDirectory() + "quarry-ckpt-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: dir) }

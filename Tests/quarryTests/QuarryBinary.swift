@@ -21,7 +21,8 @@ func quarry(_ arguments: [String], stdin: String, environment: [String: String] 
 
 /// The same with standard input given as bytes (empty by default).
 @discardableResult
-func quarry(_ arguments: [String], input: [UInt8] = [], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+func quarry(_ arguments: [String], input: [UInt8] = [], environment: [String: String] = [:],
+            killAfter seconds: Double = 300) throws -> (status: Int32, out: String, err: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: QuarryBinary.path)
     process.arguments = arguments
@@ -31,6 +32,13 @@ func quarry(_ arguments: [String], input: [UInt8] = [], environment: [String: St
     process.standardOutput = output
     process.standardError = errors
     try process.run()
+    // A hang is a failure, not a stuck test run: killed (SIGKILL, status 9) after `seconds`.
+    let watchdog = Thread { [process] in
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+    watchdog.start()
     stdinPipe.fileHandleForWriting.write(Data(input))
     try stdinPipe.fileHandleForWriting.close()
     // Read both pipes before waiting: a full pipe would block the child.

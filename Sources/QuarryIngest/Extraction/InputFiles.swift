@@ -27,13 +27,30 @@ public enum InputFiles {
             for entry in entries.sorted() {
                 let path = base + "/" + entry
                 if (entry as NSString).lastPathComponent.hasPrefix(".") { continue }
-                var entryIsDirectory: ObjCBool = false
-                if fm.fileExists(atPath: path, isDirectory: &entryIsDirectory), !entryIsDirectory.boolValue {
-                    result.files.append(path)
+                // Only regular files are read from a directory: a FIFO would block the run forever,
+                // a device (a planted /dev/zero link) never end. Named on the command line, they are
+                // read as asked (`<(zcat dump.gz)` is a pipe).
+                var info = stat()
+                guard stat(path, &info) == 0 else { continue }   // a dangling link: nothing to read
+                switch info.st_mode & S_IFMT {
+                case S_IFREG: result.files.append(path)
+                case S_IFDIR: break
+                default: result.errors.append("\(path): not a regular file (a pipe, socket or device): skipped")
                 }
             }
         }
         return result
+    }
+
+    /// The input `output` would overwrite (the same file by device and inode, whatever the path
+    /// says), if any: writing there would replace the input with its own output.
+    public static func input(overwrittenBy output: String, among files: [String]) -> String? {
+        var target = stat()
+        guard output != "-", stat(output, &target) == 0, (target.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return files.first { path in
+            var info = stat()
+            return path != "-" && stat(path, &info) == 0 && info.st_dev == target.st_dev && info.st_ino == target.st_ino
+        }
     }
 
     /// Bytes on disk of the regular files (for the progress ETA); standard input counts 0.

@@ -45,6 +45,10 @@ public struct Exporter {
             guard pieces.count == 2, let f = Double(pieces[1]), f >= 0, !pieces[0].isEmpty else {
                 throw QuarryError("--split must look like train=0.8,dev=0.1,test=0.1 (got \(text))")
             }
+            // A split's name becomes a file name inside --out: letters, digits, "-" and "_" only.
+            guard pieces[0].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+                throw QuarryError("split names are file names inside --out: letters, digits, - and _ only (got \(pieces[0]))")
+            }
             result.append((String(pieces[0]), f))
         }
         let total = result.reduce(0) { $0 + $1.1 }

@@ -24,7 +24,7 @@ public struct ReviewLoop {
     /// Runs until the disagreements are done or the adjudicator quits; returns the answers saved.
     public func run() throws -> Int {
         var done = 0
-        let keys = task.labels.enumerated().map { "[\(LabelTask.hotkeys[$0.offset])] \($0.element)" }.joined(separator: "  ")
+        let keys = task.labels.enumerated().map { "[\(LabelTask.hotkeys[$0.offset])] \(SafeText.line($0.element))" }.joined(separator: "  ")
         while let item = try queue.next() {
             show(String(repeating: "─", count: 60))
             show(String(SafeText.visible(item.text).prefix(1000)))

@@ -53,7 +53,7 @@ public final class TaggingLoop {
         }
         if let terminal {
             terminal.write("\u{1B}[H\u{1B}[2J")
-            terminal.write("All \(session.total) examples of \"\(task.name)\" are answered by \(session.annotator). Press any key.")
+            terminal.write("All \(session.total) examples of \"\(SafeText.line(task.name))\" are answered by \(SafeText.line(session.annotator)). Press any key.")
             _ = terminal.readKey()
         }
         return session.answeredThisSession
@@ -78,7 +78,7 @@ public final class TaggingLoop {
             return .skip
         default:
             if let answer = task.answer(typed: input) { return .answer(answer) }
-            FileHandle.standardError.write(Data("quarry: \"\(input)\" is not an answer for this task (labels: \(task.labels.joined(separator: ", ")))\n".utf8))
+            FileHandle.standardError.write(Data("quarry: \"\(SafeText.line(input))\" is not an answer for this task (labels: \(SafeText.line(task.labels.joined(separator: ", "))))\n".utf8))
             return .none
         }
     }
@@ -135,7 +135,7 @@ public final class TaggingLoop {
             let text = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             return text.isEmpty ? .none : .answer(.response(text))
         }
-        let prompt = task.kind == .span ? "spans (e.g. 0-2:\(task.labels[0]) 5:\(task.labels[0]), - for none): " : "response: "
+        let prompt = task.kind == .span ? "spans (e.g. 0-2:\(SafeText.line(task.labels[0])) 5:\(SafeText.line(task.labels[0])), - for none): " : "response: "
         guard let line = terminal.readLine(prompt: prompt) else { return .quit }
         if let answer = task.answer(typed: line.trimmingCharacters(in: .whitespaces)) { return .answer(answer) }
         message = "could not read that answer"
@@ -149,8 +149,8 @@ public final class TaggingLoop {
         let elapsed = Date().timeIntervalSince(session.started)
         let rate = elapsed > 1 ? Double(session.answeredThisSession) / elapsed * 3600 : 0
         let percent = session.total > 0 ? 100 * Double(session.done) / Double(session.total) : 0
-        screen += "\u{1B}[1m\(task.name)\u{1B}[0m  \(session.done)/\(session.total) (\(String(format: "%.1f", percent))%)"
-        screen += "  · \(String(format: "%.0f", rate))/h · session \(ProgressLine.formatDuration(elapsed)) · \(session.annotator)\n"
+        screen += "\u{1B}[1m\(SafeText.line(task.name))\u{1B}[0m  \(session.done)/\(session.total) (\(String(format: "%.1f", percent))%)"
+        screen += "  · \(String(format: "%.0f", rate))/h · session \(ProgressLine.formatDuration(elapsed)) · \(SafeText.line(session.annotator))\n"
         if !task.instructions.isEmpty { screen += "\u{1B}[2m" + SafeText.visible(task.instructions).prefix(columns) + "\u{1B}[0m\n" }
         screen += String(repeating: "─", count: min(columns, 80)) + "\n"
         var body = SafeText.visible(example.text)
@@ -164,7 +164,7 @@ public final class TaggingLoop {
         if lines.count > start + room { screen += "\u{1B}[2m… \(lines.count - start - room) more lines (> to scroll)\u{1B}[0m\n" }
         screen += String(repeating: "─", count: min(columns, 80)) + "\n"
         if let suggestion = example.suggestion {
-            screen += "model suggests \u{1B}[1m\(suggestion.label)\u{1B}[0m (\(String(format: "%.0f", suggestion.confidence * 100))%): enter accepts\n"
+            screen += "model suggests \u{1B}[1m\(SafeText.line(suggestion.label))\u{1B}[0m (\(String(format: "%.0f", suggestion.confidence * 100))%): enter accepts\n"
         }
         if task.kind == .classify {
             screen += task.labels.enumerated().map { i, name in

@@ -1,4 +1,5 @@
 import Foundation
+import QuarryCore
 
 /// Raw keystrokes from the terminal for the tagging screen: no echo, no line buffering, and the
 /// terminal restored on exit, on `q`, and on Ctrl-C.
@@ -18,14 +19,7 @@ public final class RawTerminal {
             cc[Int(VTIME)] = 0
         }
         tcsetattr(0, TCSAFLUSH, &raw)
-        signal(SIGINT) { _ in
-            RawTerminal.restore()
-            _exit(130)
-        }
-        signal(SIGTERM) { _ in
-            RawTerminal.restore()
-            _exit(143)
-        }
+        Interruption.setRestorer { RawTerminal.restore() }
         write("\u{1B}[?25l") // hide the cursor
     }
 

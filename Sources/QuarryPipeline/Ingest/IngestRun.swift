@@ -120,10 +120,6 @@ public final class IngestRun {
             }
         }
         let entries = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
-        // Leftovers of a killed run: temporary files never renamed into place.
-        for entry in entries where entry.hasPrefix(".") && entry.contains(".tmp-") || entry.hasSuffix(".tokens") {
-            try? fm.removeItem(atPath: directory + "/" + entry)
-        }
         guard let previous = try Manifest.load(directory: directory) else {
             let foreign = entries.filter { $0.hasSuffix(".bin") || $0.hasSuffix(".idx") }
             if !foreign.isEmpty {
@@ -136,9 +132,20 @@ public final class IngestRun {
             throw QuarryError("\(directory) holds another run's shards (different inputs, tokenizer or options): choose a new --out directory or delete it")
         }
         if previous.complete { return (previous, false) }
+        // This job's own directory: an llm.c shard's tokens file a killed run left (its name is
+        // one this job writes) is redone. Nothing else in the directory is touched; a killed
+        // run's temporary files are OutputFile's to remove.
+        for entry in entries where Self.isShardTokensFile(entry) {
+            try? fm.removeItem(atPath: directory + "/" + entry)
+        }
         // Resume: keep the finished shards that are intact on disk; the rest is redone.
         manifest.shards = previous.shards
         return (previous, true)
+    }
+
+    /// `train-00003.bin.tokens`, `p2of4-val-00000.bin.tokens`: what `SplitWriter` writes before an llm.c header.
+    static func isShardTokensFile(_ name: String) -> Bool {
+        name.range(of: #"^(p[0-9]+of[0-9]+-)?(train|val)-[0-9]{5,}\.bin\.tokens$"#, options: .regularExpression) != nil
     }
 
     // The part and the split are chosen by a hash of the document's text, not of its source (a

@@ -45,6 +45,7 @@ public final class PretrainingRun {
         let model: GPT<Float>
         switch start {
         case .resume:
+            try Pretrainer.finishCheckpoint(in: directory)   // a checkpoint a kill interrupted: completed or dropped first
             model = try Checkpoint.load(from: directory)
         case .checkpoint(let path):
             model = try Checkpoint.load(from: path)
@@ -64,6 +65,13 @@ public final class PretrainingRun {
         }
         guard options.context <= model.config.nPositions else {
             throw QuarryError("--context \(options.context) is longer than the model's n_positions \(model.config.nPositions)")
+        }
+        // Checked before the first batch is allocated, not by the allocator halfway through.
+        let memory = ProcessInfo.processInfo.physicalMemory
+        let rows = options.batch.multipliedReportingOverflow(by: options.context)
+        guard !rows.overflow, let bytes = model.memoryForBatch(rows: rows.partialValue, longest: options.context), UInt64(bytes) <= memory / 2 else {
+            throw QuarryError("--batch \(options.batch) × --context \(options.context) needs more than half this machine's "
+                              + "\(ProgressLine.formatBytes(Int(clamping: memory))) for activations: lower --batch (--accumulate keeps the tokens per step)")
         }
         let fm = FileManager.default
         if case .resume = start {} else if fm.fileExists(atPath: directory + "/trainer-state.json") {

@@ -24,10 +24,13 @@ public enum Checkpoint {
         return out
     }
 
-    public static func save(_ model: GPT<Float>, to directory: String, endOfTextID: Int32?) throws {
+    /// `metadata` joins the header's `__metadata__` (pre-training marks each file of a checkpoint
+    /// with its step, so a set from different steps is seen).
+    public static func save(_ model: GPT<Float>, to directory: String, endOfTextID: Int32?, metadata: [String: String] = [:]) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try SafeTensors.write(directory + "/model.safetensors",
-                              tensors: tensors(model.config).map { ($0.name, $0.shape, model.parameters[$0.range]) })
+                              tensors: tensors(model.config).map { ($0.name, $0.shape, model.parameters[$0.range]) },
+                              metadata: metadata.merging(["format": "pt"]) { own, _ in own })
         try writeConfig(model.config, to: directory + "/config.json", endOfTextID: endOfTextID)
     }
 
@@ -159,9 +162,21 @@ public enum SafeTensors {
         return (data, members, 8 + length)
     }
 
-    /// The header's `__metadata__` strings.
+    /// The header's `__metadata__` strings, reading the header only.
     public static func metadata(_ path: String) throws -> [String: String] {
-        metadata(of: try header(path).members)
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw QuarryError("cannot read \(path)") }
+        defer { try? handle.close() }
+        let prefix = (try? handle.read(upToCount: 8)) ?? Data()
+        guard prefix.count == 8 else { throw QuarryError("\(path) is not a safetensors file (too short)") }
+        let declared = prefix.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        let size = (try? handle.seekToEnd()) ?? 0
+        guard declared > 0, declared <= size &- 8 else { throw QuarryError("\(path) is not a safetensors file (bad header length)") }
+        try handle.seek(toOffset: 8)
+        guard let bytes = try handle.read(upToCount: Int(declared)), bytes.count == Int(declared),
+              let members = (try? JSONValue.parse(Array(bytes)))?.members else {
+            throw QuarryError("\(path): the safetensors header is not JSON")
+        }
+        return metadata(of: members)
     }
 
     static func metadata(of members: [(String, JSONValue)]) -> [String: String] {

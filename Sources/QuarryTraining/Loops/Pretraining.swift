@@ -84,6 +84,17 @@ public final class Pretrainer {
         var options: PretrainOptions
     }
 
+    /// The files of a checkpoint beside trainer-state.json that change from step to step; each
+    /// carries its step in its metadata (`checkpointKey`).
+    static let checkpointFiles = ["model.safetensors", "optimizer.safetensors"]
+    static let checkpointKey = "quarry_checkpoint_step"
+    static let stagingName = ".checkpoint-next"
+
+    /// The step a checkpoint file says it belongs to (nil: unreadable, or written before files were marked).
+    static func checkpointStep(of path: String) -> Int? {
+        (try? SafeTensors.metadata(path))?[checkpointKey].flatMap { Int($0) }
+    }
+
     /// The options a run in `directory` was started with (nil when it has no trainer state).
     public static func savedOptions(in directory: String) -> PretrainOptions? { savedState(in: directory)?.options }
 
@@ -94,8 +105,20 @@ public final class Pretrainer {
 
     /// Loads the optimizer and data state saved next to a checkpoint.
     public func resume() throws -> Int {
+        try Self.finishCheckpoint(in: directory)
         guard let state = Self.savedState(in: directory) else {
             throw QuarryError("\(directory) has no trainer-state.json to resume from")
+        }
+        for name in Self.checkpointFiles {
+            let path = directory + "/" + name
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw QuarryError("\(path) is missing: the checkpoint at step \(state.step) is incomplete; start a new run")
+            }
+            // Files of runs from before checkpoints were marked carry no step: nothing to compare.
+            if let step = Self.checkpointStep(of: path), step != state.step {
+                throw QuarryError("\(path) is from step \(step), the trainer state from step \(state.step) (a mixed checkpoint): "
+                                  + "--resume would not reach the uninterrupted run's result; start a new run")
+            }
         }
         guard state.options == options else { throw QuarryError("--resume needs the options of the interrupted run (they differ)") }
         let moments = try SafeTensors.read(directory + "/optimizer.safetensors")
@@ -166,15 +189,48 @@ public final class Pretrainer {
                            seed: options.seed &+ 0x5EED)
     }
 
+    /// Writes the checkpoint as a set: the new files, each marked with its step, in a staging
+    /// directory; then trainer-state.json of that step (the commit point: one atomic rename);
+    /// then the files moved into place. Killed before the commit, the old set stands (the staging
+    /// directory is removed); after it, `finishCheckpoint` moves the rest in. `--resume` never
+    /// sees a model from one step beside an optimizer from another.
     func checkpoint(step: Int, elapsed: Double, endOfTextID: Int32?) throws {
-        try Checkpoint.save(model, to: directory, endOfTextID: endOfTextID)
-        try SafeTensors.write(directory + "/optimizer.safetensors",
-                              tensors: [("m", [optimizer.m.count], optimizer.m[...]), ("v", [optimizer.v.count], optimizer.v[...])])
+        let staging = directory + "/" + Self.stagingName
+        try? FileManager.default.removeItem(atPath: staging)
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        let mark = [Self.checkpointKey: String(step)]
+        try Checkpoint.save(model, to: staging, endOfTextID: endOfTextID, metadata: mark)
+        try SafeTensors.write(staging + "/optimizer.safetensors",
+                              tensors: [("m", [optimizer.m.count], optimizer.m[...]), ("v", [optimizer.v.count], optimizer.v[...])],
+                              metadata: mark.merging(["format": "pt"]) { own, _ in own })
         let state = State(step: step, rng: rng.state, optimizerStep: optimizer.step, elapsed: elapsed, options: options)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let file = try OutputFile(path: directory + "/trainer-state.json")
         do { try file.write(Array(try encoder.encode(state))); try file.commit() } catch { file.abandon(); throw error }
+        try Self.finishCheckpoint(in: directory)
+    }
+
+    /// Completes or discards a checkpoint a killed run left in its staging directory: each staged
+    /// file that trainer-state.json names (the commit happened) is moved into place; staged files
+    /// it does not name (killed before the commit) are removed with the directory.
+    ///
+    /// Call it before loading a run's model to resume it (`resume` calls it too).
+    public static func finishCheckpoint(in directory: String) throws {
+        let staging = directory + "/" + stagingName
+        guard FileManager.default.fileExists(atPath: staging) else { return }
+        if let committed = savedState(in: directory)?.step {
+            for name in ["config.json"] + checkpointFiles {
+                let staged = staging + "/" + name
+                // config.json goes with the model file: moved when the model of the committed step was.
+                let marked = name == "config.json" ? checkpointStep(of: staging + "/model.safetensors") : checkpointStep(of: staged)
+                guard FileManager.default.fileExists(atPath: staged), marked == committed else { continue }
+                guard rename(staged, directory + "/" + name) == 0 else {
+                    throw QuarryError("cannot move \(staged) into place: \(describeErrno(errno))")
+                }
+            }
+        }
+        try FileManager.default.removeItem(atPath: staging)
     }
 
     /// A resumed run rewrites the steps after its checkpoint.

@@ -95,10 +95,30 @@ public final class GPT<T: TrainingScalar> {
         ]
     }
 
-    private func prepare(_ sequences: Layers.Sequences) {
+    /// Bytes of activations, their gradients and attention scratch that a pass over `rows`
+    /// positions (the longest sequence `longest`) needs; nil when that does not even fit an Int.
+    public func memoryForBatch(rows: Int, longest: Int) -> Int? {
+        let c = config.nEmbd
+        let perRow = activationLayout(rows: 1).filter { $0.0 != "headChunk" }.reduce(0) { $0 + $1.1 } + 16 * c
+        let fixed = Self.headChunkRows * config.vocabSize
+        let (floats, o1) = rows.multipliedReportingOverflow(by: perRow)
+        let (square, o2) = longest.multipliedReportingOverflow(by: longest)
+        let (scratch, o3) = square.multipliedReportingOverflow(by: 3 * Layers.scratchSlots)
+        let (sum, o4) = floats.addingReportingOverflow(fixed + scratch)
+        let (bytes, o5) = sum.multipliedReportingOverflow(by: MemoryLayout<T>.size)
+        return o1 || o2 || o3 || o4 || o5 ? nil : bytes
+    }
+
+    private func prepare(_ sequences: Layers.Sequences) throws {
         self.sequences = sequences
         let bt = sequences.rows, n = sequences.longest
         guard preparedShape.rows != bt || preparedShape.longest != n else { return }
+        // A batch size comes from a flag or a file: refused here rather than by the allocator.
+        let memory = ProcessInfo.processInfo.physicalMemory
+        guard let bytes = memoryForBatch(rows: bt, longest: n), UInt64(bytes) <= memory / 2 else {
+            throw QuarryError("a batch of \(bt) positions needs \(memoryForBatch(rows: bt, longest: n).map(ProgressLine.formatBytes) ?? "more than an Int can count") "
+                              + "for its activations, more than half this machine's \(ProgressLine.formatBytes(Int(clamping: memory))): lower --batch or --context (--accumulate keeps the tokens per step)")
+        }
         var total = 0
         activationOffsets = [:]
         for (name, size, _) in activationLayout(rows: bt) {
@@ -204,7 +224,7 @@ public final class GPT<T: TrainingScalar> {
             if t != Layers.ignoredTarget { counted += 1 }
         }
         let lossScale = 1 / T(max(1, counted))
-        prepare(sequences)
+        try prepare(sequences)
         self.tokens = tokens
         self.targets = targets ?? []
         let c = config.nEmbd, l = config.nLayer, nh = config.nHead, v = config.vocabSize, bt = sequences.rows

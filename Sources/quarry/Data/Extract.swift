@@ -48,6 +48,10 @@ struct Extract: ParsableCommand {
 
     func run() throws {
         let expansion = try expandInputs(inputs)
+        if let out, let input = InputFiles.input(overwrittenBy: out, among: expansion.files) {
+            printError("error: --out \(out) is the input \(input): write the documents elsewhere")
+            throw ExitCode(1)
+        }
         let output: OutputFile
         do {
             output = try OutputFile(path: out)

@@ -56,6 +56,10 @@ struct TokenizerTrain: ParsableCommand {
     func run() throws {
         let started = Date()
         let expansion = try expandInputs(inputs)
+        if let input = InputFiles.input(overwrittenBy: out, among: expansion.files) {
+            printError("error: --out \(out) is the input \(input): write the tokenizer elsewhere")
+            throw ExitCode(1)
+        }
         var training = TokenizerTraining(options: .init(vocabularySize: vocabSize, minimumFrequency: Int64(minFrequency),
                                                         specialTokens: specialTokens, jobs: jobs))
         let counting = ProgressLine(label: "counting words", totalBytes: InputFiles.totalSize(expansion.files), enabled: progressEnabled(quiet: quiet))

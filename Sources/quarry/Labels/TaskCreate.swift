@@ -1,4 +1,5 @@
 import ArgumentParser
+import QuarryCore
 import QuarryLabels
 
 struct TaskCreate: ParsableCommand {
@@ -32,6 +33,6 @@ struct TaskCreate: ParsableCommand {
         }
         let store = try database.open()
         let stored = try runReporting { try store.createTask(task) }
-        print("created task \"\(stored.task.name)\" (\(stored.task.kind.rawValue), \(stored.task.labels.count) labels) in \(database.db)")
+        print("created task \"\(SafeText.line(stored.task.name))\" (\(stored.task.kind.rawValue), \(stored.task.labels.count) labels) in \(database.db)")
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import QuarryCore
 import QuarryLabels
 
 struct TaskList: ParsableCommand {
@@ -8,7 +9,8 @@ struct TaskList: ParsableCommand {
     func run() throws {
         let store = try database.open()
         for (stored, examples, annotated) in try runReporting({ try store.allTasks() }) {
-            print("\(stored.task.name)\t\(stored.task.kind.rawValue)\t\(examples) examples\t\(annotated) annotated\t\(stored.task.labels.joined(separator: ","))")
+            let (name, labels) = (SafeText.line(stored.task.name), SafeText.line(stored.task.labels.joined(separator: ",")))
+            print("\(name)\t\(stored.task.kind.rawValue)\t\(examples) examples\t\(annotated) annotated\t\(labels)")
         }
     }
 }

@@ -1,10 +1,12 @@
 import ArgumentParser
 import Foundation
+import QuarryCore
 import QuarryIngest
 
-/// One line on standard error, prefixed "quarry: ".
+/// One line on standard error, prefixed "quarry: ". Messages quote file names, task names and
+/// values from files: shown terminal-safe.
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data("quarry: \(message)\n".utf8))
+    FileHandle.standardError.write(Data("quarry: \(SafeText.visible(message))\n".utf8))
 }
 
 /// Runs work whose errors are user-facing: prints them as one line and exits non-zero.

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+
+/// Issue 22's repros through the binary: each gives a clear one-line error (or the right
+/// result), a bounded time, and touches nothing outside the paths given.
+@Suite(.serialized) struct HostileInputTests {
+    let scratch = ScratchDirectory()
+    var dir: String { scratch.path }
+
+    /// R6-R7: a FIFO (or a device) inside an input directory is skipped, not read forever.
+    @Test func pipesAndDevicesInADirectoryAreSkipped() throws {
+        try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+        _ = scratch.write("in/a.txt", "Some prose, with words in it.")
+        #expect(mkfifo(dir + "/in/fifo", 0o600) == 0)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/in/zero", withDestinationPath: "/dev/zero")
+        let result = try quarry(["extract", dir + "/in", "--out", dir + "/out.jsonl", "-q"], killAfter: 20)
+        #expect(result.status == 0, "\(result.err)")
+        #expect(result.err.contains("fifo: not a regular file") && result.err.contains("zero: not a regular file"))
+        #expect(try String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8).contains("Some prose"))
+    }
+
+    /// R12-a: the output may not be one of the inputs.
+    @Test func extractRefusesToOverwriteItsInput() throws {
+        let input = scratch.write("tiny.txt", "A text that must survive its own extraction.")
+        let result = try quarry(["extract", input, "--out", input])
+        #expect(result.status == 1 && result.err.contains("is the input"))
+        #expect(try String(contentsOfFile: input, encoding: .utf8) == "A text that must survive its own extraction.")
+    }
+
+    /// R11: ingest deletes nothing in a directory it did not make, even as it refuses it.
+    @Test func ingestLeavesAForeignDirectoryAlone() throws {
+        try FileManager.default.createDirectory(atPath: dir + "/d", withIntermediateDirectories: true)
+        _ = scratch.write("d/corpus.tokens", "precious")
+        _ = scratch.write("d/old.bin", "x")
+        _ = scratch.write("d/.notes.tmp-1", "mine")
+        let result = try quarry(["ingest", TestPaths.sample("text"), "--vocab-size", "300", "--out", dir + "/d", "-q"])
+        #expect(result.status == 1 && result.err.contains("already holds shards"))
+        for name in ["corpus.tokens", "old.bin", ".notes.tmp-1"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/d/" + name), "\(name) was deleted")
+        }
+    }
+
+    /// R5: a batch that cannot fit is refused before any allocation, in a moment.
+    @Test func anImpossibleBatchIsRefusedUpFront() throws {
+        #expect(try quarry(["ingest", TestPaths.sample("wiki"), "--vocab-size", "300", "--no-quality-filter", "--out", dir + "/s", "-q"]).status == 0)
+        let started = Date()
+        let result = try quarry(["pretrain", "--data", dir + "/s", "--out", dir + "/p", "--batch", "100000000", "--context", "16", "--steps", "2"], killAfter: 60)
+        #expect(result.status == 1 && result.err.contains("lower --batch"), "\(result.err)")
+        #expect(Date().timeIntervalSince(started) < 30)
+    }
+
+    /// R16: names reach terminals: escape sequences are refused at creation, and shown as
+    /// symbols wherever a message quotes them.
+    @Test func namesCannotCarryEscapeSequences() throws {
+        let result = try quarry(["task", "create", "evil\u{1B}]0;PWNED\u{7}\u{1B}[2J", "--labels", "a,b", "--db", dir + "/e.db"])
+        #expect(result.status == 1 && !result.err.contains("\u{1B}") && result.err.contains("␛"))
+        let label = try quarry(["task", "create", "fine", "--labels", "red\u{1B}[31mX,b", "--db", dir + "/e.db"])
+        #expect(label.status == 1 && !label.err.contains("\u{1B}"))
+        let missing = try quarry(["stats", "no\u{1B}[2Jsuch", "--db", dir + "/e.db"])
+        #expect(missing.status == 1 && !missing.err.contains("\u{1B}"))
+    }
+
+    /// R19: split names are file names inside --out.
+    @Test func splitNamesCannotLeaveTheOutputDirectory() throws {
+        #expect(try quarry(["task", "create", "t", "--labels", "a,b", "--db", dir + "/q.db"]).status == 0)
+        let result = try quarry(["export", "t", "--db", dir + "/q.db", "--split", "../../escape=0.5,train=0.5", "--out", dir + "/a/b/out"])
+        #expect(result.status == 1 && result.err.contains("split names"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/escape.jsonl"))
+    }
+
+    /// R13 and R21: temporary files are new files (never a planted symlink's target), and those
+    /// of killed runs are removed; an interrupted run removes its own.
+    @Test func temporaryFilesAreSafeAndCleanedUp() throws {
+        let victim = scratch.write("victim.txt", "ORIGINAL")
+        // A killed run's temporary file (a process that no longer exists) and a planted link.
+        _ = scratch.write(".out.jsonl.tmp-99999999-abc", "stale")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/.out.jsonl.tmp-99999998-x", withDestinationPath: victim)
+        let result = try quarry(["extract", TestPaths.sample("text"), "--out", dir + "/out.jsonl", "-q"])
+        #expect(result.status == 0)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/.out.jsonl.tmp-99999999-abc"), "a killed run's temporary file is removed")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "ORIGINAL")
+        var info = stat()
+        #expect(lstat(dir + "/out.jsonl", &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG)
+        // SIGTERM while writing: the temporary file goes with the process.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: QuarryBinary.path)
+        process.arguments = ["extract", "-", "--out", dir + "/interrupted.jsonl", "-q"]
+        let stdin = Pipe()
+        process.standardInput = stdin
+        try process.run()
+        stdin.fileHandleForWriting.write(Data("The first words of a page that never ends.\n".utf8))
+        var temporaries: [String] = []
+        for _ in 0..<200 where temporaries.isEmpty {
+            usleep(20_000)
+            temporaries = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(".interrupted.jsonl.tmp-") }
+        }
+        #expect(!temporaries.isEmpty, "the run writes through a temporary file")
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 143)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(".interrupted") }.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/interrupted.jsonl"))
+    }
+}
