@@ -101,4 +101,28 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(".interrupted") }.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: dir + "/interrupted.jsonl"))
     }
+
+    /// R8: inputs built to cost quadratic time take linear time (each took minutes before).
+    @Test func pathologicalMarkupAndCSVTakeLinearTime() throws {
+        let head = "<mediawiki xmlns=\"http://www.mediawiki.org/xml/export-0.10/\" version=\"0.10\"><siteinfo><sitename>W</sitename></siteinfo>"
+        func page(_ text: String) -> String {
+            head + "<page><title>A</title><ns>0</ns><id>1</id><revision><id>2</id><text xml:space=\"preserve\">" + text + "</text></revision></page></mediawiki>"
+        }
+        let prose = String(repeating: "Some prose words here, with commas, and sentences to keep. ", count: 5)
+        let links = scratch.write("links.xml", page(String(repeating: "[http://x ", count: 100_000) + prose))
+        let refs = scratch.write("refs.xml", page(String(repeating: "&lt;ref&gt;", count: 200_000) + prose))
+        let attributes = (0..<300_000).map { "a\($0)=\"x\"" }.joined(separator: " ")
+        let html = scratch.write("attrs.html", "<html><body><div " + attributes + "><p>hello, world.</p></div></body></html>")
+        for input in [links, refs] {
+            let result = try quarry(["extract", input, "--out", dir + "/out.jsonl", "-q"], killAfter: 60)
+            #expect(result.status == 0, "\(input): \(result.err)")
+            #expect(try String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8).contains("Some prose words here"))
+        }
+        let page = try quarry(["extract", html, "--out", dir + "/page.jsonl"], killAfter: 60)
+        #expect(page.status == 0 && page.err.contains("html_too_many_attributes"), "dropped and counted, as one bad document among many")
+        #expect(try quarry(["task", "create", "topics", "--labels", "a,b,c", "--db", dir + "/t.db"]).status == 0)
+        let rows = "text,label\n\"unterminated start\n" + (0..<60_000).map { "line \($0) with some words,a\n" }.joined()
+        let csv = try quarry(["import", "topics", scratch.write("open.csv", rows), "--db", dir + "/t.db"], killAfter: 60)
+        #expect(csv.status == 1 && csv.err.contains("line 2: a quoted field opened on this line is still open"), "\(csv.err)")
+    }
 }

@@ -13,6 +13,7 @@ public enum Conversion {
         case .wikitext(let markup, let siteInfo):
             outcome = cleaned(WikitextConverter(siteInfo: siteInfo).plainText(utf8: markup))
         case .html(let bytes, let charset):
+            guard !HTMLExtractor.hasTooManyAttributes(bytes) else { return .dropped(.tooManyAttributes) }
             guard let page = HTMLExtractor.extract(bytes, declaredCharset: charset) else { return .dropped(.empty) }
             if title == nil, let pageTitle = page.title { title = TextCleaner.clean(pageTitle) }
             outcome = cleaned(page.text)

@@ -44,6 +44,7 @@ public struct WikitextConverter: Sendable {
         var templateDepth = 0
         var tableDepth = 0
         var atLineStart = true
+        var neverClosed: [String: Int] = [:]
         input.withUnsafeBufferPointer { s in
             while i < n {
                 let b = s[i]
@@ -87,7 +88,16 @@ public struct WikitextConverter: Sendable {
                 if b == 0x3C, let tag = parseTag(s, at: i) {
                     if tag.isBreak { out.append(0x0A) }
                     if !tag.closing && !tag.selfClosing && droppedElements.contains(tag.name) {
-                        i = endOfElement(s, named: tag.name, from: tag.end) ?? tag.end
+                        // An element found never closed after one point is not closed after a later one:
+                        // a page of a thousand unclosed <ref>s costs one search to the end, not a thousand.
+                        if let from = neverClosed[tag.name], tag.end >= from {
+                            i = tag.end
+                        } else if let close = endOfElement(s, named: tag.name, from: tag.end) {
+                            i = close
+                        } else {
+                            neverClosed[tag.name] = tag.end
+                            i = tag.end
+                        }
                     } else {
                         i = tag.end
                     }
@@ -189,6 +199,9 @@ public struct WikitextConverter: Sendable {
     private func appendResolvingLinks(_ s: UnsafeBufferPointer<UInt8>, range: Range<Int>, to out: inout [UInt8]) {
         var i = range.lowerBound
         let end = range.upperBound
+        // Where the last unclosed `[http://…` stopped looking: a `[` before it has no `]` before
+        // that line's end either, so a line of a thousand unclosed links costs one scan, not a thousand.
+        var unclosedUntil = 0
         while i < end {
             let b = s[i]
             if b == 0x5B /* [ */ {
@@ -201,7 +214,7 @@ public struct WikitextConverter: Sendable {
                     i = close
                     continue
                 }
-                if let (close, labelStart) = externalLink(s, at: i, end: end) {
+                if i >= unclosedUntil, let (close, labelStart) = externalLink(s, at: i, end: end, unclosedUntil: &unclosedUntil) {
                     if let labelStart { appendResolvingLinks(s, range: labelStart..<(close - 1), to: &out) }
                     i = close
                     continue
@@ -262,7 +275,7 @@ public struct WikitextConverter: Sendable {
     }
 
     /// `[http://example.org label]`: returns the index past `]` and where the label starts (nil for a bare URL).
-    private func externalLink(_ s: UnsafeBufferPointer<UInt8>, at i: Int, end: Int) -> (Int, Int?)? {
+    private func externalLink(_ s: UnsafeBufferPointer<UInt8>, at i: Int, end: Int, unclosedUntil: inout Int) -> (Int, Int?)? {
         let schemes: [[UInt8]] = [Array("http://".utf8), Array("https://".utf8), Array("//".utf8), Array("ftp://".utf8), Array("mailto:".utf8)]
         guard schemes.contains(where: { scheme in
             i + 1 + scheme.count <= end && (0..<scheme.count).allSatisfy { asciiLower(s[i + 1 + $0]) == scheme[$0] }
@@ -273,7 +286,7 @@ public struct WikitextConverter: Sendable {
             if labelStart == nil && s[j] == 0x20 { labelStart = j + 1 }
             j += 1
         }
-        guard j < end && s[j] == 0x5D else { return nil }
+        guard j < end && s[j] == 0x5D else { unclosedUntil = j; return nil }
         return (j + 1, labelStart)
     }
 

@@ -10,6 +10,7 @@ public enum DropReason: String, Sendable, CaseIterable {
     case httpStatus = "http_status_not_2xx"
     case badRecord = "bad_record"
     case recordTooLarge = "record_too_large"
+    case tooManyAttributes = "html_too_many_attributes"
 
     // The Gopher quality rules (`QualityFilter`).
     case tooFewWords = "gopher_too_few_words"

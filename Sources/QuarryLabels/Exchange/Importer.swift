@@ -72,6 +72,7 @@ public struct Importer {
         }
         let now = Date().timeIntervalSince1970
         var pendingLine = ""   // CSV records may span lines inside quotes
+        var pendingStart = 0   // the line the pending record began on
         do {
             // JSONL lines are parsed (and hashed) on worker threads, one batch ahead of the
             // inserts, which stay on this thread in input order.
@@ -123,8 +124,19 @@ public struct Importer {
                         }
                         if record == nil { report.problems.append("\(path):\(lineNumber): not a JSON object with a string \"text\"") }
                     } else {
-                        pendingLine = pendingLine.isEmpty ? line : pendingLine + "\n" + line
-                        guard let fields = CSV.parse(pendingLine, delimiter: delimiter) else { continue } // open quote: read on
+                        let continuing = !pendingLine.isEmpty
+                        if !continuing { pendingStart = lineNumber }
+                        if continuing { pendingLine += "\n"; pendingLine += line } else { pendingLine = line }
+                        // Only the new line is scanned for whether a quoted field is still open (parsing
+                        // the growing record at every line was quadratic), up to a bound a real
+                        // record never reaches.
+                        if CSV.endsInsideQuotes(line, delimiter: delimiter, startingInQuotes: continuing) {
+                            if pendingLine.utf8.count > Self.maximumRecordBytes {   // O(1): native strings know their UTF-8 size
+                                throw QuarryError("line \(pendingStart): a quoted field opened on this line is still open \(lineNumber - pendingStart) lines later: a stray quote?")
+                            }
+                            continue
+                        }
+                        guard let fields = CSV.parse(pendingLine, delimiter: delimiter) else { continue }
                         pendingLine = ""
                         guard let columns = header else {
                             header = fields.map { $0.lowercased().trimmingCharacters(in: .whitespaces) }
@@ -163,13 +175,17 @@ public struct Importer {
                 }
                 progress(report.read)
             }
-            if !pendingLine.isEmpty { report.problems.append("\(path): the file ends inside a quoted CSV field") }
+            if !pendingLine.isEmpty {
+                throw QuarryError("line \(pendingStart): the file ends inside a quoted field opened on this line: a stray quote?")
+            }
         }
         if report.problems.count > 20 { report.problems = Array(report.problems.prefix(20)) + ["…"] }
         return report
     }
 
     static let batchLines = 32768
+    /// The longest CSV record (1 MiB): a quoted field may span lines, but not a whole file.
+    static let maximumRecordBytes = 1 << 20
 
     static func looksLikeJSONL(_ lines: [String]) -> Bool {
         lines.first(where: { !$0.allSatisfy(\.isWhitespace) }).map { JSONLines.kind(ofHead: $0.utf8) == .jsonl } ?? false
@@ -247,6 +263,36 @@ public struct Importer {
 /// RFC 4180 fields of one record; nil while a quoted field is still open (the record continues
 /// on the next line).
 enum CSV {
+    /// Whether `line` leaves a quoted field open, reading it as `parse` does; `startingInQuotes`
+    /// when it continues a record whose quoted field the lines before left open.
+    static func endsInsideQuotes(_ line: String, delimiter: Character, startingInQuotes: Bool) -> Bool {
+        var inQuotes = startingInQuotes
+        var fieldEmpty = !startingInQuotes
+        var chars = line.makeIterator()
+        var pending: Character? = nil
+        while let c = pending ?? chars.next() {
+            pending = nil
+            if inQuotes {
+                if c == "\"" {
+                    if let next = chars.next() {
+                        if next == "\"" { fieldEmpty = false } else { inQuotes = false; pending = next }
+                    } else {
+                        inQuotes = false
+                    }
+                } else {
+                    fieldEmpty = false
+                }
+            } else if c == "\"" && fieldEmpty {
+                inQuotes = true
+            } else if c == delimiter {
+                fieldEmpty = true
+            } else {
+                fieldEmpty = false
+            }
+        }
+        return inQuotes
+    }
+
     static func parse(_ line: String, delimiter: Character) -> [String]? {
         var fields: [String] = []
         var field = ""

@@ -55,4 +55,39 @@ public enum HTMLExtractor {
         let text = page.mainText()
         return HTMLExtraction(title: title, text: text)
     }
+
+    /// The most attributes one element may have. libxml2 checks each new attribute against the
+    /// element's others (quadratic: 300,000 attributes take minutes); a real page has a few dozen.
+    public static let maximumAttributes = 5_000
+
+    /// Whether some element of the page has more than `maximumAttributes` attributes: one pass over
+    /// the bytes, counting the words inside each tag (quotes respected), before libxml2 sees them.
+    public static func hasTooManyAttributes(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBufferPointer { s in
+            var i = 0
+            while i < s.count {
+                guard s[i] == 0x3C, i + 1 < s.count, isASCIILetter(s[i + 1]) else { i += 1; continue }
+                var words = 0, quote: UInt8 = 0, inWord = false
+                i += 1
+                while i < s.count {
+                    let c = s[i]
+                    if quote != 0 {
+                        if c == quote { quote = 0 }
+                    } else if c == 0x3E {
+                        break
+                    } else if c == 0x22 || c == 0x27 {
+                        quote = c
+                    } else if isASCIISpace(c) {
+                        inWord = false
+                    } else if !inWord {
+                        inWord = true
+                        words += 1
+                        if words > maximumAttributes + 1 { return true }   // the name is a word too
+                    }
+                    i += 1
+                }
+            }
+            return false
+        }
+    }
 }
