@@ -16,6 +16,30 @@ import Testing
         #expect(try GzipSource(MemorySource(a + b)).readAll() == Array("first member\nsecond member\n".utf8))
     }
 
+    /// Issue 22, R12-d: one damaged member of many (a WARC's records) costs that member only.
+    @Test func aDamagedGzipMemberIsSkippedAndTheRestRead() throws {
+        let members = try ["first member\n", "second member, long enough to hold a damaged middle\n", "third member\n"]
+            .map { try compress(Array($0.utf8), with: "gzip") }
+        var damaged = members[1]
+        for i in 20..<(damaged.count - 10) { damaged[i] ^= 0x5A }     // the deflate data, past the header and file name
+        let source = try GzipSource(MemorySource(members[0] + damaged + members[2]))
+        let text = String(decoding: try source.readAll(), as: UTF8.self)
+        #expect(text.hasPrefix("first member\n") && text.hasSuffix("third member\n"), "\(text)")
+        #expect(source.recoveredDamage.count == 1 && source.recoveredDamage[0].contains("read on from the next gzip member"))
+        // A single damaged member has nothing after it: the file's error, as before.
+        #expect(throws: InputError.self) { try GzipSource(MemorySource(damaged)).readAll() }
+    }
+
+    /// Issue 22, R12-b: a damaged first block marker is an error with two threads as with one,
+    /// never the raw bytes of the blocks after it passed on as text.
+    @Test func aDamagedFirstBlockMarkerIsAnErrorOnEveryThreadCount() throws {
+        var bz = try compress(text + text, with: "bzip2")
+        bz[4] ^= 0x55
+        #expect(throws: InputError.self) { try Bzip2Source(MemorySource(bz)).readAll() }
+        #expect(performing: { try ParallelBzip2Source(MemorySource(bz), threads: 2).readAll() },
+                throws: { "\($0)".contains("damaged block marker") })
+    }
+
     @Test func bzip2RoundTripAndMultiStream() throws {
         let bz = try compress(text, with: "bzip2")
         #expect(FormatSniffer.compression(of: bz) == .bzip2)

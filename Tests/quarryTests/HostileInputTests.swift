@@ -125,4 +125,14 @@ import Testing
         let csv = try quarry(["import", "topics", scratch.write("open.csv", rows), "--db", dir + "/t.db"], killAfter: 60)
         #expect(csv.status == 1 && csv.err.contains("line 2: a quoted field opened on this line is still open"), "\(csv.err)")
     }
+
+    /// R12-d: a UTF-8 byte order mark is no part of the first JSONL record.
+    @Test func aByteOrderMarkKeepsTheFirstRecord() throws {
+        let jsonl = scratch.write("bom.jsonl", [0xEF, 0xBB, 0xBF] + Array("{\"text\": \"first record\"}\n{\"text\": \"second record\"}\n".utf8))
+        let extracted = try quarry(["extract", jsonl, "-q"])
+        #expect(extracted.status == 0 && extracted.out.contains("first record") && extracted.out.contains("second record"))
+        #expect(try quarry(["task", "create", "t", "--labels", "a,b", "--db", dir + "/b.db"]).status == 0)
+        let imported = try quarry(["import", "t", jsonl, "--db", dir + "/b.db"])
+        #expect(imported.status == 0 && imported.err.contains("2 read, 2 imported"), "\(imported.err)")
+    }
 }

@@ -9,6 +9,7 @@ public final class LineReader {
     private var buffer: [UInt8] = []
     private var start = 0
     private var ended = false
+    private var checkedByteOrderMark = false
     public let path: String
 
     public init(path: String) throws {
@@ -98,6 +99,12 @@ public final class LineReader {
         }
         buffer.removeSubrange((old + n)...)
         if n == 0 { ended = true }
+        // A UTF-8 byte order mark is no part of the first line (editors on Windows write one):
+        // left in, it made the first JSONL record unreadable.
+        if !checkedByteOrderMark && buffer.count - start >= 3 || ended {
+            if !checkedByteOrderMark && buffer[start...].starts(with: [0xEF, 0xBB, 0xBF]) { start += 3 }
+            checkedByteOrderMark = true
+        }
     }
 }
 

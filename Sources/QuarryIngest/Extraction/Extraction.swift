@@ -242,7 +242,7 @@ final class RecordStream {
     private func finish(_ file: (reader: RecordReader, input: ByteSource, name: String), failed: Bool) {
         if failed { filesFailed += 1 }
         for (reason, count) in file.reader.skipped { skipped[reason, default: 0] += count }
-        for message in file.reader.recordErrors { report("\(file.name): \(message)", false) }
+        for message in file.input.recoveredDamage + file.reader.recordErrors { report("\(file.name): \(message)", false) }
         finishedBytes += file.input.bytesConsumed
         current = nil
     }

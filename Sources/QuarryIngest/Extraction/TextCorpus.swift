@@ -37,7 +37,11 @@ public struct TextCorpus {
                 var batch: [String] = []
                 var batchSize = 0
                 do {
-                    while let line = try reader.readLineWithEnding() {
+                    var first = true
+                    while var line = try reader.readLineWithEnding() {
+                        // A byte order mark before the first JSON record (plain text keeps it, as HF reads it).
+                        if first && opened.format == .jsonl && line.starts(with: [0xEF, 0xBB, 0xBF]) { line.removeFirst(3) }
+                        first = false
                         if opened.format == .jsonl {
                             guard !line.allSatisfy(isASCIISpace) else { continue }
                             guard let text = JSONLines.text(ofLine: line) else { counts.skipped += 1; continue }

@@ -10,6 +10,13 @@ public protocol ByteSource: AnyObject {
     /// Bytes taken from the underlying file so far (compressed bytes for a decompressor),
     /// for progress and for error messages that name an offset.
     var bytesConsumed: Int { get }
+    /// Damage a decompressor read past (a corrupt gzip member skipped to the next): one line each,
+    /// reported as warnings once the input is read.
+    var recoveredDamage: [String] { get }
+}
+
+extension ByteSource {
+    public var recoveredDamage: [String] { [] }
 }
 
 /// What went wrong with one input; the message is one line and names no file (the caller adds it).
@@ -82,6 +89,7 @@ public final class PrefixedSource: ByteSource {
     private var prefixPosition = 0
     private let rest: ByteSource
     public var bytesConsumed: Int { rest.bytesConsumed }
+    public var recoveredDamage: [String] { rest.recoveredDamage }
 
     public init(prefix: [UInt8], rest: ByteSource) {
         self.prefix = prefix

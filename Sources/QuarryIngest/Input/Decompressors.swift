@@ -14,6 +14,9 @@ public final class GzipSource: ByteSource {
     private var upstreamEnded = false
     private var finishedMember = false
     public var bytesConsumed: Int { upstream.bytesConsumed }
+    public private(set) var recoveredDamage: [String] = []
+    /// While skipping damage: the first error, thrown if no later member is found.
+    private var damage: String?
 
     public init(_ upstream: ByteSource) throws {
         self.upstream = upstream
@@ -51,6 +54,11 @@ public final class GzipSource: ByteSource {
                 finishedMember = false
                 continue
             }
+            if damage != nil {
+                // Skipping a corrupt member: look for the next member's header (1f 8b 08).
+                if try skipToNextMember() { continue }
+                if let damage { throw InputError(damage) }
+            }
             if stream.avail_in == 0 && upstreamEnded {
                 throw InputError("truncated gzip data at byte \(upstream.bytesConsumed) (the file ends inside a compressed stream)")
             }
@@ -61,11 +69,49 @@ public final class GzipSource: ByteSource {
             case Z_STREAM_END:
                 finishedMember = true
             default:
+                // One damaged member of many (a WARC compresses each record alone) must not cost
+                // the records after it: read on from the next member, and say what was skipped.
                 let reason = stream.msg.map { String(cString: $0) } ?? "status \(status)"
-                throw InputError("corrupt gzip data near byte \(upstream.bytesConsumed - Int(stream.avail_in)): \(reason)")
+                damage = "corrupt gzip data near byte \(upstream.bytesConsumed - Int(stream.avail_in)): \(reason)"
+                if Int(capacity - stream.avail_out) > 0 { return Int(capacity - stream.avail_out) }
             }
         }
         return Int(capacity - stream.avail_out)
+    }
+
+    /// Moves the input to the next gzip member header after damage; false at the end of the
+    /// input without one (the damage is then an error of the file).
+    private func skipToNextMember() throws -> Bool {
+        while true {
+            if stream.avail_in >= 3, let start = stream.next_in {
+                let bytes = UnsafeBufferPointer(start: start, count: Int(stream.avail_in))
+                // Skip at least one byte: the member that failed may begin here.
+                var i = 1
+                while i + 2 < bytes.count && !(bytes[i] == 0x1F && bytes[i + 1] == 0x8B && bytes[i + 2] == 0x08) { i += 1 }
+                if i + 2 < bytes.count {
+                    stream.next_in = start + i
+                    stream.avail_in -= uInt(i)
+                    inflateReset(&stream)
+                    if let damage { recoveredDamage.append(damage + "; read on from the next gzip member") }
+                    damage = nil
+                    return true
+                }
+                // Keep the last two bytes: a header may straddle the chunk boundary.
+                let keep = min(2, bytes.count)
+                input.copyMemory(from: UnsafeRawPointer(start + bytes.count - keep), byteCount: keep)
+                stream.next_in = input.assumingMemoryBound(to: Bytef.self)
+                stream.avail_in = uInt(keep)
+            }
+            guard !upstreamEnded else { return false }
+            let have = Int(stream.avail_in)
+            if have > 0 && stream.next_in != input.assumingMemoryBound(to: Bytef.self) {
+                input.copyMemory(from: UnsafeRawPointer(stream.next_in!), byteCount: have)
+            }
+            let n = try upstream.read(into: input + have, count: compressedChunkSize - have)
+            if n == 0 { upstreamEnded = true; return false }
+            stream.next_in = input.assumingMemoryBound(to: Bytef.self)
+            stream.avail_in = uInt(have + n)
+        }
     }
 }
 

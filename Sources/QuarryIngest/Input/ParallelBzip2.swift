@@ -15,6 +15,9 @@ struct Bzip2Span {
         case block(level: UInt8)
         /// An end-of-stream marker, its CRC, padding and any next stream's header: no data.
         case trailer
+        /// Bits between a stream header and the first marker after it, where a block marker
+        /// should have been (a damaged marker): an error where it falls, as `Bzip2Source` stops.
+        case damaged
     }
 
     let kind: Kind
@@ -61,6 +64,7 @@ struct Bzip2BlockScanner {
     private var open: (bit: Int, kind: Bzip2Span.Kind)?
     private var level: UInt8 = 9
     private var headerAt: Int? = 0       // file offset where a stream header is expected
+    private var firstMarkerBit: Int?     // where the marker after a stream header must begin
     private(set) var streamsStarted = 0
 
     /// Spans completed by `chunk`.
@@ -99,6 +103,8 @@ struct Bzip2BlockScanner {
         switch open.kind {
         case .block:
             return (span(from: open.bit, to: totalBits, kind: open.kind, truncated: true), false, 0)
+        case .damaged:
+            return (nil, false, 0)   // never open: a damaged span is closed where it is found
         case .trailer:
             let streamEnd = (open.bit + 80 + 7) / 8
             if totalBits < open.bit + 80 {
@@ -115,11 +121,22 @@ struct Bzip2BlockScanner {
         if window[i] == 0x42, window[i + 1] == 0x5A, window[i + 2] == 0x68, (0x31...0x39).contains(window[i + 3]) {
             level = window[i + 3] - 0x30
             streamsStarted += 1
+            firstMarkerBit = (offset + 4) * 8
         }
         headerAt = nil
     }
 
     private mutating func mark(_ bit: Int, isBlock: Bool, into spans: inout [Bzip2Span]) {
+        if let expected = firstMarkerBit {
+            firstMarkerBit = nil
+            // The first block of a stream starts right after its header: bits before the first
+            // marker found mean that block's own marker is damaged.
+            if bit > expected, open == nil || open?.kind == .trailer {
+                if let open { spans.append(span(from: open.bit, to: expected - 32, kind: open.kind, truncated: false)) }
+                spans.append(span(from: expected, to: bit, kind: .damaged, truncated: false))
+                open = nil
+            }
+        }
         if let open {
             spans.append(span(from: open.bit, to: bit, kind: open.kind, truncated: false))
         }
@@ -149,6 +166,7 @@ struct Bzip2BlockScanner {
 /// Decompresses one block span with libbz2, as a stream of its own.
 enum Bzip2BlockDecoder {
     static func decode(_ span: Bzip2Span) throws -> [UInt8] {
+        if span.kind == .damaged { throw InputError("corrupt bzip2 data near byte \(span.firstByte) (a damaged block marker)") }
         guard case .block(let level) = span.kind else { return [] }
         guard span.bitCount >= 80 else { throw InputError("corrupt bzip2 data near byte \(span.firstByte) (a block too short)") }
         var writer = BitWriter(capacity: span.bytes.count + 16)
@@ -349,7 +367,11 @@ public final class ParallelBzip2Source: ByteSource, @unchecked Sendable {
                 while produced - delivered >= maximumInFlight && !cancelled { condition.wait() }
                 if cancelled { break }
                 spans[produced] = span
-                if case .block = span.kind { queue.append(produced) } else { results[produced] = .success([]) }
+                switch span.kind {
+                case .block: queue.append(produced)
+                case .trailer: results[produced] = .success([])
+                case .damaged: results[produced] = Result { try Bzip2BlockDecoder.decode(span) }
+                }
                 produced += 1
                 condition.broadcast()
             }

@@ -11,6 +11,7 @@ public final class ReadAheadSource: ByteSource, @unchecked Sendable {
     private var failure: Error?
     private var cancelled = false
     private var upstreamConsumed = 0
+    private var upstreamDamage: [String] = []
     private var cursor = ChunkCursor()
     private var started = false
 
@@ -34,6 +35,12 @@ public final class ReadAheadSource: ByteSource, @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return upstreamConsumed
+    }
+
+    public var recoveredDamage: [String] {
+        condition.lock()
+        defer { condition.unlock() }
+        return upstreamDamage
     }
 
     private func startIfNeeded() {
@@ -62,6 +69,7 @@ public final class ReadAheadSource: ByteSource, @unchecked Sendable {
             condition.lock()
             while chunks.count >= Self.maximumQueuedChunks && !cancelled { condition.wait() }
             upstreamConsumed = upstream.bytesConsumed
+            upstreamDamage = upstream.recoveredDamage
             if !chunk.isEmpty { chunks.append(chunk) }
             let done = cancelled || error != nil || filled < Self.chunkSize
             if let error { failure = error }

@@ -84,8 +84,10 @@ public final class JSONLReader: RecordReader {
     }
 
     public func next() throws -> RawRecord? {
-        while let line = try input.readLine(limit: 1 << 30) {
+        while var line = try input.readLine(limit: 1 << 30) {
             lineNumber += 1
+            // A UTF-8 byte order mark before the first record is no part of it.
+            if lineNumber == 1 && line.starts(with: [0xEF, 0xBB, 0xBF]) { line.removeFirst(3) }
             if line.allSatisfy(isASCIISpace) { continue }
             guard let object = try? JSONValue.parse(line), let text = object["text"]?.string else {
                 skipped[.badRecord, default: 0] += 1
