@@ -135,4 +135,29 @@ import Testing
         let imported = try quarry(["import", "t", jsonl, "--db", dir + "/b.db"])
         #expect(imported.status == 0 && imported.err.contains("2 read, 2 imported"), "\(imported.err)")
     }
+
+    /// R20: what used to be lost without a word, or said unclearly.
+    @Test func unclearCasesGetClearMessages() throws {
+        // A page whose <meta> declares UTF-32, and a UTF-16 dump with one lone surrogate: kept.
+        let page = scratch.write("u32.html", "<html><head><meta charset=\"utf-32\"></head><body><article><p>Real prose, with commas, and words worth keeping.</p></article></body></html>")
+        #expect(try quarry(["extract", page, "-q"]).out.contains("Real prose"))
+        let xml = "<mediawiki><page><title>A</title><ns>0</ns><id>1</id><revision><text>Hello \u{FFFD} world, some prose.</text></revision></page></mediawiki>"
+        var utf16: [UInt8] = [0xFF, 0xFE]
+        for unit in xml.utf16 { utf16 += unit == 0xFFFD ? [0x00, 0xD8] : [UInt8(unit & 0xFF), UInt8(unit >> 8)] }   // a lone high surrogate
+        let dump = scratch.write("lone.xml", utf16)
+        let extracted = try quarry(["extract", dump, "-q"])
+        #expect(extracted.status == 0 && extracted.out.contains("Hello \u{FFFD} world"), "\(extracted.err)")
+        // Compression quarry does not read, and a damaged header: an error naming the file.
+        let xz = scratch.write("corpus.txt.xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, 0x00, 0x04] + Array("rest".utf8))
+        let damaged = scratch.write("dump.xml.bz2", Array("BZx9 not really bzip2".utf8))
+        let unread = try quarry(["extract", xz, damaged, "-q"])
+        #expect(unread.status == 1 && unread.err.contains("corpus.txt.xz: xz-compressed data") && unread.err.contains("dump.xml.bz2: named .bz2 but not bzip2 data"))
+        // Reading commands create no database; negative numbers and NaN are refused by name.
+        let missing = try quarry(["task", "list", "--db", dir + "/none.db"])
+        #expect(missing.status == 1 && missing.err.contains("does not exist") && !FileManager.default.fileExists(atPath: dir + "/none.db"))
+        let negative = try quarry(["extract", page, "--jobs", "-1"])
+        #expect(negative.status != 0 && negative.err.contains("--jobs must be at least 1") && !negative.err.contains("Missing value"))
+        let nan = try quarry(["pretrain", "--data", dir, "--out", dir + "/p", "--grad-clip", "nan"])
+        #expect(nan.status != 0 && nan.err.contains("finite"))
+    }
 }

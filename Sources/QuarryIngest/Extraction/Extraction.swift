@@ -254,7 +254,12 @@ final class RecordStream {
         let name = displayName(path)
         let reader: RecordReader
         switch opened.format {
-        case .mediawiki: reader = try MediaWikiReader(input: opened.source, sourceName: name)
+        case .mediawiki:
+            if let bigEndian = opened.utf16BigEndian {
+                reader = try MediaWikiReader(input: UTF16Source(opened.source, bigEndian: bigEndian), sourceName: name, transcoded: true)
+            } else {
+                reader = try MediaWikiReader(input: opened.source, sourceName: name)
+            }
         case .warc: reader = WARCReader(input: opened.source, sourceName: name)
         case .arc: reader = WARCReader(input: opened.source, sourceName: name, arc: true)
         case .jsonl: reader = JSONLReader(input: opened.source, sourceName: name)

@@ -15,6 +15,8 @@ public struct OpenedInput {
     public let source: ByteSource
     public let format: InputFormat
     public let compression: Compression
+    /// The content is UTF-16 (it starts with a byte-order mark): big-endian or not.
+    public var utf16BigEndian: Bool? = nil
 }
 
 public enum FormatSniffer {
@@ -73,6 +75,7 @@ public enum FormatSniffer {
         let file = try FileSource(path: path)
         let rawHead = try file.readUpTo(8)
         let compression = compression(of: rawHead)
+        if compression == .none { try refuseUnreadableCompression(rawHead, path: path) }
         var source: ByteSource = PrefixedSource(prefix: rawHead, rest: file)
         switch compression {
         case .gzip: source = ReadAheadSource(try GzipSource(source))
@@ -82,7 +85,28 @@ public enum FormatSniffer {
         }
         let head = try source.readUpTo(sniffLength)
         let format = format(of: head)
-        return OpenedInput(source: PrefixedSource(prefix: head, rest: source), format: format, compression: compression)
+        let utf16: Bool? = head.starts(with: [0xFF, 0xFE]) ? false : head.starts(with: [0xFE, 0xFF]) ? true : nil
+        return OpenedInput(source: PrefixedSource(prefix: head, rest: source), format: format, compression: compression, utf16BigEndian: utf16)
+    }
+}
+
+extension FormatSniffer {
+    /// Compressed data quarry does not decompress, or a file named for gzip/bzip2 without their
+    /// header: an error of the file, not text of invalid UTF-8 dropped without a word.
+    static func refuseUnreadableCompression(_ head: [UInt8], path: String) throws {
+        let formats: [(magic: [UInt8], name: String, fix: String)] = [
+            ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "xz", "decompress it first (xz -d)"),
+            ([0x28, 0xB5, 0x2F, 0xFD], "zstd", "decompress it first (zstd -d)"),
+            ([0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C], "7z", "unpack it first"),
+            ([0x50, 0x4B, 0x03, 0x04], "zip", "unpack it first"),
+        ]
+        if let format = formats.first(where: { head.starts(with: $0.magic) }) {
+            throw InputError("\(format.name)-compressed data: quarry reads gzip and bzip2; \(format.fix)")
+        }
+        let lower = path.lowercased()
+        for (suffix, name) in [(".gz", "gzip"), (".bz2", "bzip2"), (".xz", "xz"), (".zst", "zstd")] where lower.hasSuffix(suffix) {
+            throw InputError("named \(suffix) but not \(name) data (a damaged header?)")
+        }
     }
 }
 

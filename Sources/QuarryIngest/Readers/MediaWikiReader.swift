@@ -21,13 +21,16 @@ public final class MediaWikiReader: RecordReader {
     private var siteInfo = WikiSiteInfo.english
     public private(set) var skipped: [DropReason: Int] = [:]
 
-    public init(input: ByteSource, sourceName: String) throws {
+    /// `transcoded`: the input is UTF-8 made from UTF-16 (`UTF16Source`), so the declaration's
+    /// `encoding="UTF-16"` is ignored.
+    public init(input: ByteSource, sourceName: String, transcoded: Bool = false) throws {
         LibXML.ensureReady()
         self.input = input
         self.sourceName = sourceName
         let context = Unmanaged.passUnretained(self).toOpaque()
         // No NOENT (entities are never substituted), no DTDLOAD/DTDATTR (no external subset), NONET.
-        let options = LibXML.options([XML_PARSE_NONET, XML_PARSE_HUGE, XML_PARSE_NOERROR, XML_PARSE_NOWARNING, XML_PARSE_COMPACT])
+        let options = LibXML.options([XML_PARSE_NONET, XML_PARSE_HUGE, XML_PARSE_NOERROR, XML_PARSE_NOWARNING, XML_PARSE_COMPACT]
+                                     + (transcoded ? [XML_PARSE_IGNORE_ENC] : []))
         reader = xmlReaderForIO({ context, buffer, length in
             guard let context, let buffer else { return -1 }
             let me = Unmanaged<MediaWikiReader>.fromOpaque(context).takeUnretainedValue()
@@ -37,7 +40,7 @@ public final class MediaWikiReader: RecordReader {
                 me.ioError = error
                 return -1
             }
-        }, nil, context, nil, nil, options)
+        }, nil, context, nil, transcoded ? "UTF-8" : nil, options)
         guard let reader else { throw InputError("cannot start the XML reader") }
         xmlTextReaderSetStructuredErrorHandler(reader, { context, error in
             guard let context, let error else { return }

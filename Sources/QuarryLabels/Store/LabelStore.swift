@@ -13,16 +13,22 @@ public final class LabelStore: @unchecked Sendable {
     /// Marks quarry files in SQLite's header ("QRRY"), so foreign databases are recognised.
     static let applicationID: Int32 = 0x5152_5259
 
-    public init(path: String) throws {
+    /// How a command uses the store: `readOnly` ones (`task list`, `stats`, `export`) never
+    /// create a file, and read a database they may not write (a shared, read-only copy).
+    public enum Access: Sendable { case readWrite, readOnly }
+
+    public init(path: String, access: Access = .readWrite) throws {
         self.path = path
         let fm = FileManager.default
         let exists = fm.fileExists(atPath: path)
         if exists {
             guard fm.isReadableFile(atPath: path) else { throw QuarryError("cannot read \(path): permission denied") }
-            guard fm.isWritableFile(atPath: path) else {
+            guard access == .readOnly || fm.isWritableFile(atPath: path) else {
                 throw QuarryError("\(path) is read-only: labelling needs to write answers (check its permissions)")
             }
             try Self.checkHeader(path)
+        } else if access == .readOnly {
+            throw QuarryError("\(path) does not exist: create a task first (quarry task create NAME --db \(path)), or give the labels database with --db")
         } else {
             let directory = (path as NSString).deletingLastPathComponent
             if !directory.isEmpty && !fm.fileExists(atPath: directory) {
@@ -33,13 +39,18 @@ public final class LabelStore: @unchecked Sendable {
         configuration.busyMode = .timeout(30)
         configuration.foreignKeysEnabled = true
         configuration.label = "quarry"
+        configuration.readonly = access == .readOnly
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
             throw QuarryError("cannot open \(path): \(Self.describe(error))")
         }
         do {
-            try Self.migrate(pool, path: path, isNew: !exists)
+            if access == .readOnly {
+                try Self.checkReadable(pool, path: path)
+            } else {
+                try Self.migrate(pool, path: path, isNew: !exists)
+            }
         } catch let error as QuarryError {
             throw error
         } catch {
@@ -132,6 +143,20 @@ public final class LabelStore: @unchecked Sendable {
                 """)
         }
         return migrator
+    }
+
+    /// Read-only: nothing can be upgraded, so the schema must be this quarry's own.
+    static func checkReadable(_ pool: DatabasePool, path: String) throws {
+        try pool.read { db in
+            let id = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+            guard id == applicationID else { throw QuarryError("\(path) is not a quarry labels database: give another --db path") }
+            if try migrator.hasBeenSuperseded(db) {
+                throw QuarryError("\(path) was written by a newer quarry (unknown schema version): upgrade quarry to open it")
+            }
+            guard try migrator.hasCompletedMigrations(db) else {
+                throw QuarryError("\(path) is from an older quarry: open it once with a command that writes (quarry import, quarry tag) to upgrade it")
+            }
+        }
     }
 
     static func migrate(_ pool: DatabasePool, path: String, isNew: Bool) throws {

@@ -29,7 +29,7 @@ struct Extract: ParsableCommand {
     @Option(name: [.short, .long], help: "Write JSONL here (written to a temporary name, renamed when complete). Default: standard output.")
     var out: String?
 
-    @Option(name: [.short, .long], help: "Worker threads for converting documents, and for decompressing a .bz2 block by block (default: all cores).")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Worker threads for converting documents, and for decompressing a .bz2 block by block (default: all cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "What one document of a plain-text input is: the whole file, each blank-line-separated paragraph, or each line.")

@@ -35,25 +35,25 @@ struct Ingest: ParsableCommand {
     @Option(name: [.short, .long], help: "A byte-level BPE tokenizer.json to encode with.")
     var tokenizer: String?
 
-    @Option(help: "Train a tokenizer of this size on the inputs first (saved as DIR/tokenizer.json).")
+    @Option(parsing: .unconditional, help: "Train a tokenizer of this size on the inputs first (saved as DIR/tokenizer.json).")
     var vocabSize: Int?
 
     @Option(help: "megatron, llmc or nanogpt.")
     var format: ShardFormat = .megatron
 
-    @Option(help: "Tokens per shard (llm.c: exactly; megatron: at least, whole documents).")
+    @Option(parsing: .unconditional, help: "Tokens per shard (llm.c: exactly; megatron: at least, whole documents).")
     var shardTokens: Int = 100_000_000
 
-    @Option(help: "Share of documents for the validation split, chosen by a hash of each document's text (the same whatever the path).")
+    @Option(parsing: .unconditional, help: "Share of documents for the validation split, chosen by a hash of each document's text (the same whatever the path).")
     var valFraction: Double = 0
 
-    @Option(name: [.short, .long], help: "Threads (default: all cores).")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Threads (default: all cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "K/N: process only the K-th of N disjoint slices of the input (files, or documents when there are fewer files than N).")
     var part: String = "1/1"
 
-    @Option(help: "Quality filter: documents with fewer words are dropped.")
+    @Option(parsing: .unconditional, help: "Quality filter: documents with fewer words are dropped.")
     var minWords: Int = 50
 
     @Flag(help: "Skip the Gopher quality rules (the word-count minimum included).")

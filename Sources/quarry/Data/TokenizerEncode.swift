@@ -19,7 +19,7 @@ struct TokenizerEncode: ParsableCommand {
     @Option(name: .shortAndLong, help: "A tokenizer.json (byte-level BPE).")
     var tokenizer: String
 
-    @Option(name: .shortAndLong, help: "Threads (default: all cores).")
+    @Option(name: .shortAndLong, parsing: .unconditional, help: "Threads (default: all cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Argument(help: "Input files (default: standard input).")

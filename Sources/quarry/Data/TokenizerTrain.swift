@@ -26,19 +26,19 @@ struct TokenizerTrain: ParsableCommand {
     @Argument(help: "Training text: files or directories.")
     var inputs: [String]
 
-    @Option(help: "Vocabulary size, special tokens included.")
+    @Option(parsing: .unconditional, help: "Vocabulary size, special tokens included.")
     var vocabSize: Int
 
     @Option(name: [.short, .long], help: "Where to write tokenizer.json (written atomically).")
     var out: String
 
-    @Option(help: "Pairs seen fewer times than this are never merged.")
+    @Option(parsing: .unconditional, help: "Pairs seen fewer times than this are never merged.")
     var minFrequency: Int = 2
 
     @Option(help: "Comma-separated special tokens, given the first ids.", transform: { $0.split(separator: ",").map(String.init) })
     var specialTokens: [String] = ["<|endoftext|>"]
 
-    @Option(name: [.short, .long], help: "Threads for counting words (default: all cores).")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Threads for counting words (default: all cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Flag(name: [.short, .long], help: "No progress and no summary on standard error.")

@@ -36,7 +36,7 @@ struct Export: ParsableCommand {
     }
 
     func run() throws {
-        let (store, stored) = try database.open(task: task)
+        let (store, stored) = try database.open(task: task, access: .readOnly)
         var exporter = Exporter(store: store, task: stored)
         exporter.format = format
         if let annotator { exporter.source = .annotator(annotator) } else if adjudicated { exporter.source = .adjudicated }

@@ -20,7 +20,7 @@ struct PredictionsCompute: ParsableCommand {
     @Argument(help: "The task.") var task: String
     @Option(name: .customLong("run"), help: "A directory written by `quarry finetune --task classify`.") var runDirectory: String
     @Option(help: "The name to store the predictions under (used with quarry tag --model).") var model: String?
-    @Option(help: "Examples per forward pass.") var batch: Int = 16
+    @Option(parsing: .unconditional, help: "Examples per forward pass.") var batch: Int = 16
 
     func run() throws {
         guard batch >= 1 else { printError("error: --batch must be at least 1"); throw ExitCode(1) }

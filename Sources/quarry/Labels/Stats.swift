@@ -10,7 +10,7 @@ struct Stats: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let (store, stored) = try database.open(task: task)
+        let (store, stored) = try database.open(task: task, access: .readOnly)
         let stats = try runReporting { try TaskStatistics.compute(store: store, task: stored) }
         if json {
             try printJSON(stats)

@@ -7,7 +7,7 @@ struct TaskList: ParsableCommand {
                                                     discussion: "Example:\n  quarry task list --db quarry.db")
     @OptionGroup var database: DatabaseOption
     func run() throws {
-        let store = try database.open()
+        let store = try database.open(access: .readOnly)
         for (stored, examples, annotated) in try runReporting({ try store.allTasks() }) {
             let (name, labels) = (SafeText.line(stored.task.name), SafeText.line(stored.task.labels.joined(separator: ",")))
             print("\(name)\t\(stored.task.kind.rawValue)\t\(examples) examples\t\(annotated) annotated\t\(labels)")

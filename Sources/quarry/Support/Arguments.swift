@@ -21,9 +21,14 @@ struct DatabaseOption: ParsableArguments {
         try runReporting { try LabelStore(path: db) }
     }
 
-    /// The store and one of its tasks, by name.
-    func open(task name: String) throws -> (LabelStore, LabelStore.StoredTask) {
-        let store = try open()
+    /// The store and one of its tasks, by name; `readOnly` for commands that only read (they
+    /// create no database, and read one they may not write).
+    func open(task name: String, access: LabelStore.Access = .readWrite) throws -> (LabelStore, LabelStore.StoredTask) {
+        let store = try open(access: access)
         return (store, try runReporting { try store.task(named: name) })
+    }
+
+    func open(access: LabelStore.Access) throws -> LabelStore {
+        try runReporting { try LabelStore(path: db, access: access) }
     }
 }

@@ -15,8 +15,8 @@ struct Eval: ParsableCommand {
     @Option(help: "A fine-tuned classifier, or a language model for shard data.") var model: String
     @Option(help: "Labelled JSONL, or a `quarry ingest` directory.") var data: String
     @Flag(help: "Print JSON.") var json = false
-    @Option(help: "Windows of this many tokens (language models).") var context: Int = 256
-    @Option(help: "Batches to average (language models).") var batches: Int = 16
+    @Option(parsing: .unconditional, help: "Windows of this many tokens (language models).") var context: Int = 256
+    @Option(parsing: .unconditional, help: "Batches to average (language models).") var batches: Int = 16
     @Option(help: "Also write each example's prediction to this JSONL file ({\"id\", \"label\", \"predicted\", \"probabilities\"}; schemas/prediction.schema.json), for reading the errors or averaging several models.") var predictions: String?
 
     func run() throws {

@@ -43,24 +43,24 @@ struct Finetune: ParsableCommand {
     @Option(help: "Read the labelled examples from this labels database (SQLite), with --labels-task.") var db: String?
     @Option(help: "With --db: the labelling task whose answers to train on.") var labelsTask: String?
     @Option(help: "Dev JSONL, or an export directory whose dev split is used (default: a tenth of the training examples, chosen by hash, near-duplicates kept together).") var dev: String?
-    @Option(help: "Epochs at most.") var epochs: Int = 3
-    @Option(help: "Examples per batch.") var batch: Int = 16
-    @Option(help: "Learning rate of the model (default: 3e-4 for classify, 1e-4 for sft).") var lr: Double?
-    @Option(help: "Learning rate of the head.") var headLr: Double = 1e-3
-    @Option(help: "Layer-wise learning-rate decay (classify), in (0, 1]: block i of L learns at lr × F^(L−i), the embeddings at lr × F^(L+1), so the features nearest the input move least (ELECTRA, BEiT). 1 is off.") var layerDecay: Double = 1
-    @Option(help: "Weight λ of an auxiliary next-token loss on the training texts (classify), added to the classification loss as in GPT-1 (λ = 0.5 there). 0 is off.") var lmWeight: Double = 0
-    @Option(help: "AdamW weight decay.") var weightDecay: Double = 0.01
-    @Option(help: "Dropout while training (default: the model's own, from its config.json).") var dropout: Double?
-    @Option(help: "Word dropout (classify): each token of a training text is left out with this probability, a new choice every epoch, so the classifier cannot rest on a few memorised tokens. 0 is off.") var tokenDropout: Double = 0
-    @Option(help: "Measure and keep an exponential moving average of the weights with this decay (classify; e.g. 0.999, about the last 1,000 steps' weights), not the weights as trained. 0 is off.") var ema: Double = 0
+    @Option(parsing: .unconditional, help: "Epochs at most.") var epochs: Int = 3
+    @Option(parsing: .unconditional, help: "Examples per batch.") var batch: Int = 16
+    @Option(parsing: .unconditional, help: "Learning rate of the model (default: 3e-4 for classify, 1e-4 for sft).") var lr: Double?
+    @Option(parsing: .unconditional, help: "Learning rate of the head.") var headLr: Double = 1e-3
+    @Option(parsing: .unconditional, help: "Layer-wise learning-rate decay (classify), in (0, 1]: block i of L learns at lr × F^(L−i), the embeddings at lr × F^(L+1), so the features nearest the input move least (ELECTRA, BEiT). 1 is off.") var layerDecay: Double = 1
+    @Option(parsing: .unconditional, help: "Weight λ of an auxiliary next-token loss on the training texts (classify), added to the classification loss as in GPT-1 (λ = 0.5 there). 0 is off.") var lmWeight: Double = 0
+    @Option(parsing: .unconditional, help: "AdamW weight decay.") var weightDecay: Double = 0.01
+    @Option(parsing: .unconditional, help: "Dropout while training (default: the model's own, from its config.json).") var dropout: Double?
+    @Option(parsing: .unconditional, help: "Word dropout (classify): each token of a training text is left out with this probability, a new choice every epoch, so the classifier cannot rest on a few memorised tokens. 0 is off.") var tokenDropout: Double = 0
+    @Option(parsing: .unconditional, help: "Measure and keep an exponential moving average of the weights with this decay (classify; e.g. 0.999, about the last 1,000 steps' weights), not the weights as trained. 0 is off.") var ema: Double = 0
     @Option(help: "How a text's hidden states reach the head: mean (averaged over the text), last (the last token's, as GPT2ForSequenceClassification) or mean-max (the mean and each feature's largest value).") var pooling: String = "mean"
     @Flag(help: "Batch texts of similar lengths together (Hugging Face's group_by_length). Batches are packed without padding, so this no longer saves time; it makes batches less random (lower held-out accuracy on the Debian sections; see reports/journal/2026-11-29-issue6-finetuning-variants.md).") var groupByLength = false
     @Flag(help: "Train the head only.") var freezeBase = false
     @Flag(help: "Weight classes inversely to their frequency.") var classWeights = false
-    @Option(help: "Stop after this many epochs without a better dev macro-F1.") var patience: Int = 2
-    @Option(help: "Seed for the head's initialisation and the data order.") var seed: UInt64 = 1337
+    @Option(parsing: .unconditional, help: "Stop after this many epochs without a better dev macro-F1.") var patience: Int = 2
+    @Option(parsing: .unconditional, help: "Seed for the head's initialisation and the data order.") var seed: UInt64 = 1337
     @Option(help: "Learning rates over the run: constant, or linear (a warm-up over the first 6% of the steps, then a fall to zero at the last epoch's end, as BERT fine-tuning and the Hugging Face Trainer).") var schedule: String = "linear"
-    @Option(name: [.short, .long], help: "Threads for matrix products.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Threads for matrix products.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     var poolingKind: Classifier.Pooling? {
         switch pooling {
@@ -102,6 +102,9 @@ struct Finetune: ParsableCommand {
         if db == nil && train == nil { throw ValidationError("give --train FILE, or --db PATH with --labels-task NAME (a labelling task)") }
         if db != nil && labelsTaskName == nil { throw ValidationError("with --db, name the labelling task: --labels-task NAME") }
         guard epochs >= 1, batch >= 1, (lr ?? 1) > 0, headLr > 0, patience >= 1, jobs >= 1 else { throw ValidationError("--epochs, --batch, --patience, --jobs ≥ 1 and learning rates > 0") }
+        guard (lr ?? 1).isFinite, headLr.isFinite, weightDecay.isFinite && weightDecay >= 0 else {
+            throw ValidationError("learning rates and --weight-decay (≥ 0) must be finite numbers")
+        }
     }
 
     var classifyOptions: FineTuneOptions {

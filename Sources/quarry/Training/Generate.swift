@@ -23,11 +23,11 @@ struct Generate: ParsableCommand {
     @Option(help: "The text to continue (with --chat: the user's message).") var prompt: String
     @Flag(help: "Wrap the prompt in the chat template of `finetune --task sft`.") var chat = false
     @Option(help: "With --chat: a system message before the user's.") var system: String?
-    @Option(help: "Tokens to generate at most.") var maxTokens: Int = 128
-    @Option(help: "0 for greedy decoding.") var temperature: Double = 0.8
-    @Option(help: "Sample among the K most likely tokens (0: all).") var topK: Int = 40
+    @Option(parsing: .unconditional, help: "Tokens to generate at most.") var maxTokens: Int = 128
+    @Option(parsing: .unconditional, help: "0 for greedy decoding.") var temperature: Double = 0.8
+    @Option(parsing: .unconditional, help: "Sample among the K most likely tokens (0: all).") var topK: Int = 40
     @Option(parsing: .singleValue, help: "Stop before this text (repeatable).") var stop: [String] = []
-    @Option(help: "Seed for sampling.") var seed: UInt64 = 1337
+    @Option(parsing: .unconditional, help: "Seed for sampling.") var seed: UInt64 = 1337
     @Flag(help: .hidden) var recompute = false   // benchmark: run the whole prefix for every token, no cache
 
     func validate() throws {

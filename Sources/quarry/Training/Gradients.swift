@@ -10,7 +10,7 @@ struct Gradients: ParsableCommand {
         shouldDisplay: false)
     @Option(help: "A model directory.") var model: String
     @Option(help: "Comma-separated token ids, B×(T+1) row by row.") var tokens: String
-    @Option(help: "Sequences in the batch.") var batch: Int = 1
+    @Option(parsing: .unconditional, help: "Sequences in the batch.") var batch: Int = 1
     @Option(name: [.short, .long], help: "Output safetensors file.") var out: String
     @Option(help: "Comma-separated target positions (row-major in B×T) that carry no loss, as sft's prompt tokens.") var ignore: String = ""
 

@@ -21,20 +21,20 @@ struct Pretrain: ParsableCommand {
     @Option(help: "A directory written by `quarry ingest` (megatron, llmc or nanogpt shards).") var data: String
     @Option(name: [.short, .long], help: "The run directory.") var out: String
     @Option(help: "tiny (4 layers × 256) or small (6 layers × 384).") var preset: String = "tiny"
-    @Option(help: "Dropout of a new model (embeddings, attention weights, residual branches); a checkpoint keeps its own.") var dropout: Double = 0
+    @Option(parsing: .unconditional, help: "Dropout of a new model (embeddings, attention weights, residual branches); a checkpoint keeps its own.") var dropout: Double = 0
     @Option(help: "Start from a Hugging Face GPT-2-layout checkpoint directory instead of a random model.") var initFrom: String?
-    @Option(help: "Optimizer steps.") var steps: Int = 1000
-    @Option(help: "Sequences per batch.") var batch: Int = 16
-    @Option(help: "Tokens per sequence (at most the model's n_positions).") var context: Int = 256
-    @Option(help: "Peak learning rate (default: 1.5e-3 for a new tiny model, 6e-4 otherwise; with --resume, the run's own).") var lr: Double?
-    @Option(help: "Linear warm-up steps.") var warmup: Int = 100
-    @Option(help: "AdamW weight decay (2-D weights only).") var weightDecay: Double = 0.1
-    @Option(help: "Clip the gradient norm to this.") var gradClip: Double = 1.0
-    @Option(help: "Batches per optimizer step (gradient accumulation).") var accumulate: Int = 1
-    @Option(help: "Seed for initialisation and data order.") var seed: UInt64 = 1337
-    @Option(help: "Measure the validation loss every this many steps.") var valEvery: Int = 100
-    @Option(help: "Write a checkpoint every this many steps.") var checkpointEvery: Int = 500
-    @Option(name: [.short, .long], help: "Threads for matrix products (default: all cores).") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Optimizer steps.") var steps: Int = 1000
+    @Option(parsing: .unconditional, help: "Sequences per batch.") var batch: Int = 16
+    @Option(parsing: .unconditional, help: "Tokens per sequence (at most the model's n_positions).") var context: Int = 256
+    @Option(parsing: .unconditional, help: "Peak learning rate (default: 1.5e-3 for a new tiny model, 6e-4 otherwise; with --resume, the run's own).") var lr: Double?
+    @Option(parsing: .unconditional, help: "Linear warm-up steps.") var warmup: Int = 100
+    @Option(parsing: .unconditional, help: "AdamW weight decay (2-D weights only).") var weightDecay: Double = 0.1
+    @Option(parsing: .unconditional, help: "Clip the gradient norm to this.") var gradClip: Double = 1.0
+    @Option(parsing: .unconditional, help: "Batches per optimizer step (gradient accumulation).") var accumulate: Int = 1
+    @Option(parsing: .unconditional, help: "Seed for initialisation and data order.") var seed: UInt64 = 1337
+    @Option(parsing: .unconditional, help: "Measure the validation loss every this many steps (0: never).") var valEvery: Int = 100
+    @Option(parsing: .unconditional, help: "Write a checkpoint every this many steps.") var checkpointEvery: Int = 500
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Threads for matrix products (default: all cores).") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Continue the run in --out from its last checkpoint.") var resume = false
     @Flag(name: [.short, .long], help: "No progress line.") var quiet = false
 
@@ -43,6 +43,11 @@ struct Pretrain: ParsableCommand {
         guard steps >= 0, batch >= 1, context >= 2, (lr ?? 1) > 0, warmup >= 0, accumulate >= 1, jobs >= 1, checkpointEvery >= 1 else {
             throw ValidationError("--steps ≥ 0, --batch ≥ 1, --context ≥ 2, --lr > 0, --accumulate ≥ 1, --jobs ≥ 1 and --checkpoint-every ≥ 1")
         }
+        // NaN passes every comparison but "≠": checked here, not at the first checkpoint.
+        guard (lr ?? 1).isFinite, gradClip.isFinite && gradClip > 0, weightDecay.isFinite && weightDecay >= 0 else {
+            throw ValidationError("--lr, --grad-clip (> 0) and --weight-decay (≥ 0) must be finite numbers")
+        }
+        guard valEvery >= 0 else { throw ValidationError("--val-every must be 0 (never) or more") }
     }
 
     var start: PretrainingRun.Start {

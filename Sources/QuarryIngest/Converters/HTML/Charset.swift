@@ -10,8 +10,11 @@ public enum CharsetSniffer {
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { return "UTF-8" }
         if bytes.starts(with: [0xFF, 0xFE]) { return "UTF-16LE" }
         if bytes.starts(with: [0xFE, 0xFF]) { return "UTF-16BE" }
-        if let declared = declared.flatMap(normalise) { return declared }
-        if let meta = metaCharset(bytes).flatMap(normalise) { return meta }
+        if let declared = declared.flatMap(normalise) { return declared.hasPrefix("UTF-32") ? "UTF-8" : declared }
+        // A <meta> read from the bytes as ASCII means they are ASCII-compatible: a UTF-16 or
+        // UTF-32 label there is wrong, and taken as UTF-8 (the HTML standard's rule; libxml2 would
+        // fail the whole page on it).
+        if let meta = metaCharset(bytes).flatMap(normalise) { return meta.hasPrefix("UTF-16") || meta.hasPrefix("UTF-32") ? "UTF-8" : meta }
         return String(validating: bytes, as: UTF8.self) != nil ? "UTF-8" : "windows-1252"
     }
 
