@@ -154,4 +154,31 @@ func answers(_ db: String, annotator: String) throws -> Int {
         #expect(try quarry(["finetune", "--from", dir + "/run1", "--task", "sft", "--train", dir + "/nochat.jsonl", "--out", dir + "/run4"]).status != 0)
         #expect(!FileManager.default.fileExists(atPath: dir + "/run4/model.safetensors"))
     }
+
+    /// Issue 22, R12-d: a second session of the same annotator on the same task is refused while
+    /// the first is alive (both would serve the same examples and overwrite each other's answers).
+    @Test func oneSessionPerAnnotatorAndTask() throws {
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = try prepareTask(dir, examples: 20)
+        let first = Process()
+        first.executableURL = URL(fileURLWithPath: QuarryBinary.path)
+        first.arguments = ["tag", "t", "--db", db, "--annotator", "alice"]
+        let input = Pipe()
+        first.standardInput = input
+        first.standardOutput = FileHandle.nullDevice
+        try first.run()
+        input.fileHandleForWriting.write(Data("1\n".utf8))
+        // The first session is open once its answer is in.
+        for _ in 0..<250 where try answers(db, annotator: "alice") == 0 { usleep(20_000) }
+        let second = try quarry(["tag", "t", "--db", db, "--annotator", "alice"], stdin: "1\nq\n")
+        #expect(second.status == 1 && second.err.contains("already tagging"), "\(second.err)")
+        #expect(try quarry(["tag", "t", "--db", db, "--annotator", "bob"], stdin: "1\nq\n").status == 0)
+        // Killed, the first session's process is gone: a new session goes ahead.
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let again = try quarry(["tag", "t", "--db", db, "--annotator", "alice"], stdin: "2\nq\n")
+        #expect(again.status == 0, "\(again.err)")
+        #expect(try answers(db, annotator: "alice") == 2)
+    }
 }

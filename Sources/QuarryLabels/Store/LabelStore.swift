@@ -142,6 +142,14 @@ public final class LabelStore: @unchecked Sendable {
                 CREATE INDEX prediction_by_confidence ON prediction(model, confidence);
                 """)
         }
+        migrator.registerMigration("v2: the process of each tagging session") { db in
+            // Which process a session runs in, so a second session of the same annotator on the
+            // same task is refused while the first is alive (both would serve the same examples).
+            try db.execute(sql: """
+                ALTER TABLE session ADD COLUMN host TEXT;
+                ALTER TABLE session ADD COLUMN pid INTEGER;
+                """)
+        }
         return migrator
     }
 
@@ -153,9 +161,7 @@ public final class LabelStore: @unchecked Sendable {
             if try migrator.hasBeenSuperseded(db) {
                 throw QuarryError("\(path) was written by a newer quarry (unknown schema version): upgrade quarry to open it")
             }
-            guard try migrator.hasCompletedMigrations(db) else {
-                throw QuarryError("\(path) is from an older quarry: open it once with a command that writes (quarry import, quarry tag) to upgrade it")
-            }
+            // An older schema reads as well: what reading commands use is there since version 1.
         }
     }
 

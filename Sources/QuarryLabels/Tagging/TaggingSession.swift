@@ -64,8 +64,9 @@ public final class TaggingSession {
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM example WHERE task_id = ?", arguments: [task.id]) ?? 0
             let done = try Int.fetchOne(db, sql: "SELECT count(*) FROM annotation WHERE task_id = ? AND annotator = ?",
                                         arguments: [task.id, annotator]) ?? 0
-            try db.execute(sql: "INSERT INTO session (task_id, annotator, started_at) VALUES (?, ?, ?)",
-                           arguments: [task.id, annotator, Date().timeIntervalSince1970])
+            try Self.refuseConcurrentSession(db, task: task, annotator: annotator)
+            try db.execute(sql: "INSERT INTO session (task_id, annotator, started_at, host, pid) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [task.id, annotator, Date().timeIntervalSince1970, Self.host, Int(getpid())])
             return (total, done, db.lastInsertedRowID)
         }
     }
@@ -131,6 +132,33 @@ public final class TaggingSession {
     }
 
     public func skip(_ example: Example) { advance(past: example) }
+
+    static let host = ProcessInfo.processInfo.hostName
+
+    /// Two sessions of one annotator on one task would draw the same examples and overwrite each
+    /// other's answers: refused while another is open in a live process (on this host, checked by
+    /// its pid; on another, taken as live while it answered in the last 30 minutes). A session
+    /// whose process died (kill -9, a crash) is closed and the new one goes ahead.
+    static func refuseConcurrentSession(_ db: Database, task: LabelStore.StoredTask, annotator: String) throws {
+        let open = try Row.fetchAll(db, sql: """
+            SELECT s.id, s.host, s.pid, max(s.started_at, coalesce((SELECT max(created_at) FROM annotation a WHERE a.session_id = s.id), 0)) AS active
+            FROM session s WHERE s.task_id = ? AND s.annotator = ? AND s.ended_at IS NULL AND s.pid IS NOT NULL
+            """, arguments: [task.id, annotator])
+        for row in open {
+            let host: String? = row["host"], pid: Int = row["pid"], active: Double = row["active"]
+            let alive: Bool
+            if host == Self.host {
+                alive = pid != Int(getpid()) && (kill(pid_t(pid), 0) == 0 || errno == EPERM)
+            } else {
+                alive = Date().timeIntervalSince1970 - active < 30 * 60
+            }
+            if alive {
+                throw QuarryError("\(SafeText.line(annotator)) is already tagging \"\(SafeText.line(task.task.name))\" in another session "
+                                  + "(process \(pid) on \(SafeText.line(host ?? "?"))): finish it first, or tag as another --annotator")
+            }
+            try db.execute(sql: "UPDATE session SET ended_at = ? WHERE id = ?", arguments: [Date().timeIntervalSince1970, row["id"] as Int64])
+        }
+    }
 
     /// Removes the last answer of this session and returns its example, to be shown again.
     public func undo() throws -> Example? {
