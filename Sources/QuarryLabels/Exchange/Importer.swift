@@ -262,10 +262,10 @@ public struct Importer {
 
 /// RFC 4180 fields of one record; nil while a quoted field is still open (the record continues
 /// on the next line).
-enum CSV {
+public enum CSV {
     /// Whether `line` leaves a quoted field open, reading it as `parse` does; `startingInQuotes`
     /// when it continues a record whose quoted field the lines before left open.
-    static func endsInsideQuotes(_ line: String, delimiter: Character, startingInQuotes: Bool) -> Bool {
+    public static func endsInsideQuotes(_ line: String, delimiter: Character, startingInQuotes: Bool) -> Bool {
         var inQuotes = startingInQuotes
         var fieldEmpty = !startingInQuotes
         var chars = line.makeIterator()
@@ -293,7 +293,7 @@ enum CSV {
         return inQuotes
     }
 
-    static func parse(_ line: String, delimiter: Character) -> [String]? {
+    public static func parse(_ line: String, delimiter: Character) -> [String]? {
         var fields: [String] = []
         var field = ""
         var inQuotes = false
