@@ -38,13 +38,15 @@ let package = Package(
                        providers: [.apt(["libbz2-dev", "zlib1g-dev"])]),
         // libxml2's allocator for HTML pages: a per-thread arena dropped with each document.
         .target(name: "CXMLArena", dependencies: ["CLibXML2"]),
+        // libxml2's own error printing turned off (quarry reports each failure naming its file).
+        .target(name: "CXMLErrors", dependencies: ["CLibXML2"]),
         // The trainer's exp-bound element-wise kernels, vectorised per CPU at load time.
         .target(name: "CTrainingKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
         // What every stage shares.
         .target(name: "QuarryCore"),
         // Raw dumps, pages and archives → clean documents: readers → converters → cleaning → filters.
-        .target(name: "QuarryIngest", dependencies: ["QuarryCore", "CLibXML2", "CXMLArena", "CCompression"]),
+        .target(name: "QuarryIngest", dependencies: ["QuarryCore", "CLibXML2", "CXMLArena", "CXMLErrors", "CCompression"]),
         // Byte-level BPE, compatible with Hugging Face tokenizer.json.
         .target(name: "QuarryTokenizer", dependencies: ["QuarryCore"]),
         // Token shard formats (Megatron, llm.c, nanoGPT) and their manifest.

@@ -67,5 +67,8 @@ import QuarryCore
         var none: [UInt8] = []
         try Generator(model: model).generate(prompt: [1, 2], options: options, decode: { [UInt8(48 + $0)] }, emit: { none += $0 })
         #expect(none == [0x0A])
+        // A damaged model (NaN weights) is an error, not an empty answer (issue 22, R20).
+        for i in model.parameters.indices { model.setParameter(i, .nan) }
+        #expect(throws: QuarryError.self) { try Generator(model: model).generate(prompt: [1, 2], options: options, decode: { _ in [] }, emit: { _ in }) }
     }
 }

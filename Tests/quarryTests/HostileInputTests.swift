@@ -147,6 +147,10 @@ import Testing
         let dump = scratch.write("lone.xml", utf16)
         let extracted = try quarry(["extract", dump, "-q"])
         #expect(extracted.status == 0 && extracted.out.contains("Hello \u{FFFD} world"), "\(extracted.err)")
+        // libxml2's own error printing (without the file's name) is off: every line is quarry's.
+        let encoding = scratch.write("enc.xml", Array("<?xml version=\"1.0\" encoding=\"ISO-2022-JP\"?><mediawiki><page><title>A</title><ns>0</ns><id>1</id><revision><text>Hello \u{1B}$B world".utf8) + [0xFF, 0xFE] + Array(", prose.</text></revision></page></mediawiki>".utf8))
+        let noisy = try quarry(["extract", encoding, "-q"])
+        #expect(noisy.err.split(separator: "\n").allSatisfy { $0.hasPrefix("quarry: ") }, "\(noisy.err)")
         // Compression quarry does not read, and a damaged header: an error naming the file.
         let xz = scratch.write("corpus.txt.xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, 0x00, 0x04] + Array("rest".utf8))
         let damaged = scratch.write("dump.xml.bz2", Array("BZx9 not really bzip2".utf8))

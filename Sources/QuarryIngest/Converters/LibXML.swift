@@ -1,5 +1,6 @@
 import CLibXML2
 import CXMLArena
+import CXMLErrors
 import Foundation
 
 /// One-time libxml2 setup, done before any thread parses: initialise the library and install an
@@ -11,6 +12,7 @@ enum LibXML {
         // the arena's free() reads.
         _ = quarry_xml_arena_install()
         xmlInitParser()
+        quarry_xml_silence_generic_errors()
         xmlSetExternalEntityLoader { _, _, _ in nil }
     }()
 

@@ -9,6 +9,7 @@ public final class WARCReader: RecordReader {
     private let isARC: Bool
     private var recordNumber = 0
     private var pendingHeaderLine: [UInt8]?
+    private var pendingHeaderOffset = 0
     public private(set) var skipped: [DropReason: Int] = [:]
     /// Problems with single records, reported by the caller as warnings.
     public private(set) var recordErrors: [String] = []
@@ -43,16 +44,18 @@ public final class WARCReader: RecordReader {
 
     private func nextWARCRecord() throws -> Outcome {
         var line: [UInt8]
+        // Where the header line starts, taken before it is read: its `\r\n` is not in `line`.
+        var recordOffset = pendingHeaderOffset
         if let pending = pendingHeaderLine {
             line = pending
             pendingHeaderLine = nil
         } else {
             repeat {
+                recordOffset = input.offset
                 guard let next = try input.readLine() else { return .end }
                 line = next
             } while line.isEmpty
         }
-        let recordOffset = input.offset - line.count - 1
         guard line.starts(with: Array("WARC/".utf8)) else {
             recordErrors.append("record \(recordNumber) at byte \(recordOffset): not a WARC header line; skipped to the next record")
             try resynchronise()
@@ -91,11 +94,12 @@ public final class WARCReader: RecordReader {
     /// and body for crawled pages); the first record describes the file itself.
     private func nextARCRecord() throws -> Outcome {
         var line: [UInt8]
+        var recordOffset = 0
         repeat {
+            recordOffset = input.offset
             guard let next = try input.readLine() else { return .end }
             line = next
         } while line.isEmpty
-        let recordOffset = input.offset - line.count - 1
         let fields = String(decoding: line, as: UTF8.self).split(separator: " ", omittingEmptySubsequences: true)
         guard fields.count >= 5, let length = Int(fields[fields.count - 1]), length >= 0 else {
             throw InputError("record \(recordNumber) at byte \(recordOffset): not an ARC header line (bad length)")
@@ -130,9 +134,12 @@ public final class WARCReader: RecordReader {
 
     /// Skips lines until one starts a WARC record and keeps that line for the next read.
     private func resynchronise() throws {
-        while let line = try input.readLine() {
+        while true {
+            let start = input.offset
+            guard let line = try input.readLine() else { return }
             if line.starts(with: Array("WARC/".utf8)) {
                 pendingHeaderLine = line
+                pendingHeaderOffset = start
                 return
             }
         }

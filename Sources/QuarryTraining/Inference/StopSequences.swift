@@ -61,6 +61,10 @@ extension Generator {
     public func generate(prompt: [Int32], options: GenerationOptions, decode: (Int32) -> [UInt8], emit: ([UInt8]) -> Void) throws {
         var rng = SplitMix64(seed: options.seed)
         for id in prompt { try feed(id) }
+        // A model whose weights are damaged (NaN) would sample nothing and print an empty line.
+        guard logits.allSatisfy(\.isFinite) else {
+            throw QuarryError("the model's outputs are not numbers (NaN or infinite): its weights are damaged")
+        }
         var stops = StopSequences(options.stops)
         var context = prompt
         for _ in 0..<options.maxTokens {
