@@ -76,18 +76,20 @@ let package = Package(
             linkerSettings: [.linkedLibrary("jemalloc")]
         ),
 
+        // What the test targets share: paths to samples/ and ../shared/data, scratch files.
+        .target(name: "QuarryTestSupport", path: "Tests/Support"),
         .testTarget(name: "QuarryCoreTests", dependencies: ["QuarryCore"]),
-        .testTarget(name: "QuarryIngestTests", dependencies: ["QuarryIngest", "QuarryCore"]),
+        .testTarget(name: "QuarryIngestTests", dependencies: ["QuarryTestSupport", "QuarryIngest", "QuarryCore"]),
         .testTarget(name: "QuarryTokenizerTests", dependencies: ["QuarryTokenizer", "QuarryCore"]),
-        .testTarget(name: "QuarryShardsTests", dependencies: ["QuarryShards", "QuarryCore"]),
-        .testTarget(name: "QuarryLabelsTests", dependencies: ["QuarryLabels", "QuarryCore"]),
+        .testTarget(name: "QuarryShardsTests", dependencies: ["QuarryTestSupport", "QuarryShards", "QuarryCore"]),
+        .testTarget(name: "QuarryLabelsTests", dependencies: ["QuarryTestSupport", "QuarryLabels", "QuarryCore"]),
         .testTarget(name: "QuarryTrainingTests", dependencies: ["QuarryTraining", "QuarryShards", "QuarryTokenizer", "QuarryCore", "CTrainingKernels"]),
         .testTarget(name: "QuarryPipelineTests", dependencies: [
-            "QuarryPipeline", "QuarryIngest", "QuarryTokenizer", "QuarryShards", "QuarryLabels", "QuarryTraining", "QuarryCore",
+            "QuarryTestSupport", "QuarryPipeline", "QuarryIngest", "QuarryTokenizer", "QuarryShards", "QuarryLabels", "QuarryTraining", "QuarryCore",
         ]),
         // The binary end to end: flags, messages, exit codes, and the files each command writes.
         .testTarget(name: "quarryTests", dependencies: [
-            "QuarryCore", "QuarryShards", "QuarryLabels", "QuarryTraining", .product(name: "GRDB", package: "GRDB.swift"),
+            "QuarryTestSupport", "QuarryCore", "QuarryShards", "QuarryLabels", "QuarryTraining", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
     ]
 )

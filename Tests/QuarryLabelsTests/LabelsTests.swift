@@ -1,17 +1,10 @@
 import Foundation
 import Testing
+import QuarryTestSupport
 @testable import QuarryCore
 @testable import QuarryLabels
 
-func scratch() -> String {
-    let path = NSTemporaryDirectory() + "quarry-labels-" + UUID().uuidString
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-func write(_ path: String, _ text: String) {
-    precondition(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)), "cannot write a test file")
-}
+func scratch() -> String { scratchDirectory() }
 
 @Suite struct AgreementTests {
     @Test func cohensKappaKnownAnswer() {

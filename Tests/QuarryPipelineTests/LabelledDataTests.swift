@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import QuarryTestSupport
 import QuarryCore
 import QuarryLabels
 @testable import QuarryPipeline
@@ -7,15 +8,7 @@ import QuarryShards
 import QuarryTokenizer
 import QuarryTraining
 
-func scratch() -> String {
-    let path = NSTemporaryDirectory() + "quarry-pipeline-" + UUID().uuidString
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-func write(_ path: String, _ text: String) {
-    precondition(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)), "cannot write a test file")
-}
+func scratch() -> String { scratchDirectory() }
 
 /// A byte-level BPE with <|endoftext|>, trained on a few sentences, saved at `path`.
 func tinyTokenizer(at path: String) throws -> BPEModel {

@@ -1,13 +1,9 @@
 import Foundation
 import Testing
+import QuarryTestSupport
 @testable import QuarryCore
 @testable import QuarryShards
 
-func scratchDirectory() -> String {
-    let path = NSTemporaryDirectory() + "quarry-shards-" + UUID().uuidString
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 func bytes(_ path: String) -> [UInt8] { Array(FileManager.default.contents(atPath: path) ?? Data()) }
 

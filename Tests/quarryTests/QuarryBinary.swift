@@ -1,4 +1,5 @@
 import Foundation
+@_exported import QuarryTestSupport
 
 /// The `quarry` executable under test: beside the test bundle (a `swift build` tree), else the
 /// package's debug build.
@@ -53,42 +54,6 @@ func quarry(_ arguments: [String], input: [UInt8] = [], environment: [String: St
 
 private final class UncheckedData: @unchecked Sendable {
     var data = Data()
-}
-
-func scratchDirectory() -> String {
-    let path = NSTemporaryDirectory() + "quarry-cli-" + UUID().uuidString
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-func write(_ path: String, _ text: String) {
-    precondition(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)), "cannot write a test file")
-}
-
-/// Paths the tests use: the repository (for samples/ and the built binary) and ../shared/data.
-enum TestPaths {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-    static func sample(_ relative: String) -> String { repository.appendingPathComponent("samples/" + relative).path }
-    static let sharedData = repository.deletingLastPathComponent().appendingPathComponent("shared/data").path
-    static var hasSharedData: Bool { FileManager.default.fileExists(atPath: sharedData) }
-    static func shared(_ relative: String) -> String { sharedData + "/" + relative }
-}
-
-/// A scratch directory removed when the value is dropped.
-final class ScratchDirectory {
-    let path: String
-    init() {
-        path = NSTemporaryDirectory() + "quarry-test-" + UUID().uuidString
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    func write(_ name: String, _ bytes: [UInt8]) -> String {
-        let file = path + "/" + name
-        precondition(FileManager.default.createFile(atPath: file, contents: Data(bytes)), "cannot write a test file")
-        return file
-    }
-    func write(_ name: String, _ text: String) -> String { write(name, Array(text.utf8)) }
 }
 
 /// Compresses with the system's gzip or bzip2 (independent of the code under test).
