@@ -40,6 +40,20 @@ import Testing
                 throws: { "\($0)".contains("damaged block marker") })
     }
 
+    /// Found by `scripts/fuzz decompress`: a damaged first block longer than the scanner's window
+    /// was cut from the window before its span was taken (an index out of range). The span starts
+    /// right after the stream header however many chunks it arrived in.
+    @Test func aLongDamagedFirstBlockSurvivesTheScannersWindow() throws {
+        let marker: [UInt8] = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59]   // a block marker, byte-aligned
+        let file = Array("BZh9".utf8) + [UInt8](repeating: 0, count: 5_000) + marker + [UInt8](repeating: 0, count: 100)
+        var scanner = Bzip2BlockScanner()
+        var spans: [Bzip2Span] = []
+        for start in stride(from: 0, to: file.count, by: 64) { spans += scanner.feed(Array(file[start..<min(file.count, start + 64)])) }
+        let damaged = try #require(spans.first)
+        #expect(damaged.kind == .damaged && damaged.firstByte == 4 && damaged.bitCount == 5_000 * 8)
+        #expect(throws: InputError.self) { try ParallelBzip2Source(MemorySource(file), threads: 2).readAll() }
+    }
+
     @Test func bzip2RoundTripAndMultiStream() throws {
         let bz = try compress(text, with: "bzip2")
         #expect(FormatSniffer.compression(of: bz) == .bzip2)

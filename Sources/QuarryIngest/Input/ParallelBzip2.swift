@@ -132,7 +132,8 @@ struct Bzip2BlockScanner {
             // The first block of a stream starts right after its header: bits before the first
             // marker found mean that block's own marker is damaged.
             if bit > expected, open == nil || open?.kind == .trailer {
-                if let open { spans.append(span(from: open.bit, to: expected - 32, kind: open.kind, truncated: false)) }
+                // The trailer ends where this stream's header begins (32 bits before `expected`).
+                if let open, open.bit < expected - 32 { spans.append(span(from: open.bit, to: expected - 32, kind: open.kind, truncated: false)) }
                 spans.append(span(from: expected, to: bit, kind: .damaged, truncated: false))
                 open = nil
             }
@@ -155,6 +156,8 @@ struct Bzip2BlockScanner {
         var keepFrom = max(0, scanned - 8)
         if let open { keepFrom = min(keepFrom, open.bit / 8) }
         if let headerAt { keepFrom = min(keepFrom, headerAt) }
+        // A damaged first block would be cut from where its marker should have been.
+        if let firstMarkerBit { keepFrom = min(keepFrom, firstMarkerBit / 8) }
         let drop = keepFrom - windowStart
         if drop > 0 && drop >= window.count / 2 {
             window.removeFirst(drop)
