@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import QuarryIngest
 
@@ -52,6 +53,22 @@ import Testing
         let damaged = try #require(spans.first)
         #expect(damaged.kind == .damaged && damaged.firstByte == 4 && damaged.bitCount == 5_000 * 8)
         #expect(throws: InputError.self) { try ParallelBzip2Source(MemorySource(file), threads: 2).readAll() }
+    }
+
+    /// Found by `scripts/fuzz decompress` (memory growing run after run): a source dropped before
+    /// its end, as after an error, left its threads blocked and holding it and its input forever.
+    @Test func aParallelBzip2SourceDroppedEarlyStopsItsThreads() throws {
+        let bz = try compress(Self.manyBlocks + Self.manyBlocks + Self.manyBlocks, with: "bzip2 -1")
+        weak var upstream: MemorySource?
+        do {
+            let input = MemorySource(bz)
+            upstream = input
+            let source = ParallelBzip2Source(input, threads: 1)
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            _ = try chunk.withUnsafeMutableBytes { try source.read(into: $0.baseAddress!, count: $0.count) }
+        }
+        for _ in 0..<200 where upstream != nil { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(upstream == nil, "the scanning and decompressing threads still hold the input")
     }
 
     @Test func bzip2RoundTripAndMultiStream() throws {

@@ -273,6 +273,25 @@ struct BitWriter {
 /// reading and scanning ahead. Output, errors and their byte offsets are those of `Bzip2Source`:
 /// everything before a truncation or a corrupt block is delivered first.
 public final class ParallelBzip2Source: ByteSource, @unchecked Sendable {
+    private let engine: ParallelBzip2Engine
+
+    public init(_ upstream: ByteSource, threads: Int) {
+        engine = ParallelBzip2Engine(upstream, threads: threads)
+    }
+
+    /// The threads hold the engine, not this source: dropping the source before the end (after
+    /// an error, say) stops them, instead of leaving them blocked on a reader that is gone.
+    deinit { engine.cancel() }
+
+    public var bytesConsumed: Int { engine.bytesConsumed }
+
+    public func read(into buffer: UnsafeMutableRawPointer, count: Int) throws -> Int {
+        try engine.read(into: buffer, count: count)
+    }
+}
+
+/// The state `ParallelBzip2Source`'s threads share.
+final class ParallelBzip2Engine: @unchecked Sendable {
     private let upstream: ByteSource
     private let threads: Int
     private let condition = NSCondition()
@@ -284,7 +303,6 @@ public final class ParallelBzip2Source: ByteSource, @unchecked Sendable {
     private var inputEnded = false
     private var endError: Error?                        // after the last span, if any
     private var cancelled = false
-    private var running = 0
     private var started = false
     private var upstreamConsumed = 0
     private var cursor = ChunkCursor()
@@ -302,15 +320,15 @@ public final class ParallelBzip2Source: ByteSource, @unchecked Sendable {
         self.threads = min(max(1, threads), Self.maximumThreads)
     }
 
-    deinit {
+    /// Stops the threads at their next wait; they release the engine as they exit.
+    func cancel() {
         condition.lock()
         cancelled = true
         condition.broadcast()
-        while running > 0 { condition.wait() }
         condition.unlock()
     }
 
-    public var bytesConsumed: Int {
+    var bytesConsumed: Int {
         condition.lock()
         defer { condition.unlock() }
         return upstreamConsumed
@@ -319,7 +337,6 @@ public final class ParallelBzip2Source: ByteSource, @unchecked Sendable {
     private func startIfNeeded() {
         guard !started else { return }
         started = true
-        running = 1 + threads
         let reader = Thread { [self] in scanAhead() }
         reader.name = "quarry.bzip2-scan"
         reader.start()
@@ -330,15 +347,7 @@ public final class ParallelBzip2Source: ByteSource, @unchecked Sendable {
         }
     }
 
-    private func exitThread() {
-        condition.lock()
-        running -= 1
-        condition.broadcast()
-        condition.unlock()
-    }
-
     private func scanAhead() {
-        defer { exitThread() }
         var scanner = Bzip2BlockScanner()
         var chunk = [UInt8](repeating: 0, count: Self.readSize)
         while true {
@@ -390,7 +399,6 @@ public final class ParallelBzip2Source: ByteSource, @unchecked Sendable {
     }
 
     private func decompressBlocks() {
-        defer { exitThread() }
         while true {
             condition.lock()
             while queue.isEmpty && !cancelled && !inputEnded { condition.wait() }
@@ -448,7 +456,7 @@ public final class ParallelBzip2Source: ByteSource, @unchecked Sendable {
         }
     }
 
-    public func read(into buffer: UnsafeMutableRawPointer, count: Int) throws -> Int {
+    func read(into buffer: UnsafeMutableRawPointer, count: Int) throws -> Int {
         startIfNeeded()
         while cursor.isExhausted {
             guard let next = try nextOutput() else { return 0 }
