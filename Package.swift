@@ -83,13 +83,13 @@ let package = Package(
         .testTarget(name: "QuarryTokenizerTests", dependencies: ["QuarryTokenizer", "QuarryCore"]),
         .testTarget(name: "QuarryShardsTests", dependencies: ["QuarryTestSupport", "QuarryShards", "QuarryCore"]),
         .testTarget(name: "QuarryLabelsTests", dependencies: ["QuarryTestSupport", "QuarryLabels", "QuarryCore"]),
-        .testTarget(name: "QuarryTrainingTests", dependencies: ["QuarryTraining", "QuarryShards", "QuarryTokenizer", "QuarryCore", "CTrainingKernels"]),
+        .testTarget(name: "QuarryTrainingTests", dependencies: ["QuarryTestSupport", "QuarryTraining", "QuarryShards", "QuarryTokenizer", "QuarryCore", "CTrainingKernels"]),
         .testTarget(name: "QuarryPipelineTests", dependencies: [
             "QuarryTestSupport", "QuarryPipeline", "QuarryIngest", "QuarryTokenizer", "QuarryShards", "QuarryLabels", "QuarryTraining", "QuarryCore",
         ]),
         // The binary end to end: flags, messages, exit codes, and the files each command writes.
         .testTarget(name: "quarryTests", dependencies: [
-            "QuarryTestSupport", "QuarryCore", "QuarryShards", "QuarryLabels", "QuarryTraining", .product(name: "GRDB", package: "GRDB.swift"),
+            "QuarryTestSupport", "QuarryCore", "QuarryTokenizer", "QuarryShards", "QuarryLabels", "QuarryTraining", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
     ]
 )

@@ -12,6 +12,7 @@ let targets: [(name: String, uses: [String])] = [
     ("FuzzTokenizer", ["QuarryTokenizer"]),   // tokenizer.json, then encoding and decoding with it
     ("FuzzSafetensors", ["QuarryTraining"]),  // safetensors checkpoints and config.json
     ("FuzzShards", ["QuarryShards"]),         // Megatron .idx, llm.c headers, manifest.json
+    ("FuzzGGUF", ["QuarryTraining", "QuarryTokenizer", "QuarryPipeline"]),  // GGUF models: tensors, metadata, tokenizer
 ]
 
 let package = Package(

@@ -109,9 +109,10 @@ struct EncoderWork {
     private mutating func encodeOrdinary(_ model: BPEModel, _ s: UnsafeBufferPointer<UInt8>, range: Range<Int>, into out: inout [Int32]) {
         guard !range.isEmpty else { return }
         let slice = UnsafeBufferPointer(rebasing: s[range])
-        GPT2PreTokenizer.split(slice) { piece in
+        let pieces = model.splitsDigits ? GPT2PreTokenizer.splitWithIndividualDigits : GPT2PreTokenizer.split
+        pieces(slice) { piece in
             let bytes = UnsafeBufferPointer(rebasing: slice[piece])
-            if bytes.count == 1 { out.append(model.byteTokens[Int(bytes[0])]); return }
+            if bytes.count == 1 { if model.byteTokens[Int(bytes[0])] >= 0 { out.append(model.byteTokens[Int(bytes[0])]) }; return }
             if cache.lookup(bytes, into: &out) { return }
             let start = out.count
             if model.ignoreMerges, let whole = model.wholeTokens[Array(bytes)] {
@@ -134,7 +135,9 @@ struct EncoderWork {
     /// Lowest-ranked adjacent pair first (leftmost on ties), by scanning a small rank array.
     private mutating func mergeByScan(_ model: BPEModel, _ bytes: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
         symbols.removeAll(keepingCapacity: true)
-        for b in bytes { symbols.append(model.byteTokens[Int(b)]) }
+        // A byte the vocabulary lacks is skipped, as HF's BPE does without an unknown token.
+        for b in bytes where model.byteTokens[Int(b)] >= 0 { symbols.append(model.byteTokens[Int(b)]) }
+        guard symbols.count > 1 else { out.append(contentsOf: symbols); return }
         ranks.removeAll(keepingCapacity: true)
         for k in 0..<(symbols.count - 1) { ranks.append(Self.pairRank(model, symbols[k], symbols[k + 1]).0) }
         while symbols.count > 1 {
@@ -154,8 +157,9 @@ struct EncoderWork {
 
     /// The same merge order with a heap and a linked list, for long pieces.
     private static func mergeByHeap(_ model: BPEModel, _ bytes: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
-        let n = bytes.count
-        var sym = bytes.map { model.byteTokens[Int($0)] }
+        var sym = bytes.map { model.byteTokens[Int($0)] }.filter { $0 >= 0 }
+        let n = sym.count
+        guard n > 1 else { out.append(contentsOf: sym); return }
         var next = Array(1...n)            // n means none
         var prev = Array(-1..<(n - 1))
         var alive = [Bool](repeating: true, count: n)

@@ -14,10 +14,13 @@ public struct BPEModel: Sendable {
     public let tokenStrings: [String]
     public let addPrefixSpace: Bool
     public let ignoreMerges: Bool
+    /// Every digit is a piece of its own before GPT-2's pattern runs (HF's `Digits` pre-tokenizer
+    /// with `individual_digits`, llama.cpp's `smollm`): SmolLM2's tokenizer.
+    public let splitsDigits: Bool
 
     /// pair (left << 32 | right) → (rank << 32 | result)
     let mergeTable: MergeTable
-    /// byte value → id of its single-byte token
+    /// byte value → id of its single-byte token (-1: none; the byte is skipped)
     let byteTokens: [Int32]
     /// bytes → id, used when `ignoreMerges` is set (HF then looks a whole word up first).
     let wholeTokens: [[UInt8]: Int32]
@@ -30,12 +33,13 @@ public struct BPEModel: Sendable {
     /// tokens), however their files were written.
     public func encodesLike(_ other: BPEModel) -> Bool {
         tokenBytes == other.tokenBytes && addPrefixSpace == other.addPrefixSpace && ignoreMerges == other.ignoreMerges
+            && splitsDigits == other.splitsDigits
             && merges.elementsEqual(other.merges) { $0.left == $1.left && $0.right == $1.right && $0.result == $1.result }
             && addedTokens.elementsEqual(other.addedTokens) { $0.content == $1.content && $0.id == $1.id }
     }
 
     public init(tokenStrings: [String], merges: [(String, String)], addedTokens: [(content: String, id: Int32, special: Bool)],
-                addPrefixSpace: Bool = false, ignoreMerges: Bool = false) throws {
+                addPrefixSpace: Bool = false, ignoreMerges: Bool = false, splitsDigits: Bool = false) throws {
         let ids = TokenIndex(tokenStrings)
         var bytes: [[UInt8]] = []
         bytes.reserveCapacity(tokenStrings.count)
@@ -48,12 +52,14 @@ public struct BPEModel: Sendable {
                 throw QuarryError("token \(id) (\(token.debugDescription)) is not made of byte-level characters: not a byte-level BPE vocabulary")
             }
         }
+        // byte value → id; -1 for a byte the vocabulary lacks (SmolLM2's has no token for 21 bytes
+        // that never occur in UTF-8 text or are rare controls): encoding skips it, as HF does.
         var byteTokens = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
-            guard let id = ids.id(of: String(ByteLevelAlphabet.characters[b])) else {
-                throw QuarryError("the vocabulary has no token for byte 0x\(String(b, radix: 16)): not a byte-level BPE vocabulary")
-            }
-            byteTokens[b] = id
+            byteTokens[b] = ids.id(of: String(ByteLevelAlphabet.characters[b])) ?? -1
+        }
+        guard byteTokens.contains(where: { $0 >= 0 }) else {
+            throw QuarryError("the vocabulary has no single-byte tokens: not a byte-level BPE vocabulary")
         }
         var table = MergeTable(capacityFor: merges.count)
         var mergeList: [(Int32, Int32, Int32)] = []
@@ -74,6 +80,7 @@ public struct BPEModel: Sendable {
         self.addedTokens = addedTokens
         self.addPrefixSpace = addPrefixSpace
         self.ignoreMerges = ignoreMerges
+        self.splitsDigits = splitsDigits
         self.mergeTable = table
         self.byteTokens = byteTokens
         self.wholeTokens = whole
@@ -97,6 +104,7 @@ public struct BPEModel: Sendable {
         tokenStrings = fresh(other.tokenStrings)
         addPrefixSpace = other.addPrefixSpace
         ignoreMerges = other.ignoreMerges
+        splitsDigits = other.splitsDigits
         mergeTable = other.mergeTable.unshared()
         byteTokens = fresh(other.byteTokens)
         wholeTokens = Dictionary(uniqueKeysWithValues: other.wholeTokens.map { (fresh($0.key), $0.value) })

@@ -105,12 +105,29 @@ public enum GPT2PreTokenizer {
         }
     }
 
+    /// As `split`, after every digit (`\p{N}`, Rust's `char::is_numeric`) was made a piece of its
+    /// own: HF's `Sequence[Digits(individual_digits), ByteLevel]`. The text between digits is
+    /// split by GPT-2's pattern on its own, so a space before a digit stays a piece by itself.
+    public static func splitWithIndividualDigits(_ s: UnsafeBufferPointer<UInt8>, _ piece: (Range<Int>) -> Void) {
+        var start = 0, i = 0
+        while i < s.count {
+            let (c, length) = scalar(s, i)
+            if classify(c) == .number {
+                if start < i { split(UnsafeBufferPointer(rebasing: s[start..<i])) { piece(($0.lowerBound + start)..<($0.upperBound + start)) } }
+                piece(i..<(i + length))
+                start = i + length
+            }
+            i += length
+        }
+        if start < s.count { split(UnsafeBufferPointer(rebasing: s[start..<s.count])) { piece(($0.lowerBound + start)..<($0.upperBound + start)) } }
+    }
+
     /// Convenience for tests and small inputs: the pieces as strings.
-    public static func pieces(_ text: String) -> [String] {
+    public static func pieces(_ text: String, individualDigits: Bool = false) -> [String] {
         var text = text
         var out: [String] = []
         text.withUTF8 { s in
-            split(s) { out.append(String(decoding: UnsafeBufferPointer(rebasing: s[$0]), as: UTF8.self)) }
+            (individualDigits ? splitWithIndividualDigits : split)(s) { out.append(String(decoding: UnsafeBufferPointer(rebasing: s[$0]), as: UTF8.self)) }
         }
         return out
     }

@@ -34,7 +34,7 @@ public enum TokenizerFile {
         if let normalizer = root["normalizer"], !normalizer.isNull {
             throw QuarryError("it has a normalizer (\(normalizer["type"]?.string ?? "unknown")): quarry reads byte-level BPE tokenizers without normalizers only")
         }
-        let addPrefixSpace = try byteLevelAddsPrefixSpace(root["pre_tokenizer"])
+        let (addPrefixSpace, splitsDigits) = try preTokenizer(root["pre_tokenizer"])
         if let dropout = model["dropout"]?.number, dropout > 0 {
             throw QuarryError("BPE dropout \(dropout) is not supported (encoding would not be deterministic)")
         }
@@ -93,11 +93,13 @@ public enum TokenizerFile {
         // Added tokens are matched by their text; sorting longest first makes overlapping ones unambiguous.
         added.sort { $0.content.utf8.count > $1.content.utf8.count }
         return try BPEModel(tokenStrings: strings, merges: merges, addedTokens: added,
-                            addPrefixSpace: addPrefixSpace, ignoreMerges: model["ignore_merges"]?.bool ?? false)
+                            addPrefixSpace: addPrefixSpace, ignoreMerges: model["ignore_merges"]?.bool ?? false,
+                            splitsDigits: splitsDigits)
     }
 
-    /// The ByteLevel pre-tokenizer, alone or as the only step of a Sequence: its add_prefix_space.
-    private static func byteLevelAddsPrefixSpace(_ value: JSONValue?) throws -> Bool {
+    /// The ByteLevel pre-tokenizer (GPT-2's pattern), alone or in a Sequence, optionally after
+    /// `Digits` with `individual_digits` (SmolLM2): its add_prefix_space, and whether digits split.
+    private static func preTokenizer(_ value: JSONValue?) throws -> (addPrefixSpace: Bool, splitsDigits: Bool) {
         guard let pre = value, pre.members != nil else {
             throw QuarryError("no ByteLevel pre-tokenizer: quarry reads byte-level BPE tokenizers (GPT-2 style) only")
         }
@@ -106,12 +108,19 @@ public enum TokenizerFile {
             guard pre["use_regex"]?.bool ?? true else {
                 throw QuarryError("a ByteLevel pre-tokenizer without the GPT-2 split pattern (use_regex false) is not supported")
             }
-            return pre["add_prefix_space"]?.bool ?? false
+            return (pre["add_prefix_space"]?.bool ?? false, false)
         }
-        if type == "Sequence", let steps = pre["pretokenizers"]?.array, steps.count == 1 {
-            return try byteLevelAddsPrefixSpace(steps[0])
+        if type == "Sequence", let steps = pre["pretokenizers"]?.array {
+            if steps.count == 1 { return try preTokenizer(steps[0]) }
+            if steps.count == 2, steps[0]["type"]?.string == "Digits" {
+                guard steps[0]["individual_digits"]?.bool == true else {
+                    throw QuarryError("a Digits pre-tokenizer that keeps runs of digits together is not supported (only individual_digits)")
+                }
+                let (prefix, _) = try preTokenizer(steps[1])
+                return (prefix, true)
+            }
         }
-        throw QuarryError("pre-tokenizer \(type): quarry reads tokenizers with the GPT-2 ByteLevel pre-tokenizer only")
+        throw QuarryError("pre-tokenizer \(type): quarry reads the GPT-2 ByteLevel pre-tokenizer, optionally after Digits(individual_digits)")
     }
 
     /// The tokenizer.json text HF `tokenizers` writes for a byte-level BPE (keys in its order).
@@ -124,7 +133,10 @@ public enum TokenizerFile {
         }
         out += added.isEmpty ? "],\n" : "\n  ],\n"
         out += "  \"normalizer\": null,\n"
-        out += "  \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": \(model.addPrefixSpace), \"trim_offsets\": true, \"use_regex\": true},\n"
+        let byteLevel = "{\"type\": \"ByteLevel\", \"add_prefix_space\": \(model.addPrefixSpace), \"trim_offsets\": true, \"use_regex\": true}"
+        out += model.splitsDigits
+            ? "  \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Digits\", \"individual_digits\": true}, \(byteLevel)]},\n"
+            : "  \"pre_tokenizer\": \(byteLevel),\n"
         out += "  \"post_processor\": null,\n"
         out += "  \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": true, \"use_regex\": true},\n"
         out += "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n    \"byte_fallback\": false,\n    \"ignore_merges\": \(model.ignoreMerges),\n    \"vocab\": {"

@@ -23,6 +23,19 @@ import Testing
         #expect(GPT2PreTokenizer.pieces(input) == expected)
     }
 
+    /// SmolLM2's pre-tokenizer: expected pieces from HF `tokenizers` running
+    /// `Sequence([Digits(individual_digits=True), ByteLevel(add_prefix_space=False)])`.
+    @Test(arguments: [
+        ("hello 123 world", ["hello", " ", "1", "2", "3", " world"]),
+        ("числа 4567,89 и ٣٤", ["числа", " ", "4", "5", "6", "7", ",", "8", "9", " и", " ", "٣", "٤"]),
+        ("mixed123abc 12ab", ["mixed", "1", "2", "3", "abc", " ", "1", "2", "ab"]),
+        ("v2.0 costs $5", ["v", "2", ".", "0", " costs", " $", "5"]),
+        ("  9", ["  ", "9"]),
+    ])
+    func individualDigitsMatchHuggingFace(input: String, expected: [String]) {
+        #expect(GPT2PreTokenizer.pieces(input, individualDigits: true) == expected)
+    }
+
     /// The arithmetic ASCII classes agree with the Unicode properties GPT-2's pattern names.
     @Test func asciiClassesMatchUnicodeProperties() {
         for v in UInt32(0)..<128 {

@@ -8,6 +8,20 @@ public enum TestPaths {
     public static let sharedData = repository.deletingLastPathComponent().appendingPathComponent("shared/data").path
     public static var hasSharedData: Bool { FileManager.default.fileExists(atPath: sharedData) }
     public static func shared(_ relative: String) -> String { sharedData + "/" + relative }
+
+    /// Where `scripts/fetch-models` puts pre-trained model files: $QUARRY_MODELS, else
+    /// ${XDG_CACHE_HOME:-~/.cache}/quarry/models.
+    public static var modelsCache: String {
+        let environment = ProcessInfo.processInfo.environment
+        if let own = environment["QUARRY_MODELS"] { return own }
+        return (environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache") + "/quarry/models"
+    }
+    /// A fetched model file, or nil when it is absent (the test then skips).
+    public static func model(_ name: String) -> String? {
+        let path = modelsCache + "/" + name
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+    public static let smolLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf"
 }
 
 /// A scratch directory removed when the value is dropped.

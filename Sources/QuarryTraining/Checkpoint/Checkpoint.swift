@@ -7,21 +7,8 @@ import QuarryCore
 public enum Checkpoint {
     /// Named F32 tensors for `model.safetensors`, each a range of the parameter buffer.
     static func tensors(_ config: ModelConfig) -> [(name: String, shape: [Int], range: Range<Int>)] {
-        var out: [(String, [Int], Range<Int>)] = []
-        var offset = 0
-        for (name, shape) in config.tensorShapes {
-            let count = shape.reduce(1, *)
-            if name.isPerLayer {
-                let per = count / config.nLayer
-                for layer in 0..<config.nLayer {
-                    out.append((name.huggingFaceName(layer: layer), Array(shape.dropFirst()), (offset + layer * per)..<(offset + (layer + 1) * per)))
-                }
-            } else {
-                out.append((name.huggingFaceName(layer: nil), shape, offset..<(offset + count)))
-            }
-            offset += count
-        }
-        return out
+        layerSlices(config.tensorShapes, layers: config.nLayer, isPerLayer: \.isPerLayer)
+            .map { ($0.tensor.huggingFaceName(layer: $0.layer), $0.shape, $0.range) }
     }
 
     /// `metadata` joins the header's `__metadata__` (pre-training marks each file of a checkpoint

@@ -1,9 +1,23 @@
 import Foundation
 import QuarryCore
 
-/// Text generation with a key/value cache: each new token runs the model on one position and
-/// attends to the cached keys and values of the ones before, instead of re-running the prefix.
-public final class Generator {
+/// A model that generates token by token with a key/value cache: each new token runs the model
+/// on one position and attends to the cached keys and values of the ones before, instead of
+/// re-running the prefix. `generate` (sampling, stops) is written once for every family.
+public protocol TokenGenerator: AnyObject {
+    /// Feeds one token at the next position; afterwards `logits` predicts the following one.
+    func feed(_ token: Int32) throws
+    var logits: [Float] { get }
+    /// Tokens fed so far.
+    var position: Int { get }
+    /// The longest context the model takes.
+    var contextLength: Int { get }
+    /// Benchmark aid: runs the whole context again without the cache (the cost the cache avoids).
+    func recompute(_ context: [Int32]) throws
+}
+
+/// GPT-2 generation with a key/value cache.
+public final class Generator: TokenGenerator {
     public let model: GPT<Float>
     let config: ModelConfig
     private var keys: [Float]        // (L, nPositions, C)
@@ -28,6 +42,11 @@ public final class Generator {
     }
 
     public var position: Int { length }
+    public var contextLength: Int { config.nPositions }
+
+    public func recompute(_ context: [Int32]) throws {
+        _ = try model.forward(tokens: context, targets: nil, B: 1, T: context.count)
+    }
 
     public func reset() { length = 0 }
 
@@ -108,6 +127,9 @@ public final class Generator {
         }
     }
 
+}
+
+extension TokenGenerator {
     /// Picks the next token: greedy at temperature 0, else sampling from the top-k (0: all).
     public func sample(temperature: Double, topK: Int, rng: inout SplitMix64) -> Int32 {
         if temperature <= 0 {

@@ -54,7 +54,7 @@ public struct GenerationOptions: Sendable {
     public init() {}
 }
 
-extension Generator {
+extension TokenGenerator {
     /// Feeds `prompt`, then samples until `maxTokens`, the end-of-text token, a stop sequence or
     /// the model's context; `decode` turns a token into bytes, `emit` receives text as it becomes
     /// final (the last call ends with a newline).
@@ -73,10 +73,10 @@ extension Generator {
             let (ready, stopped) = stops.add(decode(next))
             if !ready.isEmpty { emit(ready) }
             if stopped { break }
-            if position >= model.config.nPositions { break }
+            if position >= contextLength { break }
             if options.recomputePrefix {
                 context.append(next)
-                _ = try model.forward(tokens: context, targets: nil, B: 1, T: context.count)
+                try recompute(context)
             }
             try feed(next)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import QuarryCore
+import QuarryPipeline
 import QuarryTokenizer
 
 struct TokenizerDecode: ParsableCommand {
@@ -12,7 +13,7 @@ struct TokenizerDecode: ParsableCommand {
         """
     )
 
-    @Option(name: .shortAndLong, help: "A tokenizer.json (byte-level BPE).")
+    @Option(name: .shortAndLong, help: "A tokenizer.json (byte-level BPE), a model directory or a .gguf file.")
     var tokenizer: String
 
     @Flag(help: "Write JSONL ({\"text\": …}) instead of raw text, so documents with newlines stay one per line.")
@@ -22,7 +23,7 @@ struct TokenizerDecode: ParsableCommand {
     var inputs: [String] = []
 
     func run() throws {
-        let model = try runReporting { try TokenizerFile.load(path: tokenizer) }
+        let model = try runReporting { try TokenizerSource.load(tokenizer) }
         let out = try OutputFile(path: nil)
         try runReporting {
             try TokenIDLines.decode(inputs, model: model, jsonl: jsonl, to: out)

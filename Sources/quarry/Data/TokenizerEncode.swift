@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QuarryCore
+import QuarryPipeline
 import QuarryTokenizer
 
 struct TokenizerEncode: ParsableCommand {
@@ -16,7 +17,7 @@ struct TokenizerEncode: ParsableCommand {
         """
     )
 
-    @Option(name: .shortAndLong, help: "A tokenizer.json (byte-level BPE).")
+    @Option(name: .shortAndLong, help: "A tokenizer.json (byte-level BPE), a model directory or a .gguf file.")
     var tokenizer: String
 
     @Option(name: .shortAndLong, parsing: .unconditional, help: "Threads (default: all cores).")
@@ -30,7 +31,7 @@ struct TokenizerEncode: ParsableCommand {
     }
 
     func run() throws {
-        let model = try runReporting { try TokenizerFile.load(path: tokenizer) }
+        let model = try runReporting { try TokenizerSource.load(tokenizer) }
         let encoder = ParallelEncoder(model: model, jobs: jobs)
         let out = try OutputFile(path: nil)
         let skipped = try runReporting { () -> Int in

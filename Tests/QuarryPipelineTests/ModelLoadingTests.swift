@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+import QuarryTestSupport
+import QuarryCore
+@testable import QuarryPipeline
+import QuarryTokenizer
+import QuarryTraining
+
+/// Tokenizers and models from GGUF files, and the forms a user names a model by.
+struct ModelLoadingTests {
+    /// A GGUF tokenizer: two control tokens, the byte alphabet without byte 0x04, and one merge.
+    static func tokenizerFile(pre: String, model: String = "gpt2") -> GGUFWriter {
+        var tokens = ["<|endoftext|>", "<|im_start|>"]
+        var types: [GGUFFile.Value] = [.signed(3), .signed(3)]
+        for b in 0..<256 where b != 4 { tokens.append(String(ByteLevelAlphabet.characters[b])); types.append(.signed(1)) }
+        tokens.append("12"); types.append(.signed(1))
+        var writer = GGUFWriter()
+        writer.set("tokenizer.ggml.model", .string(model))
+        writer.set("tokenizer.ggml.pre", .string(pre))
+        writer.set("tokenizer.ggml.tokens", .array(tokens.map { .string($0) }))
+        writer.set("tokenizer.ggml.token_type", .array(types))
+        writer.set("tokenizer.ggml.merges", .array([.string("1 2")]))
+        return writer
+    }
+
+    static func load(_ writer: GGUFWriter) throws -> BPEModel {
+        try GGUFTokenizer.load(GGUFFile(bytes: writer.encoded(), path: "t.gguf"))
+    }
+
+    @Test func smollmSplitsDigitsGPT2DoesNot() throws {
+        let smollm = try Self.load(Self.tokenizerFile(pre: "smollm")), gpt2 = try Self.load(Self.tokenizerFile(pre: "gpt-2"))
+        let a = try #require(smollm.id(of: "a")), one = try #require(smollm.id(of: "1")), two = try #require(smollm.id(of: "2"))
+        let twelve = try #require(smollm.id(of: "12"))
+        #expect(BPEEncoder(model: smollm).encode("a12") == [a, one, two])
+        #expect(BPEEncoder(model: gpt2).encode("a12") == [a, twelve])
+        // Control tokens are matched in the text before BPE; a byte the vocabulary lacks is skipped.
+        #expect(BPEEncoder(model: smollm).encode("<|im_start|>a\u{04}a") == [1, a, a])
+        #expect(smollm.addedTokens.count == 2 && smollm.addedTokens.allSatisfy(\.special))
+    }
+
+    /// Written as a tokenizer.json, the digit rule survives (HF's Sequence[Digits, ByteLevel]).
+    @Test func theDigitRuleRoundTripsThroughTokenizerJSON() throws {
+        let smollm = try Self.load(Self.tokenizerFile(pre: "smollm"))
+        let again = try TokenizerFile.parse(Data(TokenizerFile.serialise(smollm).utf8))
+        #expect(again.splitsDigits && again.encodesLike(smollm))
+    }
+
+    @Test func unknownTokenizersAreNamed() throws {
+        #expect(performing: { try Self.load(Self.tokenizerFile(pre: "llama-bpe-unknown")) }, throws: { "\($0)".contains("pre-tokenizer llama-bpe-unknown") })
+        #expect(performing: { try Self.load(Self.tokenizerFile(pre: "smollm", model: "llama")) }, throws: { "\($0)".contains("tokenizer model llama") })
+    }
+
+    @Test func modelsAreNamedByPathAndRefusedClearly() throws {
+        let scratch = ScratchDirectory()
+        #expect(performing: { try LanguageModel.load(scratch.path + "/missing.gguf") }, throws: { "\($0)".contains("no such model") })
+        let text = scratch.write("notes.txt", "not a model")
+        #expect(performing: { try LanguageModel.load(text) }, throws: { "\($0)".contains("neither a model directory nor a .gguf file") })
+        let fake = scratch.write("fake.gguf", "GGUF but nothing after it")
+        #expect(performing: { try LanguageModel.load(fake) }, throws: { $0 is QuarryError })
+    }
+}

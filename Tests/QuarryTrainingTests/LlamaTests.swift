@@ -1,0 +1,201 @@
+import Foundation
+import QuarryCore
+import QuarryTestSupport
+import Testing
+@testable import QuarryTraining
+
+/// The Llama-family model against a reference written the other way round: whole-sequence
+/// matrices in double precision with a causal mask, straight from the equations (Hugging Face's
+/// LlamaModel), where the generator works one position at a time with a key/value cache.
+/// transformers itself is the reference of `scripts/crosscheck-llama`.
+struct LlamaTests {
+    static let config = LlamaConfig(vocabSize: 40, nLayer: 2, nHead: 4, nKVHead: 2, nEmbd: 16, intermediateSize: 24,
+                                    nPositions: 32, ropeTheta: 500, rmsNormEps: 1e-5, tiedEmbeddings: true)
+
+    static func randomModel(_ config: LlamaConfig, seed: UInt64 = 7) throws -> Llama {
+        var rng = SplitMix64(seed: seed)
+        var parameters: [Float] = (0..<config.parameterCount).map { _ in Float(rng.uniform() * 0.6 - 0.3) }
+        // Norm weights near 1, as trained models have them.
+        for (tensor, _, _, range) in Llama.namedTensors(config) where [.attentionNorm, .mlpNorm, .finalNorm].contains(tensor) {
+            for i in range { parameters[i] += 1 }
+        }
+        return try Llama(config: config, parameters: parameters)
+    }
+
+    /// Logits at every position, [T][V], by the equations.
+    static func reference(_ model: Llama, _ tokens: [Int32]) -> [[Double]] {
+        let c = model.config, hs = c.headSize, T = tokens.count
+        func tensor(_ name: LlamaTensor, layer: Int? = nil) -> [Double] {
+            let entry = Llama.namedTensors(c).first { $0.tensor == name && $0.layer == layer }!
+            return model.parameters[entry.range].map(Double.init)
+        }
+        func matmul(_ x: [[Double]], _ w: [Double], out: Int, bias: [Double]? = nil) -> [[Double]] {   // x·Wᵀ, W [out, in]
+            var result: [[Double]] = []
+            for row in x {
+                var y = [Double](repeating: 0, count: out)
+                for o in 0..<out {
+                    var sum = bias?[o] ?? 0
+                    for i in 0..<row.count { sum += row[i] * w[o * row.count + i] }
+                    y[o] = sum
+                }
+                result.append(y)
+            }
+            return result
+        }
+        func norm(_ x: [[Double]], _ w: [Double]) -> [[Double]] {
+            x.map { (row: [Double]) -> [Double] in
+                var squares = 0.0
+                for v in row { squares += v * v }
+                let r = 1 / (squares / Double(row.count) + c.rmsNormEps).squareRoot()
+                return row.indices.map { (i: Int) -> Double in row[i] * r * w[i] }
+            }
+        }
+        func add(_ a: [[Double]], _ b: [[Double]]) -> [[Double]] {
+            zip(a, b).map { (p: ([Double], [Double])) -> [Double] in zip(p.0, p.1).map { $0 + $1 } }
+        }
+        func rope(_ x: [[Double]], heads: Int) -> [[Double]] {
+            x.enumerated().map { t, row in
+                var out = row
+                for h in 0..<heads {
+                    for i in 0..<(hs / 2) {
+                        let angle = Double(t) / Foundation.pow(c.ropeTheta, Double(2 * i) / Double(hs))
+                        let a = row[h * hs + i], b = row[h * hs + hs / 2 + i]
+                        out[h * hs + i] = a * cos(angle) - b * sin(angle)
+                        out[h * hs + hs / 2 + i] = b * cos(angle) + a * sin(angle)
+                    }
+                }
+                return out
+            }
+        }
+        let embedding = tensor(.embedding)
+        var x = tokens.map { id in (0..<c.nEmbd).map { embedding[Int(id) * c.nEmbd + $0] } }
+        for l in 0..<c.nLayer {
+            let n = norm(x, tensor(.attentionNorm, layer: l))
+            let bias = { (t: LlamaTensor) in c.attentionBias ? tensor(t, layer: l) : nil }
+            let q = rope(matmul(n, tensor(.query, layer: l), out: c.nEmbd, bias: bias(.queryBias)), heads: c.nHead)
+            let k = rope(matmul(n, tensor(.key, layer: l), out: c.kvWidth, bias: bias(.keyBias)), heads: c.nKVHead)
+            let v = matmul(n, tensor(.value, layer: l), out: c.kvWidth, bias: bias(.valueBias))
+            var y = [[Double]](repeating: [Double](repeating: 0, count: c.nEmbd), count: T)
+            for h in 0..<c.nHead {
+                let kv = h / (c.nHead / c.nKVHead)
+                for t in 0..<T {
+                    var scores: [Double] = []
+                    for s in 0...t {
+                        var dot = 0.0
+                        for i in 0..<hs { dot += q[t][h * hs + i] * k[s][kv * hs + i] }
+                        scores.append(dot / Double(hs).squareRoot())
+                    }
+                    let top = scores.max() ?? 0
+                    let weights: [Double] = scores.map { exp($0 - top) }
+                    let total = weights.reduce(0, +)
+                    for i in 0..<hs {
+                        var sum = 0.0
+                        for s in 0...t { sum += weights[s] / total * v[s][kv * hs + i] }
+                        y[t][h * hs + i] = sum
+                    }
+                }
+            }
+            let o = matmul(y, tensor(.attentionOutput, layer: l), out: c.nEmbd)
+            x = add(x, o)
+            let m = norm(x, tensor(.mlpNorm, layer: l))
+            let g = matmul(m, tensor(.gate, layer: l), out: c.intermediateSize), u = matmul(m, tensor(.up, layer: l), out: c.intermediateSize)
+            let a: [[Double]] = zip(g, u).map { (p: ([Double], [Double])) -> [Double] in zip(p.0, p.1).map { $0 / (1 + exp(-$0)) * $1 } }
+            let d = matmul(a, tensor(.down, layer: l), out: c.nEmbd)
+            x = add(x, d)
+        }
+        return matmul(norm(x, tensor(.finalNorm)), c.tiedEmbeddings ? embedding : tensor(.lmHead), out: c.vocabSize)
+    }
+
+    static func generatorLogits(_ model: Llama, _ tokens: [Int32]) throws -> [[Float]] {
+        try BLAS.load(threads: 1)
+        let generator = LlamaGenerator(model: model)
+        return try tokens.map { try generator.feed($0); return generator.logits }
+    }
+
+    static func expectClose(_ ours: [[Float]], _ reference: [[Double]], tolerance: Double = 1e-4) {
+        var worst = 0.0
+        for (a, b) in zip(ours, reference) { for (x, y) in zip(a, b) { worst = max(worst, abs(Double(x) - y)) } }
+        #expect(worst < tolerance, "max |difference| \(worst)")
+    }
+
+    static let tokens: [Int32] = [3, 17, 5, 39, 0, 22, 22, 8, 11, 30]
+
+    @Test func generatorMatchesTheEquationsWithGroupedQueries() throws {
+        let model = try Self.randomModel(Self.config)
+        Self.expectClose(try Self.generatorLogits(model, Self.tokens), Self.reference(model, Self.tokens))
+    }
+
+    @Test func untiedHeadAndQwen2Biases() throws {
+        var config = Self.config
+        config.architecture = .qwen2
+        config.tiedEmbeddings = false
+        config.attentionBias = true
+        config.nKVHead = 4
+        let model = try Self.randomModel(config, seed: 11)
+        Self.expectClose(try Self.generatorLogits(model, Self.tokens), Self.reference(model, Self.tokens))
+    }
+
+    /// llama.cpp's converter interleaves Q and K rows per head (`permute`); the same weights
+    /// written that way under `llama`, and as they are under `qwen2` (never permuted), load
+    /// into the same model.
+    @Test func ggufLlamaRotaryPermutationIsUndone() throws {
+        let model = try Self.randomModel(Self.config)
+        func permute(_ w: ArraySlice<Float>, heads: Int) -> [Float] {   // llama.cpp's convert_hf_to_gguf.py permute
+            let w = Array(w), rows = w.count / Self.config.nEmbd, hs = rows / heads, c = Self.config.nEmbd
+            var out = w
+            for h in 0..<heads { for i in 0..<(hs / 2) { for j in 0..<2 {
+                out[((h * hs) + i * 2 + j) * c..<((h * hs) + i * 2 + j + 1) * c] = w[((h * hs) + j * hs / 2 + i) * c..<((h * hs) + j * hs / 2 + i + 1) * c]
+            } } }
+            return out
+        }
+        func file(_ architecture: String, permuted: Bool) throws -> GGUFFile {
+            var writer = GGUFWriter()
+            let c = Self.config
+            writer.set("general.architecture", .string(architecture))
+            for (key, value) in [("block_count", c.nLayer), ("context_length", c.nPositions), ("embedding_length", c.nEmbd),
+                                 ("feed_forward_length", c.intermediateSize), ("attention.head_count", c.nHead), ("attention.head_count_kv", c.nKVHead)] {
+                writer.set("\(architecture).\(key)", .unsigned(UInt64(value)))
+            }
+            writer.set("\(architecture).rope.freq_base", .float(c.ropeTheta))
+            for (tensor, layer, shape, range) in Llama.namedTensors(c) {
+                let values = model.parameters[range]
+                let heads = tensor == .query ? c.nHead : c.nKVHead
+                writer.add(tensor.ggufName(layer: layer), shape: shape,
+                           floats: permuted && (tensor == .query || tensor == .key) ? permute(values, heads: heads) : Array(values))
+            }
+            return try GGUFFile(bytes: writer.encoded(), path: "\(architecture).gguf")
+        }
+        let llama = try LlamaGGUF.load(file("llama", permuted: true))
+        let qwen = try LlamaGGUF.load(file("qwen2", permuted: false))
+        #expect(llama.parameters == model.parameters)
+        #expect(qwen.parameters == model.parameters)
+        #expect(llama.config == Self.config)
+        // Permuted but read as qwen2, the weights are wrong: the permutation is not a no-op here.
+        #expect(try LlamaGGUF.load(file("qwen2", permuted: true)).parameters != model.parameters)
+    }
+
+    @Test func unknownArchitecturesAndMissingTensorsAreNamed() throws {
+        var writer = GGUFWriter()
+        writer.set("general.architecture", .string("mamba"))
+        writer.add("token_embd.weight", shape: [4, 2], floats: [Float](repeating: 0, count: 8))
+        #expect(performing: { try LlamaGGUF.load(GGUFFile(bytes: writer.encoded(), path: "m.gguf")) },
+                throws: { "\($0)".contains("architecture mamba") && "\($0)".contains("llama, qwen2") })
+        var partial = GGUFWriter()
+        partial.set("general.architecture", .string("llama"))
+        for (key, value) in [("block_count", 1), ("context_length", 8), ("embedding_length", 2), ("feed_forward_length", 4), ("attention.head_count", 1)] {
+            partial.set("llama.\(key)", .unsigned(UInt64(value)))
+        }
+        partial.add("token_embd.weight", shape: [4, 2], floats: [Float](repeating: 0, count: 8))
+        #expect(performing: { try LlamaGGUF.load(GGUFFile(bytes: partial.encoded(), path: "p.gguf")) },
+                throws: { "\($0)".contains("has no tensor blk.0.attn_norm.weight") })
+    }
+
+    /// The real SmolLM2-135M-Instruct (skipped unless `scripts/fetch-models` fetched it): its
+    /// metadata gives the shape the model card states.
+    @Test func smolLM2ConfigFromItsMetadata() throws {
+        guard let path = TestPaths.model(TestPaths.smolLM2) else { return }
+        let config = try LlamaGGUF.config(GGUFFile(path: path))
+        #expect(config == LlamaConfig(vocabSize: 49_152, nLayer: 30, nHead: 9, nKVHead: 3, nEmbd: 576, intermediateSize: 1_536,
+                                      nPositions: 8_192, ropeTheta: 100_000, rmsNormEps: 1e-5, tiedEmbeddings: true))
+    }
+}

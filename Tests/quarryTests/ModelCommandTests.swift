@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+import QuarryCore
+import QuarryTokenizer
+import QuarryTraining
+
+/// `generate`, `logits` and `tokenizer encode` on GGUF models.
+struct ModelCommandTests {
+    /// A random Llama GGUF with a byte-level tokenizer (eos: byte "!"), written by the test.
+    static func tinyModel(in scratch: ScratchDirectory) throws -> String {
+        var writer = GGUFWriter()
+        let tokens = (0..<256).map { String(ByteLevelAlphabet.characters[$0]) }
+        writer.set("general.architecture", .string("llama"))
+        for (key, value) in [("block_count", 1), ("context_length", 64), ("embedding_length", 8), ("feed_forward_length", 12),
+                             ("attention.head_count", 2), ("attention.head_count_kv", 1)] {
+            writer.set("llama.\(key)", .unsigned(UInt64(value)))
+        }
+        writer.set("tokenizer.ggml.model", .string("gpt2"))
+        writer.set("tokenizer.ggml.pre", .string("smollm"))
+        writer.set("tokenizer.ggml.tokens", .array(tokens.map { .string($0) }))
+        writer.set("tokenizer.ggml.merges", .array([]))
+        writer.set("tokenizer.ggml.eos_token_id", .unsigned(33))
+        let config = LlamaConfig(vocabSize: 256, nLayer: 1, nHead: 2, nKVHead: 1, nEmbd: 8, intermediateSize: 12, nPositions: 64)
+        var rng = SplitMix64(seed: 3)
+        for (tensor, layer, shape, _) in Llama.namedTensors(config) {
+            writer.add(tensor.ggufName(layer: layer), shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in Float(rng.uniform() * 2 - 1) })
+        }
+        let path = scratch.path + "/tiny.gguf"
+        try writer.write(to: path)
+        return path
+    }
+
+    @Test func generateIdsFromAGGUFModelAreItsGreedyTokens() throws {
+        let scratch = ScratchDirectory()
+        let model = try Self.tinyModel(in: scratch)
+        let run = try quarry(["generate", "--model", model, "--prompt", "ab", "--temperature", "0", "--max-tokens", "6", "--ids"])
+        #expect(run.status == 0, "\(run.err)")
+        let ids = run.out.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        // The same model in this process, fed the prompt and then each greedy choice.
+        try BLAS.load(threads: 1)
+        let generator = LlamaGenerator(model: try LlamaGGUF.load(GGUFFile(path: model)))
+        var expected: [Int32] = []
+        for id: Int32 in [0x61, 0x62] { try generator.feed(id) }   // "a", "b": token i is byte i
+        var rng = SplitMix64(seed: 1)
+        while expected.count < 6 {
+            let next = generator.sample(temperature: 0, topK: 0, rng: &rng)
+            if next == 33 { break }
+            expected.append(next)
+            try generator.feed(next)
+        }
+        #expect(ids == expected)
+        let logits = try quarry(["logits", "--model", model, "--tokens", "64,65"])
+        #expect(logits.status == 0 && logits.out.split(separator: ",").count == 2 * 256)
+    }
+
+    @Test func tokenizerEncodeTakesAGGUFFile() throws {
+        let scratch = ScratchDirectory()
+        let model = try Self.tinyModel(in: scratch)
+        let run = try quarry(["tokenizer", "encode", "--tokenizer", model], stdin: "a1\n")
+        #expect(run.status == 0, "\(run.err)")
+        #expect(run.out == "97 49\n")
+    }
+
+    @Test func aBrokenGGUFIsOneLine() throws {
+        let scratch = ScratchDirectory()
+        let model = try Self.tinyModel(in: scratch)
+        let bytes = try #require(FileManager.default.contents(atPath: model))
+        let cut = scratch.write("cut.gguf", Array(bytes.prefix(bytes.count - 100)))
+        let run = try quarry(["generate", "--model", cut, "--prompt", "ab"])
+        #expect(run.status == 1)
+        #expect(run.err.contains("truncated or damaged") || run.err.contains("not within the file"))
+        #expect(run.err.split(separator: "\n").count == 1)
+    }
+
+    /// The real SmolLM2-135M-Instruct (skipped unless `scripts/fetch-models` fetched it):
+    /// transformers' greedy answer in the model's own chat template, stopping at <|im_end|>.
+    @Test func smolLM2AnswersLikeTransformers() throws {
+        guard let path = TestPaths.model(TestPaths.smolLM2) else { return }
+        let run = try quarry(["generate", "--model", path, "--chat", "--prompt", "What is the capital of France?",
+                              "--temperature", "0", "--max-tokens", "30"])
+        #expect(run.status == 0, "\(run.err)")
+        #expect(run.out == "The capital of France is Paris.\n")
+    }
+}
