@@ -12,21 +12,21 @@ struct LlamaTests {
     static let config = LlamaConfig(vocabSize: 40, nLayer: 2, nHead: 4, nKVHead: 2, nEmbd: 16, intermediateSize: 24,
                                     nPositions: 32, ropeTheta: 500, rmsNormEps: 1e-5, tiedEmbeddings: true)
 
-    static func randomModel(_ config: LlamaConfig, seed: UInt64 = 7) throws -> Llama {
+    static func randomModel(_ config: LlamaConfig, seed: UInt64 = 7) throws -> Llama<Float> {
         var rng = SplitMix64(seed: seed)
         var parameters: [Float] = (0..<config.parameterCount).map { _ in Float(rng.uniform() * 0.6 - 0.3) }
         // Norm weights near 1, as trained models have them.
-        for (tensor, _, _, range) in Llama.namedTensors(config) where [.attentionNorm, .mlpNorm, .finalNorm].contains(tensor) {
+        for (tensor, _, _, range) in config.namedTensors where [.attentionNorm, .mlpNorm, .finalNorm].contains(tensor) {
             for i in range { parameters[i] += 1 }
         }
         return try Llama(config: config, parameters: parameters)
     }
 
     /// Logits at every position, [T][V], by the equations.
-    static func reference(_ model: Llama, _ tokens: [Int32]) -> [[Double]] {
+    static func reference(_ model: Llama<Float>, _ tokens: [Int32]) -> [[Double]] {
         let c = model.config, hs = c.headSize, T = tokens.count
         func tensor(_ name: LlamaTensor, layer: Int? = nil) -> [Double] {
-            let entry = Llama.namedTensors(c).first { $0.tensor == name && $0.layer == layer }!
+            let entry = c.namedTensors.first { $0.tensor == name && $0.layer == layer }!
             return model.parameters[entry.range].map(Double.init)
         }
         func matmul(_ x: [[Double]], _ w: [Double], out: Int, bias: [Double]? = nil) -> [[Double]] {   // x·Wᵀ, W [out, in]
@@ -106,7 +106,7 @@ struct LlamaTests {
         return matmul(norm(x, tensor(.finalNorm)), c.tiedEmbeddings ? embedding : tensor(.lmHead), out: c.vocabSize)
     }
 
-    static func generatorLogits(_ model: Llama, _ tokens: [Int32]) throws -> [[Float]] {
+    static func generatorLogits(_ model: Llama<Float>, _ tokens: [Int32]) throws -> [[Float]] {
         try BLAS.load(threads: 1)
         let generator = LlamaGenerator(model: model)
         return try tokens.map { try generator.feed($0); return generator.logits }
@@ -135,6 +135,56 @@ struct LlamaTests {
         Self.expectClose(try Self.generatorLogits(model, Self.tokens), Self.reference(model, Self.tokens))
     }
 
+    /// The batched training forward pass gives the generator's logits: for a batch, and for
+    /// packed sequences of different lengths (positions restart, attention stays within each).
+    @Test func trainingForwardMatchesTheGenerator() throws {
+        var config = Self.config
+        config.attentionBias = true
+        config.tiedEmbeddings = false
+        let model = try Self.randomModel(config, seed: 5)
+        _ = try model.forward(tokens: Self.tokens, targets: nil, B: 1, T: Self.tokens.count)
+        let rows = Array(model.logits())
+        let expected = try Self.generatorLogits(model, Self.tokens)
+        Self.expectClose((0..<Self.tokens.count).map { Array(rows[($0 * 40)..<(($0 + 1) * 40)]) }, expected.map { $0.map(Double.init) })
+        let first = Array(Self.tokens.prefix(4)), second = Array(Self.tokens.suffix(6))
+        _ = try model.forward(tokens: first + second, targets: nil, Layers.Sequences(lengths: [4, 6]))
+        let packed = Array(model.logits())
+        let separately = try Self.generatorLogits(model, first) + Self.generatorLogits(model, second)
+        Self.expectClose((0..<10).map { Array(packed[($0 * 40)..<(($0 + 1) * 40)]) }, separately.map { $0.map(Double.init) })
+    }
+
+    /// Every parameter's analytic gradient against central finite differences, in double
+    /// precision: tied and untied heads, grouped queries, Qwen2 biases, packed sequences and
+    /// ignored targets.
+    @Test(arguments: [false, true])
+    func backwardMatchesFiniteDifferences(qwen2: Bool) throws {
+        var config = LlamaConfig(vocabSize: 11, nLayer: 2, nHead: 2, nKVHead: 1, nEmbd: 8, intermediateSize: 12, nPositions: 8, ropeTheta: 100)
+        if qwen2 { config.architecture = .qwen2; config.attentionBias = true; config.tiedEmbeddings = false }
+        var rng = SplitMix64(seed: qwen2 ? 21 : 12)
+        let parameters: [Double] = (0..<config.parameterCount).map { _ in rng.uniform() * 1.2 - 0.6 }
+        let model = try Llama<Double>(config: config, parameters: parameters)
+        let tokens: [Int32] = [1, 5, 9, 2, 0, 7, 3, 10]
+        let targets: [Int32] = [5, 9, -1, 4, 7, 3, -1, 1]
+        let sequences = Layers.Sequences(lengths: [3, 5])
+        model.zeroGradients()
+        _ = try model.forward(tokens: tokens, targets: targets, sequences)
+        try model.backward()
+        let analytic = model.gradients
+        var worst = 0.0
+        let h = 1e-5
+        for i in parameters.indices {
+            model.parameters[i] = parameters[i] + h
+            let up = try #require(try model.forward(tokens: tokens, targets: targets, sequences))
+            model.parameters[i] = parameters[i] - h
+            let down = try #require(try model.forward(tokens: tokens, targets: targets, sequences))
+            model.parameters[i] = parameters[i]
+            let numeric = (up - down) / (2 * h)
+            worst = max(worst, abs(numeric - analytic[i]) / max(1e-3, abs(numeric) + abs(analytic[i])))
+        }
+        #expect(worst < 1e-6, "worst relative difference \(worst)")
+        #expect(analytic.contains { $0 != 0 })
+    }
+
     /// llama.cpp's converter interleaves Q and K rows per head (`permute`); the same weights
     /// written that way under `llama`, and as they are under `qwen2` (never permuted), load
     /// into the same model.
@@ -157,7 +207,7 @@ struct LlamaTests {
                 writer.set("\(architecture).\(key)", .unsigned(UInt64(value)))
             }
             writer.set("\(architecture).rope.freq_base", .float(c.ropeTheta))
-            for (tensor, layer, shape, range) in Llama.namedTensors(c) {
+            for (tensor, layer, shape, range) in c.namedTensors {
                 let values = model.parameters[range]
                 let heads = tensor == .query ? c.nHead : c.nKVHead
                 writer.add(tensor.ggufName(layer: layer), shape: shape,

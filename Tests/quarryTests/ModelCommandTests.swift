@@ -22,7 +22,7 @@ struct ModelCommandTests {
         writer.set("tokenizer.ggml.eos_token_id", .unsigned(33))
         let config = LlamaConfig(vocabSize: 256, nLayer: 1, nHead: 2, nKVHead: 1, nEmbd: 8, intermediateSize: 12, nPositions: 64)
         var rng = SplitMix64(seed: 3)
-        for (tensor, layer, shape, _) in Llama.namedTensors(config) {
+        for (tensor, layer, shape, _) in config.namedTensors {
             writer.add(tensor.ggufName(layer: layer), shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in Float(rng.uniform() * 2 - 1) })
         }
         let path = scratch.path + "/tiny.gguf"

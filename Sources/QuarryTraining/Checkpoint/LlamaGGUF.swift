@@ -42,10 +42,10 @@ public enum LlamaGGUF {
     }
 
     /// Reads and dequantises every tensor into one F32 buffer.
-    public static func load(_ file: GGUFFile) throws -> Llama {
+    public static func load(_ file: GGUFFile) throws -> Llama<Float> {
         let config = try config(file)
         var parameters = [Float](repeating: 0, count: config.parameterCount)
-        for (tensor, layer, shape, range) in Llama.namedTensors(config) {
+        for (tensor, layer, shape, range) in config.namedTensors {
             let name = tensor.ggufName(layer: layer)
             guard let info = file.tensor(name) else { throw QuarryError("\(file.path) has no tensor \(name)") }
             guard info.shape == shape else { throw QuarryError("\(file.path): \(name) has shape \(info.shape); the metadata says \(shape)") }

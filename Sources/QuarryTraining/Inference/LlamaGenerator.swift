@@ -12,7 +12,7 @@ import QuarryCore
 /// its second half); grouped-query attention lets `nHead / nKVHead` query heads share a K/V head.
 /// The cache is laid out position-major, so it grows by appending and costs only what is used.
 public final class LlamaGenerator: TokenGenerator {
-    public let model: Llama
+    public let model: Llama<Float>
     let config: LlamaConfig
     private var keys: [Float] = []      // (T, L, kvWidth)
     private var values: [Float] = []
@@ -23,7 +23,7 @@ public final class LlamaGenerator: TokenGenerator {
     private var gate: [Float], up: [Float], down: [Float], scores: [Float]
     public private(set) var logits: [Float]
 
-    public init(model: Llama) {
+    public init(model: Llama<Float>) {
         self.model = model
         config = model.config
         let c = config.nEmbd, hs = config.headSize

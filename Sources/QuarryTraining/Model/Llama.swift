@@ -143,13 +143,19 @@ public enum LlamaTensor: CaseIterable, Sendable {
     }
 }
 
-/// A Llama-family model's weights: one contiguous F32 buffer, each tensor a range of it.
-public final class Llama: @unchecked Sendable {
+/// A Llama-family model's weights: one contiguous buffer, each tensor a range of it. Float for
+/// inference and training, Double for the gradient checks. Training (forward over a batch,
+/// backward) is in Llama+Training.swift; generation one token at a time in LlamaGenerator.
+public final class Llama<T: TrainingScalar>: @unchecked Sendable {
     public let config: LlamaConfig
-    public var parameters: [Float]
+    public internal(set) var parameters: [T]
+    /// Allocated by the first backward pass: inference never pays for them.
+    public internal(set) var gradients: [T] = []
     public let offsets: [LlamaTensor: Int]
+    /// Buffers of the last training forward pass (see Llama+Training.swift).
+    var pass = LlamaPassState<T>()
 
-    public init(config: LlamaConfig, parameters: [Float]) throws {
+    public init(config: LlamaConfig, parameters: [T]) throws {
         try config.validate()
         guard parameters.count == config.parameterCount else {
             throw QuarryError("\(parameters.count) parameters given for a model of \(config.parameterCount)")
@@ -164,11 +170,13 @@ public final class Llama: @unchecked Sendable {
         }
         self.offsets = offsets
     }
+}
 
+extension LlamaConfig {
     /// Each tensor as the files name it (one entry per layer for per-layer tensors), with its
-    /// shape and its range of `parameters`.
-    public static func namedTensors(_ config: LlamaConfig) -> [(tensor: LlamaTensor, layer: Int?, shape: [Int], range: Range<Int>)] {
-        layerSlices(config.tensorShapes, layers: config.nLayer, isPerLayer: \.isPerLayer)
+    /// shape and its range of the parameter buffer.
+    public var namedTensors: [(tensor: LlamaTensor, layer: Int?, shape: [Int], range: Range<Int>)] {
+        layerSlices(tensorShapes, layers: nLayer, isPerLayer: \.isPerLayer)
     }
 }
 

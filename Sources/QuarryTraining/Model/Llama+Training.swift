@@ -1,0 +1,360 @@
+import Foundation
+import QuarryCore
+
+/// The Llama family over a batch: forward with the loss, and backward by hand, in the style of
+/// GPT.swift (shapes in comments: N rows = positions of the pass, C width, KV = nKVHead·hs,
+/// F MLP width, V vocabulary, NH heads of size hs). Linear weights are [out, in].
+///
+///     x₀ = embed[tokens]
+///     per block l:  n = rmsnorm(x)·w₁;  q, k = rope(n·Wqᵀ (+b)), rope(n·Wkᵀ (+b));  v = n·Wvᵀ (+b)
+///                   m = x + attention(q, k, v)·Woᵀ
+///                   n' = rmsnorm(m)·w₂;  x = m + (silu(n'·Wgateᵀ) ⊙ n'·Wupᵀ)·Wdownᵀ
+///     logits = rmsnorm(x)·w_f · headᵀ          (head = embed when tied)
+///
+/// Sequences may differ in length (packed rows, no padding): rotary positions restart and
+/// attention stays within each. Everything backward needs is kept (attention weights included):
+/// these are fine-tuning-sized passes, and memory is checked before a pass allocates.
+struct LlamaPassState<T: TrainingScalar> {
+    var sequences = Layers.Sequences(lengths: [])
+    var tokens: [Int32] = []
+    var targets: [Int32] = []
+    var countedTargets = 0
+    var activations: [T] = []
+    var offsets: [String: Int] = [:]
+    /// Where each sequence's attention weights start, within one layer's (NH·len² each).
+    var attentionStarts: [Int] = []
+    var attentionPerLayer = 0
+    var hasLogits = false
+    var hasLoss = false
+}
+
+extension Llama {
+    typealias P = UnsafeMutablePointer<T>
+
+    /// Activations kept for backward, by name: (name, element count).
+    private func activationLayout(rows n: Int, attention: Int) -> [(String, Int)] {
+        let c = config.nEmbd, l = config.nLayer, kv = config.kvWidth, f = config.intermediateSize
+        return [
+            ("x", (l + 1) * n * c), ("mid", l * n * c), ("n1", l * n * c), ("r1", l * n), ("n2", l * n * c), ("r2", l * n),
+            ("q", l * n * c), ("k", l * n * kv), ("v", l * n * kv), ("att", l * attention), ("y", l * n * c),
+            ("g", l * n * f), ("u", l * n * f), ("a", l * n * f), ("nf", n * c), ("rf", n), ("logits", n * config.vocabSize),
+            ("losses", n),
+        ]
+    }
+
+    /// Bytes a pass over these sequences keeps, and the scratch its backward adds; nil when
+    /// it does not fit an Int.
+    public func memoryForBatch(lengths: [Int]) -> Int? {
+        var rows = 0, attention = 0
+        for length in lengths {
+            let (square, o1) = length.multipliedReportingOverflow(by: length)
+            let (heads, o2) = square.multipliedReportingOverflow(by: config.nHead)
+            guard !o1, !o2 else { return nil }
+            attention += heads
+            rows += length
+        }
+        let perRow = activationLayout(rows: 1, attention: 0).reduce(0) { $0 + $1.1 } + 4 * config.nEmbd + 3 * config.intermediateSize
+        let (a, o1) = rows.multipliedReportingOverflow(by: perRow)
+        let (b, o2) = attention.multipliedReportingOverflow(by: config.nLayer + 1)
+        let (sum, o3) = a.addingReportingOverflow(b)
+        let (bytes, o4) = sum.multipliedReportingOverflow(by: MemoryLayout<T>.size)
+        return o1 || o2 || o3 || o4 ? nil : bytes
+    }
+
+    /// B sequences of T tokens each; targets -1 carry no loss. Returns the mean loss over the
+    /// counted targets (nil without targets); afterwards `logits()` holds every row's logits
+    /// when there were no targets.
+    public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int) throws -> T? {
+        guard B > 0, n > 0, tokens.count == B * n, targets == nil || targets?.count == B * n else {
+            throw QuarryError("forward needs B·T tokens (and as many targets)")
+        }
+        return try forward(tokens: tokens, targets: targets, Layers.Sequences.uniform(B: B, T: n))
+    }
+
+    func forward(tokens: [Int32], targets: [Int32]?, _ sequences: Layers.Sequences) throws -> T? {
+        let c = config.nEmbd, kv = config.kvWidth, f = config.intermediateSize, v = config.vocabSize
+        let rows = sequences.rows, hs = config.headSize, nh = config.nHead, group = nh / config.nKVHead
+        guard sequences.longest <= config.nPositions else { throw QuarryError("a sequence of \(sequences.longest) tokens is longer than the model's context (\(config.nPositions))") }
+        for token in tokens where token < 0 || Int(token) >= v { throw QuarryError("token \(token) is outside the vocabulary (\(v))") }
+        let memory = ProcessInfo.processInfo.physicalMemory
+        guard let bytes = memoryForBatch(lengths: sequences.lengths), UInt64(bytes) <= memory / 2 else {
+            throw QuarryError("a batch of \(rows) positions needs more than half this machine's memory for its activations: lower --batch or --context")
+        }
+        var attentionStarts: [Int] = [], attention = 0
+        for length in sequences.lengths { attentionStarts.append(attention); attention += nh * length * length }
+        pass.sequences = sequences
+        pass.tokens = tokens
+        pass.targets = targets ?? []
+        pass.attentionStarts = attentionStarts
+        pass.attentionPerLayer = attention
+        var total = 0
+        pass.offsets = [:]
+        for (name, size) in activationLayout(rows: rows, attention: attention) { pass.offsets[name] = total; total += size }
+        if pass.activations.count < total { pass.activations = [T](repeating: 0, count: total) }
+        let rotation = rotationTable(longest: sequences.longest)
+        let eps = T(config.rmsNormEps)
+        let offsets = pass.offsets
+        var loss: T? = nil
+        let counted = targets?.filter { $0 != Layers.ignoredTarget }.count ?? 0
+        pass.countedTargets = counted
+
+        parameters.withUnsafeMutableBufferPointer { pp in
+            pass.activations.withUnsafeMutableBufferPointer { ab in
+                let weights = pp.baseAddress!, activations = ab.baseAddress!, tensorOffsets = self.offsets
+                let w = { (name: LlamaTensor) -> P in weights + (tensorOffsets[name] ?? 0) }
+                let act = { (name: String) -> P in activations + (offsets[name] ?? 0) }
+                let x = act("x"), embedding = w(.embedding)
+                for row in 0..<rows { for i in 0..<c { x[row * c + i] = embedding[Int(tokens[row]) * c + i] } }
+                for l in 0..<config.nLayer {
+                    let xl = x + l * rows * c, mid = act("mid") + l * rows * c, next = x + (l + 1) * rows * c
+                    let n1 = act("n1") + l * rows * c, r1 = act("r1") + l * rows, n2 = act("n2") + l * rows * c, r2 = act("r2") + l * rows
+                    let q = act("q") + l * rows * c, k = act("k") + l * rows * kv, vv = act("v") + l * rows * kv
+                    let att = act("att") + l * attention, y = act("y") + l * rows * c
+                    let g = act("g") + l * rows * f, u = act("u") + l * rows * f, a = act("a") + l * rows * f
+                    Self.rmsNormForward(n1, r1, xl, w(.attentionNorm) + l * c, rows: rows, width: c, eps: eps)
+                    let hasBias = config.attentionBias
+                    let bias = { (t: LlamaTensor, size: Int) -> P? in hasBias ? w(t) + l * size : nil }
+                    Self.linearForward(q, n1, w(.query) + l * c * c, bias(.queryBias, c), rows: rows, inputs: c, outputs: c)
+                    Self.linearForward(k, n1, w(.key) + l * kv * c, bias(.keyBias, kv), rows: rows, inputs: c, outputs: kv)
+                    Self.linearForward(vv, n1, w(.value) + l * kv * c, bias(.valueBias, kv), rows: rows, inputs: c, outputs: kv)
+                    rotate(q, heads: nh, rotation, sequences, inverse: false)
+                    rotate(k, heads: config.nKVHead, rotation, sequences, inverse: false)
+                    let scale = 1 / T.squareRoot(T(hs))
+                    for (s, start) in sequences.starts.enumerated() {
+                        let len = sequences.lengths[s]
+                        for h in 0..<nh {
+                            let kvh = h / group, weights = att + attentionStarts[s] + h * len * len
+                            for i in 0..<len {
+                                let qi = q + (start + i) * c + h * hs, wi = weights + i * len
+                                var top = -T.greatestFiniteMagnitude
+                                for j in 0...i {
+                                    let kj = k + (start + j) * kv + kvh * hs
+                                    var dot: T = 0
+                                    for d in 0..<hs { dot += qi[d] * kj[d] }
+                                    wi[j] = dot * scale
+                                    top = max(top, wi[j])
+                                }
+                                var sum: T = 0
+                                for j in 0...i { wi[j] = T.exponential(wi[j] - top); sum += wi[j] }
+                                for j in 0...i { wi[j] /= sum }
+                                for j in (i + 1)..<max(i + 1, len) { wi[j] = 0 }
+                                let yi = y + (start + i) * c + h * hs
+                                for d in 0..<hs { yi[d] = 0 }
+                                for j in 0...i {
+                                    let vj = vv + (start + j) * kv + kvh * hs, p = wi[j]
+                                    for d in 0..<hs { yi[d] += p * vj[d] }
+                                }
+                            }
+                        }
+                    }
+                    Self.linearForward(mid, y, w(.attentionOutput) + l * c * c, nil, rows: rows, inputs: c, outputs: c)
+                    for i in 0..<(rows * c) { mid[i] += xl[i] }
+                    Self.rmsNormForward(n2, r2, mid, w(.mlpNorm) + l * c, rows: rows, width: c, eps: eps)
+                    Self.linearForward(g, n2, w(.gate) + l * f * c, nil, rows: rows, inputs: c, outputs: f)
+                    Self.linearForward(u, n2, w(.up) + l * f * c, nil, rows: rows, inputs: c, outputs: f)
+                    for i in 0..<(rows * f) { a[i] = g[i] / (1 + T.exponential(-g[i])) * u[i] }
+                    Self.linearForward(next, a, w(.down) + l * c * f, nil, rows: rows, inputs: f, outputs: c)
+                    for i in 0..<(rows * c) { next[i] += mid[i] }
+                }
+                let nf = act("nf"), logits = act("logits")
+                Self.rmsNormForward(nf, act("rf"), x + config.nLayer * rows * c, w(.finalNorm), rows: rows, width: c, eps: eps)
+                Self.linearForward(logits, nf, config.tiedEmbeddings ? embedding : w(.lmHead), nil, rows: rows, inputs: c, outputs: v)
+                if let targets, counted > 0 {
+                    let losses = act("losses")
+                    targets.withUnsafeBufferPointer { tb in
+                        Layers.softmaxCrossEntropyForward(logits, losses, logits, tb.baseAddress!, N: rows, V: v)
+                    }
+                    var sum: T = 0
+                    for i in 0..<rows { sum += losses[i] }
+                    loss = sum / T(counted)
+                }
+            }
+        }
+        pass.hasLogits = loss == nil
+        pass.hasLoss = loss != nil
+        return loss
+    }
+
+    /// Every row's logits of the last forward pass without targets ([rows, V]).
+    public func logits() -> ArraySlice<T> {
+        guard pass.hasLogits, let start = pass.offsets["logits"] else { return [] }
+        return pass.activations[start..<(start + pass.sequences.rows * config.vocabSize)]
+    }
+
+    public func zeroGradients() {
+        if gradients.count != parameters.count { gradients = [T](repeating: 0, count: parameters.count) }
+        for i in gradients.indices { gradients[i] = 0 }
+    }
+
+    /// Adds the gradients of the last forward pass's mean loss to `gradients`.
+    public func backward() throws {
+        guard pass.hasLoss else { throw QuarryError("backward needs a forward pass with targets first") }
+        if gradients.count != parameters.count { zeroGradients() }
+        let c = config.nEmbd, kv = config.kvWidth, f = config.intermediateSize, v = config.vocabSize
+        let sequences = pass.sequences, rows = sequences.rows, hs = config.headSize, nh = config.nHead, group = nh / config.nKVHead
+        let offsets = pass.offsets, attention = pass.attentionPerLayer, attentionStarts = pass.attentionStarts
+        let rotation = rotationTable(longest: sequences.longest)
+        // One layer's activation gradients at a time, and the residual stream's going down.
+        var scratch = [T](repeating: 0, count: rows * (5 * c + 2 * kv + 3 * f))   // dx dn dy dmid dq, dk dv, dg du da
+        let tokens = pass.tokens, targets = pass.targets, counted = pass.countedTargets
+        parameters.withUnsafeMutableBufferPointer { pp in
+            gradients.withUnsafeMutableBufferPointer { gb in
+                pass.activations.withUnsafeMutableBufferPointer { ab in
+                    scratch.withUnsafeMutableBufferPointer { sb in
+                        let weights = pp.baseAddress!, grads = gb.baseAddress!, activations = ab.baseAddress!, tensorOffsets = self.offsets
+                        let w = { (name: LlamaTensor) -> P in weights + (tensorOffsets[name] ?? 0) }
+                        let dw = { (name: LlamaTensor) -> P in grads + (tensorOffsets[name] ?? 0) }
+                        let act = { (name: String) -> P in activations + (offsets[name] ?? 0) }
+                        let dx = sb.baseAddress!, dn = dx + rows * c, dy = dn + rows * c, dmid = dy + rows * c
+                        let dq = dmid + rows * c, dk = dq + rows * c, dv = dk + rows * kv
+                        let dg = dv + rows * kv, du = dg + rows * f, da = du + rows * f
+                        let x = act("x"), logits = act("logits"), nf = act("nf")
+                        // The loss is the mean over counted targets: softmax − one-hot, divided by their number.
+                        targets.withUnsafeBufferPointer { tb in
+                            Layers.softmaxCrossEntropyBackwardInPlace(logits, tb.baseAddress!, dloss: 1 / T(counted), N: rows, V: v)
+                        }
+                        let head = config.tiedEmbeddings ? w(.embedding) : w(.lmHead), dhead = config.tiedEmbeddings ? dw(.embedding) : dw(.lmHead)
+                        for i in 0..<(rows * c) { dn[i] = 0; dx[i] = 0 }
+                        Self.linearBackward(dn, dhead, nil, logits, nf, head, rows: rows, inputs: c, outputs: v)
+                        Self.rmsNormBackward(dx, dw(.finalNorm), dn, x + config.nLayer * rows * c, w(.finalNorm), act("rf"), rows: rows, width: c)
+                        for l in stride(from: config.nLayer - 1, through: 0, by: -1) {
+                            let xl = x + l * rows * c, mid = act("mid") + l * rows * c
+                            let n1 = act("n1") + l * rows * c, r1 = act("r1") + l * rows, n2 = act("n2") + l * rows * c, r2 = act("r2") + l * rows
+                            let q = act("q") + l * rows * c, k = act("k") + l * rows * kv, vv = act("v") + l * rows * kv
+                            let att = act("att") + l * attention, y = act("y") + l * rows * c
+                            let g = act("g") + l * rows * f, u = act("u") + l * rows * f, a = act("a") + l * rows * f
+                            // MLP: x_{l+1} = mid + down(a); dx holds d x_{l+1}.
+                            for i in 0..<(rows * c) { dmid[i] = dx[i] }
+                            for i in 0..<(rows * f) { da[i] = 0 }
+                            Self.linearBackward(da, dw(.down) + l * c * f, nil, dx, a, w(.down) + l * c * f, rows: rows, inputs: f, outputs: c)
+                            for i in 0..<(rows * f) {
+                                let s = 1 / (1 + T.exponential(-g[i]))
+                                du[i] = da[i] * g[i] * s
+                                dg[i] = da[i] * u[i] * s * (1 + g[i] * (1 - s))
+                            }
+                            for i in 0..<(rows * c) { dn[i] = 0 }
+                            Self.linearBackward(dn, dw(.gate) + l * f * c, nil, dg, n2, w(.gate) + l * f * c, rows: rows, inputs: c, outputs: f)
+                            Self.linearBackward(dn, dw(.up) + l * f * c, nil, du, n2, w(.up) + l * f * c, rows: rows, inputs: c, outputs: f)
+                            Self.rmsNormBackward(dmid, dw(.mlpNorm) + l * c, dn, mid, w(.mlpNorm) + l * c, r2, rows: rows, width: c)
+                            // Attention: mid = x_l + Wo·y.
+                            for i in 0..<(rows * c) { dx[i] = dmid[i]; dy[i] = 0 }
+                            Self.linearBackward(dy, dw(.attentionOutput) + l * c * c, nil, dmid, y, w(.attentionOutput) + l * c * c, rows: rows, inputs: c, outputs: c)
+                            for i in 0..<(rows * c) { dq[i] = 0 }
+                            for i in 0..<(rows * kv) { dk[i] = 0; dv[i] = 0 }
+                            let scale = 1 / T.squareRoot(T(hs))
+                            for (s, start) in sequences.starts.enumerated() {
+                                let len = sequences.lengths[s]
+                                for h in 0..<nh {
+                                    let kvh = h / group, weights = att + attentionStarts[s] + h * len * len
+                                    for i in 0..<len {
+                                        let wi = weights + i * len, dyi = dy + (start + i) * c + h * hs
+                                        // d weights, then through the softmax: p·(dp − Σ p·dp).
+                                        var dps = [T](repeating: 0, count: i + 1)
+                                        var weighted: T = 0
+                                        for j in 0...i {
+                                            let vj = vv + (start + j) * kv + kvh * hs, dvj = dv + (start + j) * kv + kvh * hs
+                                            var dp: T = 0
+                                            for d in 0..<hs { dp += dyi[d] * vj[d]; dvj[d] += wi[j] * dyi[d] }
+                                            dps[j] = dp
+                                            weighted += wi[j] * dp
+                                        }
+                                        let qi = q + (start + i) * c + h * hs, dqi = dq + (start + i) * c + h * hs
+                                        for j in 0...i {
+                                            let dscore = wi[j] * (dps[j] - weighted) * scale
+                                            let kj = k + (start + j) * kv + kvh * hs, dkj = dk + (start + j) * kv + kvh * hs
+                                            for d in 0..<hs { dqi[d] += dscore * kj[d]; dkj[d] += dscore * qi[d] }
+                                        }
+                                    }
+                                }
+                            }
+                            rotate(dq, heads: nh, rotation, sequences, inverse: true)
+                            rotate(dk, heads: config.nKVHead, rotation, sequences, inverse: true)
+                            for i in 0..<(rows * c) { dn[i] = 0 }
+                            let hasBias = config.attentionBias
+                            let dbias = { (t: LlamaTensor, size: Int) -> P? in hasBias ? dw(t) + l * size : nil }
+                            Self.linearBackward(dn, dw(.query) + l * c * c, dbias(.queryBias, c), dq, n1, w(.query) + l * c * c, rows: rows, inputs: c, outputs: c)
+                            Self.linearBackward(dn, dw(.key) + l * kv * c, dbias(.keyBias, kv), dk, n1, w(.key) + l * kv * c, rows: rows, inputs: c, outputs: kv)
+                            Self.linearBackward(dn, dw(.value) + l * kv * c, dbias(.valueBias, kv), dv, n1, w(.value) + l * kv * c, rows: rows, inputs: c, outputs: kv)
+                            Self.rmsNormBackward(dx, dw(.attentionNorm) + l * c, dn, xl, w(.attentionNorm) + l * c, r1, rows: rows, width: c)
+                        }
+                        let dembedding = dw(.embedding)
+                        for row in 0..<rows { for i in 0..<c { dembedding[Int(tokens[row]) * c + i] += dx[row * c + i] } }
+                    }
+                }
+            }
+        }
+        pass.hasLoss = false   // the probabilities became gradients
+    }
+
+    // MARK: layers
+
+    /// Each position's (cos, sin) for each frequency: [longest, hs/2] of each.
+    private func rotationTable(longest: Int) -> (cos: [T], sin: [T]) {
+        let half = config.headSize / 2
+        var cosines = [T](repeating: 0, count: longest * half), sines = cosines
+        for t in 0..<longest {
+            for i in 0..<half {
+                let angle = Double(t) / Foundation.pow(config.ropeTheta, Double(2 * i) / Double(config.headSize))
+                cosines[t * half + i] = T(Foundation.cos(angle))
+                sines[t * half + i] = T(Foundation.sin(angle))
+            }
+        }
+        return (cosines, sines)
+    }
+
+    /// Rotates each head's pairs (i, i + hs/2) by their row's position in its sequence; the
+    /// inverse rotation (the transpose) is the backward of the forward one.
+    private func rotate(_ x: P, heads: Int, _ table: (cos: [T], sin: [T]), _ sequences: Layers.Sequences, inverse: Bool) {
+        let hs = config.headSize, half = hs / 2, width = heads * hs
+        for (s, start) in sequences.starts.enumerated() {
+            for t in 0..<sequences.lengths[s] {
+                let row = x + (start + t) * width
+                for h in 0..<heads {
+                    let at = row + h * hs
+                    for i in 0..<half {
+                        let cosine = table.cos[t * half + i], sine = inverse ? -table.sin[t * half + i] : table.sin[t * half + i]
+                        let a = at[i], b = at[half + i]
+                        at[i] = a * cosine - b * sine
+                        at[half + i] = b * cosine + a * sine
+                    }
+                }
+            }
+        }
+    }
+
+    /// out[rows × outputs] = inp[rows × inputs] · Wᵀ (+ b), W [outputs, inputs].
+    static func linearForward(_ out: P, _ inp: P, _ weight: P, _ bias: P?, rows: Int, inputs: Int, outputs: Int) {
+        T.gemm(transA: false, transB: true, m: rows, n: outputs, k: inputs, a: inp, lda: inputs, b: weight, ldb: inputs, beta: 0, c: out, ldc: outputs)
+        if let bias { for r in 0..<rows { let o = out + r * outputs; for j in 0..<outputs { o[j] += bias[j] } } }
+    }
+
+    /// dinp += dout · W; dW += doutᵀ · inp; db += Σ rows of dout.
+    static func linearBackward(_ dinp: P, _ dweight: P, _ dbias: P?, _ dout: P, _ inp: P, _ weight: P, rows: Int, inputs: Int, outputs: Int) {
+        T.gemm(transA: false, transB: false, m: rows, n: inputs, k: outputs, a: dout, lda: outputs, b: weight, ldb: inputs, beta: 1, c: dinp, ldc: inputs)
+        T.gemm(transA: true, transB: false, m: outputs, n: inputs, k: rows, a: dout, lda: outputs, b: inp, ldb: inputs, beta: 1, c: dweight, ldc: inputs)
+        if let dbias { for r in 0..<rows { let d = dout + r * outputs; for j in 0..<outputs { dbias[j] += d[j] } } }
+    }
+
+    /// out = x · rstd · w per row, rstd = 1/√(mean(x²) + eps) kept for backward.
+    static func rmsNormForward(_ out: P, _ rstd: P, _ inp: P, _ weight: P, rows: Int, width: Int, eps: T) {
+        for r in 0..<rows {
+            let x = inp + r * width, o = out + r * width
+            var squares: T = 0
+            for i in 0..<width { squares += x[i] * x[i] }
+            let s = 1 / T.squareRoot(squares / T(width) + eps)
+            rstd[r] = s
+            for i in 0..<width { o[i] = x[i] * s * weight[i] }
+        }
+    }
+
+    /// dinp += rstd·(dout·w) − x·rstd³/width · Σ(dout·w·x);  dw += Σ rows dout·x·rstd.
+    static func rmsNormBackward(_ dinp: P, _ dweight: P, _ dout: P, _ inp: P, _ weight: P, _ rstd: P, rows: Int, width: Int) {
+        for r in 0..<rows {
+            let x = inp + r * width, d = dout + r * width, dx = dinp + r * width, s = rstd[r]
+            var dot: T = 0
+            for i in 0..<width { dot += d[i] * weight[i] * x[i]; dweight[i] += d[i] * x[i] * s }
+            let k = s * s * s / T(width) * dot
+            for i in 0..<width { dx[i] += s * d[i] * weight[i] - x[i] * k }
+        }
+    }
+}
