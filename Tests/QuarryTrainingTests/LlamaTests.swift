@@ -249,3 +249,73 @@ struct LlamaTests {
                                       nPositions: 8_192, ropeTheta: 100_000, rmsNormEps: 1e-5, tiedEmbeddings: true))
     }
 }
+
+/// Llama-family Hugging Face directories: config.json in both transformers layouts, F32 and BF16
+/// safetensors, shards, and what is refused.
+struct LlamaCheckpointTests {
+    static let config = LlamaTests.config
+
+    @Test func savedRunsLoadBackExactlyInF32AndRoundedInBF16() throws {
+        let scratch = ScratchDirectory()
+        let model = try LlamaTests.randomModel(Self.config)
+        try LlamaCheckpoint.save(model, to: scratch.path + "/f32", eos: 2)
+        let back = try LlamaCheckpoint.load(from: scratch.path + "/f32")
+        #expect(back.config == model.config && back.parameters == model.parameters)
+        try LlamaCheckpoint.save(model, to: scratch.path + "/bf16", bfloat16: true)
+        let rounded = try LlamaCheckpoint.load(from: scratch.path + "/bf16")
+        // bfloat16 keeps 8 significant bits: each value within half a unit in the last place.
+        let worst = zip(rounded.parameters, model.parameters).map { abs($0 - $1) / max(abs($1), 1e-30) }.max() ?? 1
+        #expect(worst <= 1.0 / 256)
+        #expect(rounded.parameters.allSatisfy { $0.bitPattern & 0xFFFF == 0 })
+    }
+
+    /// PyTorch's float32 → bfloat16 rounds to nearest, ties to even.
+    @Test func bfloat16RoundsToNearestEven() {
+        #expect(SafeTensors.bfloat16Bits(1) == 0x3F80)
+        #expect(SafeTensors.bfloat16Bits(Float(bitPattern: 0x3F80_8000)) == 0x3F80)   // a tie, down to even
+        #expect(SafeTensors.bfloat16Bits(Float(bitPattern: 0x3F81_8000)) == 0x3F82)   // a tie, up to even
+        #expect(SafeTensors.bfloat16Bits(Float(bitPattern: 0x3F80_8001)) == 0x3F81)
+        #expect(SafeTensors.bfloat16Bits(-2.5) == 0xC020)
+    }
+
+    static func configJSON(_ extra: String) -> String {
+        """
+        {"model_type": "llama", "vocab_size": 40, "hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 2,
+         "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 32, \(extra)}
+        """
+    }
+
+    @Test func configInBothTransformersLayouts() throws {
+        let legacy = try LlamaCheckpoint.config(Data(Self.configJSON("\"rope_theta\": 500000.0, \"tie_word_embeddings\": true").utf8), path: "c")
+        let current = try LlamaCheckpoint.config(Data(Self.configJSON("\"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": 500000.0}").utf8), path: "c")
+        #expect(legacy.ropeTheta == 500_000 && current.ropeTheta == 500_000)
+        #expect(legacy.tiedEmbeddings && !current.tiedEmbeddings)          // transformers' default: untied
+        #expect(current.rmsNormEps == 1e-6)                                 // LlamaConfig's default
+        let qwen = try LlamaCheckpoint.config(Data(Self.configJSON("\"rope_theta\": 1.0").utf8.map { $0 }).replacing(Data("llama".utf8), with: Data("qwen2".utf8)), path: "c")
+        #expect(qwen.architecture == .qwen2 && qwen.attentionBias)
+        #expect(performing: { try LlamaCheckpoint.config(Data(Self.configJSON("\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}").utf8), path: "c") },
+                throws: { "\($0)".contains("rotary scaling llama3") })
+        #expect(performing: { try LlamaCheckpoint.config(Data(Self.configJSON("\"hidden_act\": \"gelu\"").utf8), path: "c") },
+                throws: { "\($0)".contains("hidden_act gelu") })
+        #expect(performing: { try LlamaCheckpoint.config(Data(#"{"model_type": "mistral"}"#.utf8), path: "c") },
+                throws: { "\($0)".contains("model_type mistral") })
+    }
+
+    @Test func shardsAreReadAndConfinedToTheDirectory() throws {
+        let scratch = ScratchDirectory()
+        let model = try LlamaTests.randomModel(Self.config)
+        try LlamaCheckpoint.save(model, to: scratch.path + "/one")
+        let dir = scratch.path + "/sharded"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: scratch.path + "/one/config.json", toPath: dir + "/config.json")
+        // Two shards: the embedding in one, everything else in the other.
+        let tensors = Self.config.namedTensors.map { ($0.tensor.huggingFaceName(layer: $0.layer), $0.shape, model.parameters[$0.range]) }
+        try SafeTensors.write(dir + "/model-00001-of-00002.safetensors", tensors: Array(tensors.prefix(1)))
+        try SafeTensors.write(dir + "/model-00002-of-00002.safetensors", tensors: Array(tensors.dropFirst()))
+        let map = tensors.enumerated().map { "\"\($0.element.0)\": \"model-0000\($0.offset == 0 ? 1 : 2)-of-00002.safetensors\"" }
+        _ = scratch.write("sharded/model.safetensors.index.json", "{\"metadata\": {}, \"weight_map\": {\(map.joined(separator: ", "))}}")
+        #expect(try LlamaCheckpoint.load(from: dir).parameters == model.parameters)
+        _ = scratch.write("sharded/model.safetensors.index.json", "{\"weight_map\": {\"model.norm.weight\": \"../one/model.safetensors\"}}")
+        #expect(performing: { try LlamaCheckpoint.load(from: dir) }, throws: { "\($0)".contains("outside the directory") })
+    }
+}

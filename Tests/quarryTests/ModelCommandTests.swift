@@ -82,3 +82,29 @@ struct ModelCommandTests {
         #expect(run.out == "The capital of France is Paris.\n")
     }
 }
+
+/// `quarry convert`: a GGUF model as a Hugging Face directory that quarry (and transformers,
+/// scripts/crosscheck-llama-checkpoints) reads with the same logits.
+struct ConvertCommandTests {
+    @Test func aGGUFModelBecomesAHuggingFaceDirectoryWithTheSameLogits() throws {
+        let scratch = ScratchDirectory()
+        let model = try ModelCommandTests.tinyModel(in: scratch)
+        let out = scratch.path + "/hf"
+        let run = try quarry(["convert", model, "--to", "hf", "--out", out])
+        #expect(run.status == 0, "\(run.err)")
+        for file in ["config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json"] {
+            #expect(FileManager.default.fileExists(atPath: out + "/" + file), "\(file)")
+        }
+        let fromGGUF = try quarry(["logits", "--model", model, "--tokens", "97,98,99"]).out
+        let fromDirectory = try quarry(["logits", "--model", out, "--tokens", "97,98,99"]).out
+        #expect(!fromGGUF.isEmpty && fromGGUF == fromDirectory)
+        let generated = try quarry(["generate", "--model", out, "--prompt", "ab", "--temperature", "0", "--max-tokens", "4", "--ids"])
+        let original = try quarry(["generate", "--model", model, "--prompt", "ab", "--temperature", "0", "--max-tokens", "4", "--ids"])
+        #expect(generated.status == 0 && generated.out == original.out)
+        // The directory exists now: refused, and nothing in it is touched.
+        let again = try quarry(["convert", model, "--to", "hf", "--out", out])
+        #expect(again.status == 1 && again.err.contains("already exists"))
+        let wrong = try quarry(["convert", model, "--to", "onnx", "--out", scratch.path + "/x"])
+        #expect(wrong.status != 0 && wrong.err.contains("--to onnx is not supported"))
+    }
+}

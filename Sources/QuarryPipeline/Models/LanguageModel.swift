@@ -12,6 +12,8 @@ public struct LanguageModel {
     public let endOfText: Int32?
     /// nil when the model brings a chat template quarry does not know.
     public let chatFormat: ChatFormat?
+    /// The model's chat template as it came (Jinja text), to write back when converting.
+    public var chatTemplate: String? = nil
     /// One line on what was loaded, for the user.
     public let summary: String
 
@@ -25,10 +27,38 @@ public struct LanguageModel {
             return try loadGGUF(spec)
         }
         guard exists else { throw QuarryError("\(spec): no such model directory or .gguf file") }
+        if LlamaCheckpoint.isLlamaDirectory(spec) { return try loadLlamaDirectory(spec) }
         let gpt = try Checkpoint.load(from: spec)
         let tokenizer = try TokenizerFile.load(path: spec + "/tokenizer.json")
         return LanguageModel(generator: Generator(model: gpt), tokenizer: tokenizer, endOfText: tokenizer.id(of: "<|endoftext|>"),
                              chatFormat: .quarry, summary: "GPT-2, \(gpt.config.nLayer) layers × \(gpt.config.nEmbd)")
+    }
+
+    /// The Llama-family model `spec` names (a .gguf file or a Hugging Face directory), or nil
+    /// when it names a GPT-2 run.
+    public static func llama(_ spec: String) throws -> Llama<Float>? {
+        if isGGUF(spec) { return try LlamaGGUF.load(GGUFFile(path: spec)) }
+        if LlamaCheckpoint.isLlamaDirectory(spec) { return try LlamaCheckpoint.load(from: spec) }
+        return nil
+    }
+
+    static func loadLlamaDirectory(_ directory: String) throws -> LanguageModel {
+        let model = try LlamaCheckpoint.load(from: directory)
+        let tokenizer = try TokenizerFile.load(path: directory + "/tokenizer.json")
+        guard tokenizer.vocabularySize <= model.config.vocabSize else {
+            throw QuarryError("\(directory): the tokenizer has \(tokenizer.vocabularySize) tokens, the model's vocabulary \(model.config.vocabSize)")
+        }
+        // tokenizer_config.json names the chat template and the end-of-sequence token.
+        var template: String?, eos: Int32? = tokenizer.id(of: "<|endoftext|>")
+        if let data = FileManager.default.contents(atPath: directory + "/tokenizer_config.json"),
+           let json = try? JSONValue.parse(Array(data)) {
+            template = json["chat_template"]?.string
+            if let name = json["eos_token"]?.string ?? json["eos_token"]?["content"]?.string, let id = tokenizer.id(of: name) { eos = id }
+        }
+        let c = model.config
+        return LanguageModel(generator: LlamaGenerator(model: model), tokenizer: tokenizer, endOfText: eos,
+                             chatFormat: template.flatMap(ChatFormat.recognise), chatTemplate: template,
+                             summary: "\(c.architecture.rawValue), \(c.nLayer) layers × \(c.nEmbd), \(c.nHead)/\(c.nKVHead) heads, vocabulary \(c.vocabSize)")
     }
 
     static func isGGUF(_ path: String) -> Bool {
@@ -48,7 +78,7 @@ public struct LanguageModel {
         let chat = file.string("tokenizer.chat_template").flatMap(ChatFormat.recognise)
         let c = model.config
         return LanguageModel(generator: LlamaGenerator(model: model), tokenizer: tokenizer, endOfText: eos, chatFormat: chat,
-                             summary: "\(file.string("general.name") ?? c.architecture.rawValue): \(c.architecture.rawValue), "
+                             chatTemplate: file.string("tokenizer.chat_template"), summary: "\(file.string("general.name") ?? c.architecture.rawValue): \(c.architecture.rawValue), "
                                  + "\(c.nLayer) layers × \(c.nEmbd), \(c.nHead)/\(c.nKVHead) heads, vocabulary \(c.vocabSize)")
     }
 }

@@ -100,16 +100,21 @@ public enum Checkpoint {
 }
 
 /// The safetensors format: an 8-byte little-endian header length, a JSON header naming each
-/// tensor's dtype, shape and byte range, then the raw little-endian data. F32 only here.
+/// tensor's dtype, shape and byte range, then the raw little-endian data. Read: F32, BF16 and F16
+/// (as F32); written: F32, or BF16 (rounded to nearest even) for Hugging Face directories.
 public enum SafeTensors {
+    static let elementBytes = ["F32": 4, "BF16": 2, "F16": 2]
+
     public struct Tensor { public var shape: [Int]; public var values: [Float] }
 
-    public static func write(_ path: String, tensors: [(String, [Int], ArraySlice<Float>)], metadata: [String: String] = ["format": "pt"]) throws {
+    public static func write(_ path: String, tensors: [(String, [Int], ArraySlice<Float>)], metadata: [String: String] = ["format": "pt"],
+                             bfloat16: Bool = false) throws {
         var header: [(String, JSONValue)] = [("__metadata__", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))]
         var offset = 0
+        let width = bfloat16 ? 2 : 4
         for (name, shape, values) in tensors {
-            let bytes = values.count * 4
-            header.append((name, .object([("dtype", .string("F32")), ("shape", .array(shape.map { .number(Double($0)) })),
+            let bytes = values.count * width
+            header.append((name, .object([("dtype", .string(bfloat16 ? "BF16" : "F32")), ("shape", .array(shape.map { .number(Double($0)) })),
                                           ("data_offsets", .array([.number(Double(offset)), .number(Double(offset + bytes))]))])))
             offset += bytes
         }
@@ -123,8 +128,12 @@ public enum SafeTensors {
             try file.write(prefix + headerBytes)
             for (_, _, values) in tensors {
                 var chunk: [UInt8] = []
-                chunk.reserveCapacity(values.count * 4)
-                for v in values { var le = v.bitPattern.littleEndian; withUnsafeBytes(of: &le) { chunk.append(contentsOf: $0) } }
+                chunk.reserveCapacity(values.count * width)
+                if bfloat16 {
+                    for v in values { let b = bfloat16Bits(v); chunk.append(UInt8(b & 0xFF)); chunk.append(UInt8(b >> 8)) }
+                } else {
+                    for v in values { var le = v.bitPattern.littleEndian; withUnsafeBytes(of: &le) { chunk.append(contentsOf: $0) } }
+                }
                 try file.write(chunk)
             }
             try file.commit()
@@ -188,7 +197,9 @@ public enum SafeTensors {
                   let rangeValues = info["data_offsets"]?.array, rangeValues.count == 2 else {
                 throw QuarryError("\(path): tensor \(name) has no dtype/shape/offsets")
             }
-            guard dtype == "F32" else { throw QuarryError("\(path): tensor \(name) is \(dtype); quarry reads F32 checkpoints") }
+            guard let width = Self.elementBytes[dtype] else {
+                throw QuarryError("\(path): tensor \(name) is \(dtype); quarry reads F32, BF16 and F16 tensors")
+            }
             // Every number is the file's own: checked against the file before any memory is touched.
             let shape = shapeValues.compactMap(\.integer), range = rangeValues.compactMap(\.integer)
             guard shape.count == shapeValues.count, shape.allSatisfy({ $0 >= 0 }), range.count == 2 else {
@@ -200,15 +211,21 @@ public enum SafeTensors {
                 count = product?.overflow == false ? product?.partialValue : nil
             }
             let dataBytes = data.count - base
-            guard let count, count <= dataBytes / 4, range[0] >= 0, range[0] <= range[1], range[1] <= dataBytes,
-                  range[1] - range[0] == count * 4 else {
+            guard let count, count <= dataBytes / width, range[0] >= 0, range[0] <= range[1], range[1] <= dataBytes,
+                  range[1] - range[0] == count * width else {
                 throw QuarryError("\(path): tensor \(name)'s byte range \(range) does not match its shape \(shape) within the file's \(dataBytes) data bytes (a damaged or truncated file)")
             }
             ranges.append((range[0]..<range[1], name))
             var values = [Float](repeating: 0, count: count)
             data.withUnsafeBytes { raw in
-                for i in 0..<count {
-                    values[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: base + range[0] + i * 4, as: UInt32.self)))
+                let at = base + range[0]
+                switch dtype {
+                case "BF16":
+                    for i in 0..<count { values[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at + i * 2, as: UInt16.self))) << 16) }
+                case "F16":
+                    for i in 0..<count { values[i] = GGMLDequantize.halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at + i * 2, as: UInt16.self))) }
+                default:
+                    for i in 0..<count { values[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at + i * 4, as: UInt32.self))) }
                 }
             }
             out[name] = Tensor(shape: shape, values: values)
@@ -218,5 +235,13 @@ public enum SafeTensors {
             throw QuarryError("\(path): tensors \(a.name) and \(b.name) share bytes (a damaged file)")
         }
         return (out, metadata(of: members))
+    }
+
+    /// float32 → bfloat16 bits, rounding to nearest even as PyTorch's `.to(torch.bfloat16)` does.
+    static func bfloat16Bits(_ v: Float) -> UInt16 {
+        let bits = v.bitPattern
+        if v.isNaN { return UInt16(bits >> 16) | 0x40 }
+        let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+        return UInt16(rounded >> 16)
     }
 }
