@@ -61,16 +61,7 @@ extension Llama {
         return o1 || o2 || o3 || o4 ? nil : bytes
     }
 
-    /// B sequences of T tokens each; targets -1 carry no loss. Returns the mean loss over the
-    /// counted targets (nil without targets); afterwards `logits()` holds every row's logits
-    /// when there were no targets.
-    public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int) throws -> T? {
-        guard B > 0, n > 0, tokens.count == B * n, targets == nil || targets?.count == B * n else {
-            throw QuarryError("forward needs B·T tokens (and as many targets)")
-        }
-        return try forward(tokens: tokens, targets: targets, Layers.Sequences.uniform(B: B, T: n))
-    }
-
+    /// The pass over packed sequences (the public entry points are below, per element type).
     func forward(tokens: [Int32], targets: [Int32]?, _ sequences: Layers.Sequences) throws -> T? {
         let c = config.nEmbd, kv = config.kvWidth, f = config.intermediateSize, v = config.vocabSize
         let rows = sequences.rows, hs = config.headSize, nh = config.nHead, group = nh / config.nKVHead
@@ -123,28 +114,23 @@ extension Llama {
                     for (s, start) in sequences.starts.enumerated() {
                         let len = sequences.lengths[s]
                         for h in 0..<nh {
+                            // Per (sequence, head): scores = Q·Kᵀ and out = W·V as two matrix products;
+                            // the masked upper triangle is computed and then zeroed.
                             let kvh = h / group, weights = att + attentionStarts[s] + h * len * len
+                            let qh = q + start * c + h * hs, kh = k + start * kv + kvh * hs, vh = vv + start * kv + kvh * hs
+                            T.gemm(transA: false, transB: true, m: len, n: len, k: hs, a: qh, lda: c, b: kh, ldb: kv, beta: 0, c: weights, ldc: len)
                             for i in 0..<len {
-                                let qi = q + (start + i) * c + h * hs, wi = weights + i * len
+                                let wi = weights + i * len
                                 var top = -T.greatestFiniteMagnitude
-                                for j in 0...i {
-                                    let kj = k + (start + j) * kv + kvh * hs
-                                    var dot: T = 0
-                                    for d in 0..<hs { dot += qi[d] * kj[d] }
-                                    wi[j] = dot * scale
-                                    top = max(top, wi[j])
-                                }
+                                for j in 0...i { wi[j] *= scale; top = max(top, wi[j]) }
                                 var sum: T = 0
                                 for j in 0...i { wi[j] = T.exponential(wi[j] - top); sum += wi[j] }
-                                for j in 0...i { wi[j] /= sum }
+                                let inverse = 1 / sum
+                                for j in 0...i { wi[j] *= inverse }
                                 for j in (i + 1)..<max(i + 1, len) { wi[j] = 0 }
-                                let yi = y + (start + i) * c + h * hs
-                                for d in 0..<hs { yi[d] = 0 }
-                                for j in 0...i {
-                                    let vj = vv + (start + j) * kv + kvh * hs, p = wi[j]
-                                    for d in 0..<hs { yi[d] += p * vj[d] }
-                                }
                             }
+                            T.gemm(transA: false, transB: false, m: len, n: hs, k: len, a: weights, lda: len, b: vh, ldb: kv, beta: 0,
+                                   c: y + start * c + h * hs, ldc: c)
                         }
                     }
                     Self.linearForward(mid, y, w(.attentionOutput) + l * c * c, nil, rows: rows, inputs: c, outputs: c)
@@ -182,12 +168,12 @@ extension Llama {
     }
 
     public func zeroGradients() {
-        if gradients.count != parameters.count { gradients = [T](repeating: 0, count: parameters.count) }
-        for i in gradients.indices { gradients[i] = 0 }
+        if gradients.count != parameters.count { gradients = [T](repeating: 0, count: parameters.count); return }
+        gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
     }
 
     /// Adds the gradients of the last forward pass's mean loss to `gradients`.
-    public func backward() throws {
+    func backwardPass() throws {
         guard pass.hasLoss else { throw QuarryError("backward needs a forward pass with targets first") }
         if gradients.count != parameters.count { zeroGradients() }
         let c = config.nEmbd, kv = config.kvWidth, f = config.intermediateSize, v = config.vocabSize
@@ -195,7 +181,8 @@ extension Llama {
         let offsets = pass.offsets, attention = pass.attentionPerLayer, attentionStarts = pass.attentionStarts
         let rotation = rotationTable(longest: sequences.longest)
         // One layer's activation gradients at a time, and the residual stream's going down.
-        var scratch = [T](repeating: 0, count: rows * (5 * c + 2 * kv + 3 * f))   // dx dn dy dmid dq, dk dv, dg du da
+        // dx dn dy dmid dq, dk dv, dg du da, and one (sequence, head)'s attention scores.
+        var scratch = [T](repeating: 0, count: rows * (5 * c + 2 * kv + 3 * f) + sequences.longest * sequences.longest)
         let tokens = pass.tokens, targets = pass.targets, counted = pass.countedTargets
         parameters.withUnsafeMutableBufferPointer { pp in
             gradients.withUnsafeMutableBufferPointer { gb in
@@ -207,7 +194,7 @@ extension Llama {
                         let act = { (name: String) -> P in activations + (offsets[name] ?? 0) }
                         let dx = sb.baseAddress!, dn = dx + rows * c, dy = dn + rows * c, dmid = dy + rows * c
                         let dq = dmid + rows * c, dk = dq + rows * c, dv = dk + rows * kv
-                        let dg = dv + rows * kv, du = dg + rows * f, da = du + rows * f
+                        let dg = dv + rows * kv, du = dg + rows * f, da = du + rows * f, dscores = da + rows * f
                         let x = act("x"), logits = act("logits"), nf = act("nf")
                         // The loss is the mean over counted targets: softmax − one-hot, divided by their number.
                         targets.withUnsafeBufferPointer { tb in
@@ -246,25 +233,24 @@ extension Llama {
                                 let len = sequences.lengths[s]
                                 for h in 0..<nh {
                                     let kvh = h / group, weights = att + attentionStarts[s] + h * len * len
+                                    let qh = q + start * c + h * hs, kh = k + start * kv + kvh * hs, vh = vv + start * kv + kvh * hs
+                                    let dyh = dy + start * c + h * hs
+                                    // dW = dY·Vᵀ; dV += Wᵀ·dY; then through the softmax, dS = W ⊙ (dW − Σ W·dW);
+                                    // dQ += dS·K, dK += dSᵀ·Q (each scaled).
+                                    T.gemm(transA: false, transB: true, m: len, n: len, k: hs, a: dyh, lda: c, b: vh, ldb: kv, beta: 0, c: dscores, ldc: len)
+                                    T.gemm(transA: true, transB: false, m: len, n: hs, k: len, a: weights, lda: len, b: dyh, ldb: c, beta: 1,
+                                           c: dv + start * kv + kvh * hs, ldc: kv)
                                     for i in 0..<len {
-                                        let wi = weights + i * len, dyi = dy + (start + i) * c + h * hs
-                                        // d weights, then through the softmax: p·(dp − Σ p·dp).
-                                        var dps = [T](repeating: 0, count: i + 1)
+                                        let wi = weights + i * len, di = dscores + i * len
                                         var weighted: T = 0
-                                        for j in 0...i {
-                                            let vj = vv + (start + j) * kv + kvh * hs, dvj = dv + (start + j) * kv + kvh * hs
-                                            var dp: T = 0
-                                            for d in 0..<hs { dp += dyi[d] * vj[d]; dvj[d] += wi[j] * dyi[d] }
-                                            dps[j] = dp
-                                            weighted += wi[j] * dp
-                                        }
-                                        let qi = q + (start + i) * c + h * hs, dqi = dq + (start + i) * c + h * hs
-                                        for j in 0...i {
-                                            let dscore = wi[j] * (dps[j] - weighted) * scale
-                                            let kj = k + (start + j) * kv + kvh * hs, dkj = dk + (start + j) * kv + kvh * hs
-                                            for d in 0..<hs { dqi[d] += dscore * kj[d]; dkj[d] += dscore * qi[d] }
-                                        }
+                                        for j in 0...i { weighted += wi[j] * di[j] }
+                                        for j in 0...i { di[j] = wi[j] * (di[j] - weighted) * scale }
+                                        for j in (i + 1)..<max(i + 1, len) { di[j] = 0 }
                                     }
+                                    T.gemm(transA: false, transB: false, m: len, n: hs, k: len, a: dscores, lda: len, b: kh, ldb: kv, beta: 1,
+                                           c: dq + start * c + h * hs, ldc: c)
+                                    T.gemm(transA: true, transB: false, m: len, n: hs, k: len, a: dscores, lda: len, b: qh, ldb: c, beta: 1,
+                                           c: dk + start * kv + kvh * hs, ldc: kv)
                                 }
                             }
                             rotate(dq, heads: nh, rotation, sequences, inverse: true)
@@ -356,5 +342,43 @@ extension Llama {
             let k = s * s * s / T(width) * dot
             for i in 0..<width { dx[i] += s * d[i] * weight[i] - x[i] * k }
         }
+    }
+}
+
+// The public passes, one extension per element type: called from another module, a generic
+// method runs unspecialised, every arithmetic operation through a witness table (the forward
+// pass measured 20× slower); called here with T fixed, the compiler specialises them.
+extension Llama where T == Float {
+    /// B sequences of T tokens each; targets -1 carry no loss. Returns the mean loss over the
+    /// counted targets (nil without targets); afterwards `logits()` holds every row's logits
+    /// when there were no targets.
+    public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int) throws -> Float? {
+        try forward(tokens: tokens, targets: targets, Layers.Sequences(checkedB: B, T: n, tokens: tokens.count, targets: targets?.count))
+    }
+
+    /// Adds the gradients of the last forward pass's mean loss to `gradients`.
+    public func backward() throws { try backwardPass() }
+
+    /// One optimiser step on the gradients of the last backward pass.
+    public func step(_ optimizer: inout AdamW, lr: Float) {
+        optimizer.update(&parameters, gradients, lr: lr)
+    }
+}
+
+extension Llama where T == Double {
+    public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int) throws -> Double? {
+        try forward(tokens: tokens, targets: targets, Layers.Sequences(checkedB: B, T: n, tokens: tokens.count, targets: targets?.count))
+    }
+
+    public func backward() throws { try backwardPass() }
+}
+
+extension Layers.Sequences {
+    /// B sequences of T tokens, when the token and target counts say so.
+    init(checkedB B: Int, T n: Int, tokens: Int, targets: Int?) throws {
+        guard B > 0, n > 0, tokens == B * n, targets == nil || targets == B * n else {
+            throw QuarryError("forward needs B·T tokens (and as many targets)")
+        }
+        self = .uniform(B: B, T: n)
     }
 }
