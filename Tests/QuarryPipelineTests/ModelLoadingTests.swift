@@ -59,3 +59,50 @@ struct ModelLoadingTests {
         #expect(performing: { try LanguageModel.load(fake) }, throws: { $0 is QuarryError })
     }
 }
+
+/// `ORG/NAME[@REVISION]` in a Hugging Face cache laid out as huggingface_hub writes it.
+struct HubCacheTests {
+    static let commit = "0123456789abcdef0123456789abcdef01234567"
+
+    /// models--ORG--NAME with refs/main → the commit, a snapshot of symlinks into blobs/.
+    static func cache(files: [String: String]) throws -> ScratchDirectory {
+        let scratch = ScratchDirectory()
+        let repository = scratch.path + "/models--Org--Tiny-Model"
+        for folder in ["refs", "blobs", "snapshots/\(commit)"] {
+            try FileManager.default.createDirectory(atPath: repository + "/" + folder, withIntermediateDirectories: true)
+        }
+        _ = scratch.write("models--Org--Tiny-Model/refs/main", commit)
+        for (name, content) in files {
+            let blob = scratch.write("models--Org--Tiny-Model/blobs/\(name.hashValue.magnitude)", content)
+            try FileManager.default.createSymbolicLink(atPath: repository + "/snapshots/\(commit)/" + name, withDestinationPath: blob)
+        }
+        return scratch
+    }
+
+    @Test func namesResolveThroughRefsToSnapshots() throws {
+        let scratch = try Self.cache(files: ["config.json": "{}", "tokenizer.json": "{}"])
+        let snapshot = scratch.path + "/models--Org--Tiny-Model/snapshots/\(Self.commit)"
+        #expect(try HubCache.model("Org/Tiny-Model", root: scratch.path) == snapshot)
+        #expect(try HubCache.model("Org/Tiny-Model@main", root: scratch.path) == snapshot)
+        #expect(try HubCache.model("Org/Tiny-Model@\(Self.commit)", root: scratch.path) == snapshot)
+        #expect(performing: { try HubCache.model("Org/Tiny-Model@v2", root: scratch.path) }, throws: { "\($0)".contains("no revision v2") })
+        #expect(performing: { try HubCache.model("Org/Other", root: scratch.path) }, throws: { "\($0)".contains("no such model in the Hugging Face cache") })
+        #expect(performing: { try HubCache.model("Org/Tiny-Model@\(String(repeating: "f", count: 40))", root: scratch.path) },
+                throws: { "\($0)".contains("snapshot") && "\($0)".contains("missing") })
+    }
+
+    @Test func aGGUFRepositoryResolvesToItsOneFile() throws {
+        let one = try Self.cache(files: ["model.Q4_0.gguf": "GGUF"])
+        #expect(try HubCache.model("Org/Tiny-Model", root: one.path).hasSuffix("/model.Q4_0.gguf"))
+        let two = try Self.cache(files: ["a.gguf": "GGUF", "b.gguf": "GGUF"])
+        #expect(performing: { try HubCache.model("Org/Tiny-Model", root: two.path) }, throws: { "\($0)".contains("2 GGUF files (a.gguf, b.gguf)") })
+    }
+
+    @Test func theCacheRootFollowsHuggingFaceHub() {
+        #expect(HubCache.root(environment: ["HF_HUB_CACHE": "/c", "HF_HOME": "/h"]) == "/c")
+        #expect(HubCache.root(environment: ["HF_HOME": "/h"]) == "/h/hub")
+        #expect(HubCache.root(environment: [:]).hasSuffix("/.cache/huggingface/hub"))
+        #expect(HubCache.isModelName("HuggingFaceTB/SmolLM2-135M-Instruct@main"))
+        #expect(!HubCache.isModelName("run1") && !HubCache.isModelName("a/b/c") && !HubCache.isModelName("../x"))
+    }
+}

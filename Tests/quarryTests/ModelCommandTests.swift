@@ -53,6 +53,24 @@ struct ModelCommandTests {
         #expect(logits.status == 0 && logits.out.split(separator: ",").count == 2 * 256)
     }
 
+    /// ORG/NAME from the Hugging Face cache (HF_HUB_CACHE), resolved through refs/main.
+    @Test func aModelNamedByItsHubNameIsFoundInTheCache() throws {
+        let scratch = ScratchDirectory()
+        let model = try Self.tinyModel(in: scratch)
+        let commit = String(repeating: "ab", count: 20)
+        let repository = scratch.path + "/hub/models--Org--Tiny"
+        try FileManager.default.createDirectory(atPath: repository + "/snapshots/" + commit, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: repository + "/refs", withIntermediateDirectories: true)
+        _ = scratch.write("hub/models--Org--Tiny/refs/main", commit + "\n")
+        try FileManager.default.createSymbolicLink(atPath: repository + "/snapshots/\(commit)/tiny.gguf", withDestinationPath: model)
+        let direct = try quarry(["generate", "--model", model, "--prompt", "ab", "--temperature", "0", "--max-tokens", "3", "--ids"])
+        let named = try quarry(["generate", "--model", "Org/Tiny", "--prompt", "ab", "--temperature", "0", "--max-tokens", "3", "--ids"],
+                               environment: ["HF_HUB_CACHE": scratch.path + "/hub"])
+        #expect(named.status == 0 && named.out == direct.out, "\(named.err)")
+        let missing = try quarry(["generate", "--model", "Org/Absent", "--prompt", "ab"], environment: ["HF_HUB_CACHE": scratch.path + "/hub"])
+        #expect(missing.status == 1 && missing.err.contains("no such model in the Hugging Face cache"))
+    }
+
     @Test func tokenizerEncodeTakesAGGUFFile() throws {
         let scratch = ScratchDirectory()
         let model = try Self.tinyModel(in: scratch)

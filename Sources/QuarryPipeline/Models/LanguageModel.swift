@@ -4,7 +4,8 @@ import QuarryTokenizer
 import QuarryTraining
 
 /// A model ready to generate, with its tokenizer and the way it expects a conversation, from any
-/// of the forms a user names one by: a quarry run directory (GPT-2) or a `.gguf` file.
+/// of the forms a user names one by: a quarry run directory (GPT-2), a Llama-family Hugging Face
+/// directory, a `.gguf` file, or `ORG/NAME[@REVISION]` in the Hugging Face cache.
 public struct LanguageModel {
     public let generator: any TokenGenerator
     public let tokenizer: BPEModel
@@ -18,6 +19,7 @@ public struct LanguageModel {
     public let summary: String
 
     public static func load(_ spec: String) throws -> LanguageModel {
+        let spec = try HubCache.resolve(spec)
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: spec, isDirectory: &isDirectory)
         if exists && !isDirectory.boolValue {
@@ -37,6 +39,7 @@ public struct LanguageModel {
     /// The Llama-family model `spec` names (a .gguf file or a Hugging Face directory), or nil
     /// when it names a GPT-2 run.
     public static func llama(_ spec: String) throws -> Llama<Float>? {
+        let spec = try HubCache.resolve(spec)
         if isGGUF(spec) { return try LlamaGGUF.load(GGUFFile(path: spec)) }
         if LlamaCheckpoint.isLlamaDirectory(spec) { return try LlamaCheckpoint.load(from: spec) }
         return nil
@@ -87,6 +90,7 @@ public struct LanguageModel {
 /// holding one, or a `.gguf` file (the tokenizer in its metadata).
 public enum TokenizerSource {
     public static func load(_ spec: String) throws -> BPEModel {
+        let spec = try HubCache.resolve(spec)
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: spec, isDirectory: &isDirectory)
         if exists && isDirectory.boolValue { return try TokenizerFile.load(path: spec + "/tokenizer.json") }

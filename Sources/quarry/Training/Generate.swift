@@ -15,7 +15,9 @@ struct Generate: ParsableCommand {
         The model is a quarry run directory (GPT-2: config.json, model.safetensors, tokenizer.json), \
         a Hugging Face directory of a Llama-family model (LlamaForCausalLM, Qwen2ForCausalLM; F32, \
         BF16 or F16 safetensors, one file or shards; its tokenizer.json), or a GGUF file of one \
-        (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K), whose own tokenizer is used.
+        (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K), whose own tokenizer is used; or \
+        ORG/NAME[@REVISION], found in the Hugging Face cache ($HF_HUB_CACHE, else $HF_HOME/hub, \
+        else ~/.cache/huggingface/hub) as huggingface-cli download leaves it.
 
         --chat asks a chat model: the prompt becomes a user turn in the model's template (the \
         GGUF's ChatML for SmolLM2 and Qwen2; for a `finetune --task sft` run, \
@@ -27,7 +29,7 @@ struct Generate: ParsableCommand {
           quarry generate --model run3 --chat --prompt "Which section holds mail servers?" --temperature 0
           quarry generate --model SmolLM2-135M-Instruct.Q4_1.gguf --chat --prompt "What is the capital of France?" --temperature 0
         """)
-    @Option(help: "A model directory (a quarry run or a Hugging Face Llama-family directory) or a .gguf file.") var model: String
+    @Option(help: "A model directory (a quarry run or a Hugging Face Llama-family directory), a .gguf file, or ORG/NAME[@REVISION] in the Hugging Face cache.") var model: String
     @Option(help: "The text to continue (with --chat: the user's message).") var prompt: String
     @Flag(help: "Wrap the prompt in the chat template of `finetune --task sft`.") var chat = false
     @Option(help: "With --chat: a system message before the user's.") var system: String?
