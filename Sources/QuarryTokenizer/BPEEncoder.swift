@@ -73,7 +73,7 @@ struct EncoderWork {
     static let empty = EncoderWork(placeholderCapacity: 1)
 
     mutating func encode(_ text: String, with model: BPEModel, into out: inout [Int32]) {
-        var text = text
+        var text = model.normalizesNFC ? text.precomposedStringWithCanonicalMapping : text
         if model.addPrefixSpace, let first = text.unicodeScalars.first, first != " " { text = " " + text }
         text.withUTF8 { s in
             guard !model.addedTokens.isEmpty else { encodeOrdinary(model, s, range: 0..<s.count, into: &out); return }
@@ -109,8 +109,7 @@ struct EncoderWork {
     private mutating func encodeOrdinary(_ model: BPEModel, _ s: UnsafeBufferPointer<UInt8>, range: Range<Int>, into out: inout [Int32]) {
         guard !range.isEmpty else { return }
         let slice = UnsafeBufferPointer(rebasing: s[range])
-        let pieces = model.splitsDigits ? GPT2PreTokenizer.splitWithIndividualDigits : GPT2PreTokenizer.split
-        pieces(slice) { piece in
+        model.preTokenization.split(slice) { piece in
             let bytes = UnsafeBufferPointer(rebasing: slice[piece])
             if bytes.count == 1 { if model.byteTokens[Int(bytes[0])] >= 0 { out.append(model.byteTokens[Int(bytes[0])]) }; return }
             if cache.lookup(bytes, into: &out) { return }

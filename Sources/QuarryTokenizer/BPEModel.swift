@@ -14,9 +14,14 @@ public struct BPEModel: Sendable {
     public let tokenStrings: [String]
     public let addPrefixSpace: Bool
     public let ignoreMerges: Bool
+    /// How text is split into pieces before BPE (GPT-2's pattern, SmolLM2's digits first,
+    /// Llama 3's or Qwen2's pattern).
+    public let preTokenization: PreTokenization
+    /// Text is put in Unicode normalisation form C first (Qwen2's tokenizer.json).
+    public let normalizesNFC: Bool
     /// Every digit is a piece of its own before GPT-2's pattern runs (HF's `Digits` pre-tokenizer
     /// with `individual_digits`, llama.cpp's `smollm`): SmolLM2's tokenizer.
-    public let splitsDigits: Bool
+    public var splitsDigits: Bool { preTokenization == .gpt2IndividualDigits }
 
     /// pair (left << 32 | right) → (rank << 32 | result)
     let mergeTable: MergeTable
@@ -33,13 +38,14 @@ public struct BPEModel: Sendable {
     /// tokens), however their files were written.
     public func encodesLike(_ other: BPEModel) -> Bool {
         tokenBytes == other.tokenBytes && addPrefixSpace == other.addPrefixSpace && ignoreMerges == other.ignoreMerges
-            && splitsDigits == other.splitsDigits
+            && preTokenization == other.preTokenization && normalizesNFC == other.normalizesNFC
             && merges.elementsEqual(other.merges) { $0.left == $1.left && $0.right == $1.right && $0.result == $1.result }
             && addedTokens.elementsEqual(other.addedTokens) { $0.content == $1.content && $0.id == $1.id }
     }
 
     public init(tokenStrings: [String], merges: [(String, String)], addedTokens: [(content: String, id: Int32, special: Bool)],
-                addPrefixSpace: Bool = false, ignoreMerges: Bool = false, splitsDigits: Bool = false) throws {
+                addPrefixSpace: Bool = false, ignoreMerges: Bool = false, splitsDigits: Bool = false,
+                preTokenization: PreTokenization? = nil, normalizesNFC: Bool = false) throws {
         let ids = TokenIndex(tokenStrings)
         var bytes: [[UInt8]] = []
         bytes.reserveCapacity(tokenStrings.count)
@@ -80,7 +86,8 @@ public struct BPEModel: Sendable {
         self.addedTokens = addedTokens
         self.addPrefixSpace = addPrefixSpace
         self.ignoreMerges = ignoreMerges
-        self.splitsDigits = splitsDigits
+        self.preTokenization = preTokenization ?? (splitsDigits ? .gpt2IndividualDigits : .gpt2)
+        self.normalizesNFC = normalizesNFC
         self.mergeTable = table
         self.byteTokens = byteTokens
         self.wholeTokens = whole
@@ -104,7 +111,8 @@ public struct BPEModel: Sendable {
         tokenStrings = fresh(other.tokenStrings)
         addPrefixSpace = other.addPrefixSpace
         ignoreMerges = other.ignoreMerges
-        splitsDigits = other.splitsDigits
+        preTokenization = other.preTokenization
+        normalizesNFC = other.normalizesNFC
         mergeTable = other.mergeTable.unshared()
         byteTokens = fresh(other.byteTokens)
         wholeTokens = Dictionary(uniqueKeysWithValues: other.wholeTokens.map { (fresh($0.key), $0.value) })

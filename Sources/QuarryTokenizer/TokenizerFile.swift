@@ -31,10 +31,14 @@ public enum TokenizerFile {
         guard type == "BPE" else {
             throw QuarryError("a \(type) tokenizer: quarry reads byte-level BPE tokenizers (GPT-2 style) only")
         }
+        var normalizesNFC = false
         if let normalizer = root["normalizer"], !normalizer.isNull {
-            throw QuarryError("it has a normalizer (\(normalizer["type"]?.string ?? "unknown")): quarry reads byte-level BPE tokenizers without normalizers only")
+            guard normalizer["type"]?.string == "NFC" else {
+                throw QuarryError("it has a normalizer (\(normalizer["type"]?.string ?? "unknown")): quarry reads byte-level BPE tokenizers without one or with NFC")
+            }
+            normalizesNFC = true
         }
-        let (addPrefixSpace, splitsDigits) = try preTokenizer(root["pre_tokenizer"])
+        let (addPrefixSpace, preTokenization) = try preTokenizer(root["pre_tokenizer"])
         if let dropout = model["dropout"]?.number, dropout > 0 {
             throw QuarryError("BPE dropout \(dropout) is not supported (encoding would not be deterministic)")
         }
@@ -94,21 +98,22 @@ public enum TokenizerFile {
         added.sort { $0.content.utf8.count > $1.content.utf8.count }
         return try BPEModel(tokenStrings: strings, merges: merges, addedTokens: added,
                             addPrefixSpace: addPrefixSpace, ignoreMerges: model["ignore_merges"]?.bool ?? false,
-                            splitsDigits: splitsDigits)
+                            preTokenization: preTokenization, normalizesNFC: normalizesNFC)
     }
 
-    /// The ByteLevel pre-tokenizer (GPT-2's pattern), alone or in a Sequence, optionally after
-    /// `Digits` with `individual_digits` (SmolLM2): its add_prefix_space, and whether digits split.
-    private static func preTokenizer(_ value: JSONValue?) throws -> (addPrefixSpace: Bool, splitsDigits: Bool) {
+    /// The pre-tokenizers quarry reproduces: ByteLevel with GPT-2's pattern, alone or in a
+    /// Sequence, optionally after `Digits` with `individual_digits` (SmolLM2); or `Split` with
+    /// Llama 3's or Qwen2's pattern (behavior Isolated) before a ByteLevel without its own regex.
+    private static func preTokenizer(_ value: JSONValue?) throws -> (addPrefixSpace: Bool, PreTokenization) {
         guard let pre = value, pre.members != nil else {
             throw QuarryError("no ByteLevel pre-tokenizer: quarry reads byte-level BPE tokenizers (GPT-2 style) only")
         }
         let type = pre["type"]?.string ?? "unknown"
         if type == "ByteLevel" {
             guard pre["use_regex"]?.bool ?? true else {
-                throw QuarryError("a ByteLevel pre-tokenizer without the GPT-2 split pattern (use_regex false) is not supported")
+                throw QuarryError("a ByteLevel pre-tokenizer without the GPT-2 split pattern (use_regex false) and no Split before it is not supported")
             }
-            return (pre["add_prefix_space"]?.bool ?? false, false)
+            return (pre["add_prefix_space"]?.bool ?? false, .gpt2)
         }
         if type == "Sequence", let steps = pre["pretokenizers"]?.array {
             if steps.count == 1 { return try preTokenizer(steps[0]) }
@@ -116,11 +121,26 @@ public enum TokenizerFile {
                 guard steps[0]["individual_digits"]?.bool == true else {
                     throw QuarryError("a Digits pre-tokenizer that keeps runs of digits together is not supported (only individual_digits)")
                 }
-                let (prefix, _) = try preTokenizer(steps[1])
-                return (prefix, true)
+                let (prefix, inner) = try preTokenizer(steps[1])
+                guard inner == .gpt2 else { throw QuarryError("Digits before a pre-tokenizer other than GPT-2's ByteLevel is not supported") }
+                return (prefix, .gpt2IndividualDigits)
+            }
+            if steps.count == 2, steps[0]["type"]?.string == "Split", steps[1]["type"]?.string == "ByteLevel" {
+                let split = steps[0], byteLevel = steps[1]
+                let pattern = split["pattern"]?["Regex"]?.string ?? split["pattern"]?["String"]?.string ?? ""
+                guard let kind = PreTokenization.allCases.first(where: { $0.splitPattern == pattern }) else {
+                    throw QuarryError("a Split pre-tokenizer with the pattern \(pattern.debugDescription): quarry knows Llama 3's and Qwen2's")
+                }
+                guard (split["behavior"]?.string ?? "Isolated") == "Isolated", split["invert"]?.bool != true else {
+                    throw QuarryError("a Split pre-tokenizer that is not Isolated (or is inverted) is not supported")
+                }
+                guard byteLevel["use_regex"]?.bool == false else {
+                    throw QuarryError("a Split pre-tokenizer before a ByteLevel that splits again (use_regex true) is not supported")
+                }
+                return (byteLevel["add_prefix_space"]?.bool ?? false, kind)
             }
         }
-        throw QuarryError("pre-tokenizer \(type): quarry reads the GPT-2 ByteLevel pre-tokenizer, optionally after Digits(individual_digits)")
+        throw QuarryError("pre-tokenizer \(type): quarry reads GPT-2's ByteLevel, Digits(individual_digits) + ByteLevel, and Split (Llama 3, Qwen2) + ByteLevel")
     }
 
     /// The tokenizer.json text HF `tokenizers` writes for a byte-level BPE (keys in its order).
@@ -132,11 +152,19 @@ public enum TokenizerFile {
             out += "    {\"id\": \(token.id), \"content\": \(JSONText.quoted(token.content)), \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": \(token.special)}"
         }
         out += added.isEmpty ? "],\n" : "\n  ],\n"
-        out += "  \"normalizer\": null,\n"
-        let byteLevel = "{\"type\": \"ByteLevel\", \"add_prefix_space\": \(model.addPrefixSpace), \"trim_offsets\": true, \"use_regex\": true}"
-        out += model.splitsDigits
-            ? "  \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Digits\", \"individual_digits\": true}, \(byteLevel)]},\n"
-            : "  \"pre_tokenizer\": \(byteLevel),\n"
+        out += model.normalizesNFC ? "  \"normalizer\": {\"type\": \"NFC\"},\n" : "  \"normalizer\": null,\n"
+        let byteLevel = { (regex: Bool) in
+            "{\"type\": \"ByteLevel\", \"add_prefix_space\": \(model.addPrefixSpace), \"trim_offsets\": true, \"use_regex\": \(regex)}"
+        }
+        switch model.preTokenization {
+        case .gpt2:
+            out += "  \"pre_tokenizer\": \(byteLevel(true)),\n"
+        case .gpt2IndividualDigits:
+            out += "  \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Digits\", \"individual_digits\": true}, \(byteLevel(true))]},\n"
+        case .llama3, .qwen2:
+            let split = "{\"type\": \"Split\", \"pattern\": {\"Regex\": \(JSONText.quoted(model.preTokenization.splitPattern ?? ""))}, \"behavior\": \"Isolated\", \"invert\": false}"
+            out += "  \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [\(split), \(byteLevel(false))]},\n"
+        }
         out += "  \"post_processor\": null,\n"
         out += "  \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": true, \"use_regex\": true},\n"
         out += "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n    \"byte_fallback\": false,\n    \"ignore_merges\": \(model.ignoreMerges),\n    \"vocab\": {"

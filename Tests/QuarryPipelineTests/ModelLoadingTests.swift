@@ -45,6 +45,20 @@ struct ModelLoadingTests {
         #expect(again.splitsDigits && again.encodesLike(smollm))
     }
 
+    /// Llama 3's and Qwen2's tokenizers (GGUF pre llama-bpe, qwen2) split digits in runs of three
+    /// and one, and survive a round trip through tokenizer.json's Split form.
+    @Test func llamaBPEAndQwen2PreTokenizers() throws {
+        let llama = try Self.load(Self.tokenizerFile(pre: "llama-bpe")), qwen = try Self.load(Self.tokenizerFile(pre: "qwen2"))
+        #expect(llama.preTokenization == .llama3 && qwen.preTokenization == .qwen2)
+        let twelve = try #require(llama.id(of: "12"))
+        #expect(BPEEncoder(model: llama).encode("12").last == twelve)
+        #expect(!BPEEncoder(model: qwen).encode("12").contains(twelve))
+        for model in [llama, qwen] {
+            let again = try TokenizerFile.parse(Data(TokenizerFile.serialise(model).utf8))
+            #expect(again.encodesLike(model))
+        }
+    }
+
     @Test func unknownTokenizersAreNamed() throws {
         #expect(performing: { try Self.load(Self.tokenizerFile(pre: "llama-bpe-unknown")) }, throws: { "\($0)".contains("pre-tokenizer llama-bpe-unknown") })
         #expect(performing: { try Self.load(Self.tokenizerFile(pre: "smollm", model: "llama")) }, throws: { "\($0)".contains("tokenizer model llama") })

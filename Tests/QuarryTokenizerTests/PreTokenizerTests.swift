@@ -36,6 +36,27 @@ import Testing
         #expect(GPT2PreTokenizer.pieces(input, individualDigits: true) == expected)
     }
 
+    /// Llama 3's and Qwen2's Split patterns: expected pieces from HF `tokenizers`
+    /// (`Split(Regex(pattern), behavior="isolated")`); scripts/crosscheck-pretokenizers compares
+    /// whole encodings on 86,958 texts.
+    @Test(arguments: [
+        ("I'M here, they'LL see (word)", ["I", "'M", " here", ",", " they", "'LL", " see", " (", "word", ")"],
+         ["I", "'M", " here", ",", " they", "'LL", " see", " (", "word", ")"]),
+        ("12345 3.14", ["123", "45", " ", "3", ".", "14"], ["1", "2", "3", "4", "5", " ", "3", ".", "1", "4"]),
+        ("end.\n\nNext  \n  x", ["end", ".\n\n", "Next", "  \n", " ", " x"], ["end", ".\n\n", "Next", "  \n", " ", " x"]),
+        ("\tz  (a", ["\tz", " ", " (", "a"], ["\tz", " ", " (", "a"]),
+        ("naïve—ok!\n", ["naïve", "—ok", "!\n"], ["naïve", "—ok", "!\n"]),
+    ])
+    func llama3AndQwen2PatternsMatchHuggingFace(input: String, llama3: [String], qwen2: [String]) {
+        func pieces(_ kind: PreTokenization) -> [String] {
+            var text = input, out: [String] = []
+            text.withUTF8 { s in kind.split(s) { out.append(String(decoding: UnsafeBufferPointer(rebasing: s[$0]), as: UTF8.self)) } }
+            return out
+        }
+        #expect(pieces(.llama3) == llama3)
+        #expect(pieces(.qwen2) == qwen2)
+    }
+
     /// The arithmetic ASCII classes agree with the Unicode properties GPT-2's pattern names.
     @Test func asciiClassesMatchUnicodeProperties() {
         for v in UInt32(0)..<128 {

@@ -8,8 +8,10 @@ import QuarryTraining
 /// names quarry knows map to the splitting each family's tokenizer.json describes. Control and
 /// user-defined tokens (`<|im_start|>`, …) are matched in the text before BPE, as HF does.
 public enum GGUFTokenizer {
-    /// `tokenizer.ggml.pre` → whether digits are split one by one before GPT-2's pattern.
-    static let knownPreTokenizers: [String: Bool] = ["smollm": true, "gpt-2": false, "default": false]
+    /// `tokenizer.ggml.pre` → the splitting each family's tokenizer.json describes.
+    static let knownPreTokenizers: [String: PreTokenization] = [
+        "smollm": .gpt2IndividualDigits, "gpt-2": .gpt2, "default": .gpt2, "llama-bpe": .llama3, "llama3": .llama3, "qwen2": .qwen2,
+    ]
 
     /// GGUF token types (llama.cpp's `llama_token_type`).
     enum TokenType: Int { case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6 }
@@ -20,7 +22,7 @@ public enum GGUFTokenizer {
             throw QuarryError("\(file.path): tokenizer model \(kind); quarry reads byte-level BPE tokenizers (\"gpt2\") only")
         }
         let pre = file.string("tokenizer.ggml.pre") ?? "default"
-        guard let splitsDigits = knownPreTokenizers[pre] else {
+        guard let preTokenization = knownPreTokenizers[pre] else {
             throw QuarryError("\(file.path): pre-tokenizer \(pre) is not supported (quarry knows \(knownPreTokenizers.keys.sorted().joined(separator: ", ")))")
         }
         guard let tokenValues = file.metadata["tokenizer.ggml.tokens"]?.array else {
@@ -52,7 +54,7 @@ public enum GGUFTokenizer {
         // Longest first, so that overlapping added tokens match unambiguously.
         added.sort { $0.content.utf8.count > $1.content.utf8.count }
         do {
-            return try BPEModel(tokenStrings: tokens, merges: merges, addedTokens: added, splitsDigits: splitsDigits)
+            return try BPEModel(tokenStrings: tokens, merges: merges, addedTokens: added, preTokenization: preTokenization)
         } catch let error as QuarryError {
             throw QuarryError("\(file.path): \(error.message)")
         }
