@@ -139,6 +139,28 @@ struct GGUFTests {
         #expect(file.tensors.allSatisfy { $0.offset % GGUFWriter.alignment == 0 })
     }
 
+    /// llama.cpp reads `block_count` as uint32, `rope.freq_base` as float32 and token types as
+    /// int32: the writer's narrow keys come back with those types' values.
+    @Test func narrowTypesAndQ8_0Quantisation() throws {
+        var writer = GGUFWriter()
+        writer.set("llama.block_count", uint32: 30)
+        writer.set("llama.rope.freq_base", float32: 100_000)
+        writer.set("tokenizer.ggml.token_type", int32s: [1, 3, -1])
+        let values: [Float] = (0..<32).map { Float($0 - 16) / 4 }   // max |x| = 4: scale 4/127
+        writer.add("q", shape: [32], type: .q8_0, bytes: GGUFWriter.q8_0(values[...]))
+        let bytes = writer.encoded()
+        let file = try GGUFFile(bytes: bytes, path: "n.gguf")
+        #expect(file.integer("llama.block_count") == 30 && file.number("llama.rope.freq_base") == 100_000)
+        #expect(file.metadata["tokenizer.ggml.token_type"] == .array([.signed(1), .signed(3), .signed(-1)]))
+        // The key's type code in the file: 4 (uint32) right after "llama.block_count".
+        let key = Array("llama.block_count".utf8)
+        let at = try #require((0..<(bytes.count - key.count)).first { Array(bytes[$0..<($0 + key.count)]) == key })
+        #expect(bytes[at + key.count] == 4)
+        let d = GGMLDequantize.halfToFloat(GGMLDequantize.floatToHalf(4 / 127))
+        let expected: [Float] = values.map { (($0 / (4 / 127)).rounded(.toNearestOrAwayFromZero)) * d }
+        #expect(try file.floats("q") == expected)
+    }
+
     /// Every prefix of a file, and every single-byte change of its header and tensor table, is
     /// read or refused with an error: never a trap, never a read past the end.
     @Test func damagedFilesAreRefusedNotCrashedOn() throws {

@@ -119,10 +119,22 @@ struct ConvertCommandTests {
         let generated = try quarry(["generate", "--model", out, "--prompt", "ab", "--temperature", "0", "--max-tokens", "4", "--ids"])
         let original = try quarry(["generate", "--model", model, "--prompt", "ab", "--temperature", "0", "--max-tokens", "4", "--ids"])
         #expect(generated.status == 0 && generated.out == original.out)
+        // Back to GGUF: F32 is the same model, Q8_0 within its rounding; llama.cpp's Q/K layout
+        // is written back (the logits would differ otherwise).
+        let f32 = scratch.path + "/back.gguf", q8 = scratch.path + "/back-q8.gguf"
+        #expect(try quarry(["convert", out, "--to", "gguf", "--out", f32]).status == 0)
+        #expect(try quarry(["logits", "--model", f32, "--tokens", "97,98,99"]).out == fromGGUF)
+        #expect(try quarry(["convert", out, "--to", "gguf", "--dtype", "q8_0", "--out", q8]).status == 0)
+        let exact = try JSONValue.parse(Array(fromGGUF.utf8)).array?.compactMap(\.number) ?? []
+        let rounded = try JSONValue.parse(Array(try quarry(["logits", "--model", q8, "--tokens", "97,98,99"]).out.utf8)).array?.compactMap(\.number) ?? []
+        #expect(exact.count == rounded.count && !exact.isEmpty)
+        #expect(zip(exact, rounded).allSatisfy { abs($0 - $1) < 0.05 * max(1, abs($0)) })
         // The directory exists now: refused, and nothing in it is touched.
         let again = try quarry(["convert", model, "--to", "hf", "--out", out])
         #expect(again.status == 1 && again.err.contains("already exists"))
         let wrong = try quarry(["convert", model, "--to", "onnx", "--out", scratch.path + "/x"])
         #expect(wrong.status != 0 && wrong.err.contains("--to onnx is not supported"))
+        let dtype = try quarry(["convert", model, "--to", "gguf", "--dtype", "bf16", "--out", scratch.path + "/x.gguf"])
+        #expect(dtype.status != 0 && dtype.err.contains("--dtype bf16 is not supported with --to gguf"))
     }
 }

@@ -34,3 +34,59 @@ extension LanguageModel {
         }
     }
 }
+
+extension LanguageModel {
+    /// The tensor types `saveGGUF` writes the matrices in (1-D tensors stay F32, as llama.cpp keeps them).
+    public enum GGUFType: String, CaseIterable, Sendable { case f32, f16, q8_0 }
+
+    /// A GGUF v3 file llama.cpp, Ollama and transformers load: the model's shape and its
+    /// tokenizer in the metadata (llama.cpp's keys and types), the Q and K projections of
+    /// `llama` models in llama.cpp's rotary layout, written to a temporary file renamed into place.
+    public func saveGGUF(to path: String, type: GGUFType) throws {
+        guard let llama = (generator as? LlamaGenerator)?.model else {
+            throw QuarryError("converting GPT-2 runs to GGUF is not supported yet")
+        }
+        guard !FileManager.default.fileExists(atPath: path) else { throw QuarryError("\(path) already exists: give a new file to --out") }
+        let c = llama.config, arch = c.architecture.rawValue
+        var writer = GGUFWriter()
+        writer.set("general.architecture", .string(arch))
+        writer.set("general.name", .string(summary.components(separatedBy: ":").first ?? arch))
+        writer.set("general.file_type", uint32: [GGUFType.f32: 0, .f16: 1, .q8_0: 7][type] ?? 0)
+        for (key, value) in [("block_count", c.nLayer), ("context_length", c.nPositions), ("embedding_length", c.nEmbd),
+                             ("feed_forward_length", c.intermediateSize), ("attention.head_count", c.nHead),
+                             ("attention.head_count_kv", c.nKVHead), ("vocab_size", c.vocabSize), ("rope.dimension_count", c.headSize)] {
+            writer.set("\(arch).\(key)", uint32: value)
+        }
+        writer.set("\(arch).rope.freq_base", float32: c.ropeTheta)
+        writer.set("\(arch).attention.layer_norm_rms_epsilon", float32: c.rmsNormEps)
+        // The tokenizer: tokens, their types (control for special added tokens, user-defined for
+        // the others), merges, the pre-tokenizer's llama.cpp name, end of text, chat template.
+        let pre: [PreTokenization: String] = [.gpt2: "gpt-2", .gpt2IndividualDigits: "smollm", .llama3: "llama-bpe", .qwen2: "qwen2"]
+        writer.set("tokenizer.ggml.model", .string("gpt2"))
+        writer.set("tokenizer.ggml.pre", .string(pre[tokenizer.preTokenization] ?? "gpt-2"))
+        var types = [Int](repeating: 1, count: tokenizer.vocabularySize)
+        for token in tokenizer.addedTokens where Int(token.id) < types.count { types[Int(token.id)] = token.special ? 3 : 4 }
+        writer.set("tokenizer.ggml.tokens", .array(tokenizer.tokenStrings.map { .string($0) }))
+        writer.set("tokenizer.ggml.token_type", int32s: types)
+        writer.set("tokenizer.ggml.merges", .array(tokenizer.merges.map {
+            .string(tokenizer.tokenStrings[Int($0.left)] + " " + tokenizer.tokenStrings[Int($0.right)])
+        }))
+        if let eos = endOfText { writer.set("tokenizer.ggml.eos_token_id", uint32: Int(eos)) }
+        writer.set("tokenizer.ggml.add_bos_token", .bool(false))
+        if let chatTemplate { writer.set("tokenizer.chat_template", .string(chatTemplate)) }
+        for (tensor, layer, shape, range) in c.namedTensors {
+            var values = Array(llama.parameters[range])
+            if c.architecture == .llama, tensor == .query || tensor == .key {
+                values = LlamaGGUF.permuteRotaryRows(values, heads: tensor == .query ? c.nHead : c.nKVHead, columns: c.nEmbd)
+            }
+            let name = tensor.ggufName(layer: layer)
+            switch type {
+            case _ where shape.count == 1: writer.add(name, shape: shape, floats: values)
+            case .f16: writer.add(name, shape: shape, type: .f16, bytes: GGUFWriter.f16(values[...]))
+            case .q8_0 where shape[shape.count - 1] % 32 == 0: writer.add(name, shape: shape, type: .q8_0, bytes: GGUFWriter.q8_0(values[...]))
+            default: writer.add(name, shape: shape, floats: values)
+            }
+        }
+        try writer.write(to: path)
+    }
+}

@@ -74,4 +74,20 @@ public enum LlamaGGUF {
         }
         return out
     }
+
+    /// llama.cpp's `permute`, the inverse of `unpermuteRotaryRows`: Hugging Face row
+    /// `j·(hs/2) + i` of each head goes to row `i·2 + j`.
+    public static func permuteRotaryRows(_ w: [Float], heads: Int, columns: Int) -> [Float] {
+        let rows = w.count / columns, hs = rows / heads, half = hs / 2
+        var out = [Float](repeating: 0, count: w.count)
+        for head in 0..<heads {
+            for i in 0..<half {
+                for j in 0..<2 {
+                    let from = (head * hs + j * half + i) * columns, to = (head * hs + i * 2 + j) * columns
+                    out[to..<(to + columns)] = w[from..<(from + columns)]
+                }
+            }
+        }
+        return out
+    }
 }
