@@ -208,6 +208,7 @@ struct GGUFTests {
             return out + [UInt8](repeating: 0, count: 64)
         }
         #expect(message(header(tensors: 1, metadata: 0, rest: tensor([4], type: 99, offset: 0))).contains("ggml type 99"))
+        #expect(message(header(tensors: 1, metadata: 0, rest: tensor([32], type: 11, offset: 0))).contains("is Q3_K (ggml type 11), which quarry does not read"))
         #expect(message(header(tensors: 1, metadata: 0, rest: tensor([1, 1, 1, 1, 1], type: 0, offset: 0))).contains("5 dimensions"))
         #expect(message(header(tensors: 1, metadata: 0, rest: tensor([40], type: 0, offset: 0))).contains("not within the file"))
         #expect(message(header(tensors: 1, metadata: 0, rest: tensor([64, 1 << 40, 1 << 40], type: 0, offset: 0))).contains("overflows") ||

@@ -110,7 +110,8 @@ public struct GGUFFile {
             }
             let rawType = try reader.u32()
             guard let type = GGMLType(rawValue: rawType) else {
-                throw QuarryError("\(path): tensor \(name) has ggml type \(rawType), which quarry does not know (it reads \(GGMLType.supportedNames))")
+                let known = GGMLType.unsupportedNames[rawType].map { "\($0) (ggml type \(rawType))" } ?? "ggml type \(rawType)"
+                throw QuarryError("\(path): tensor \(name) is \(known), which quarry does not read (it reads \(GGMLType.supportedNames)): convert the model with another quantisation")
             }
             infos.append((name, dims, type, try reader.u64()))
         }
@@ -200,6 +201,13 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
     }
 
     static var supportedNames: String { allCases.map(\.name).joined(separator: ", ") }
+
+    /// ggml's other types, to name them when a file uses one.
+    static let unsupportedNames: [UInt32: String] = [
+        6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 15: "Q8_K", 16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS",
+        19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS", 24: "I8", 25: "I16", 26: "I32", 27: "I64",
+        28: "F64", 29: "IQ1_M", 34: "TQ1_0", 35: "TQ2_0",
+    ]
 }
 
 /// A cursor over the file's bytes whose every read is bounds-checked.
