@@ -7,7 +7,19 @@
 // CPU name: "arch=skylake-avx512" dispatches on __builtin_cpu_is, which no later or AMD CPU
 // passes, so this machine (Emerald Rapids) ran the baseline SSE2 versions — where rintf is a
 // libm call and fast_exp cannot vectorise (GELU was 13% of a training step's time).
-#define VERSIONS __attribute__((target_clones("avx512f", "avx2", "default")))
+//
+// Under ThreadSanitizer (scripts/sanitize) there is one baseline version: the loader runs the
+// clones' resolvers before the sanitizer's runtime exists, and their instrumented entry crashes.
+#if defined(__has_feature)
+#  if __has_feature(thread_sanitizer)
+#    define QUARRY_NO_CLONES 1
+#  endif
+#endif
+#if defined(QUARRY_NO_CLONES)
+#  define VERSIONS
+#else
+#  define VERSIONS __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 
 const char *quarry_kernels_variant(void) {
     __builtin_cpu_init();

@@ -21,6 +21,11 @@ struct Quarry: ParsableCommand {
           quarry eval --model run2 --data data/test.jsonl
           quarry generate --model run1 --prompt "The quarry" --max-tokens 60
 
+        Or start from a pre-trained Llama-family model (GGUF, a Hugging Face directory, or \
+        ORG/NAME in the Hugging Face cache):
+          quarry generate --model SmolLM2-135M-Instruct.Q4_1.gguf --chat --prompt "Hello" --temperature 0
+          quarry convert SmolLM2-135M-Instruct.Q4_1.gguf --to hf --out smollm2/
+
         Every stage on the built-in samples, in about a minute: scripts/demo
         """,
         version: "0.1.0",

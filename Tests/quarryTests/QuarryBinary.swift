@@ -43,12 +43,14 @@ func quarry(_ arguments: [String], input: [UInt8] = [], environment: [String: St
     stdinPipe.fileHandleForWriting.write(Data(input))
     try stdinPipe.fileHandleForWriting.close()
     // Read both pipes before waiting: a full pipe would block the child.
-    let out = UncheckedData()
-    let reader = Thread { out.data = output.fileHandleForReading.readDataToEndOfFile() }
+    // The semaphore orders the reader's write before the read below (Thread.isFinished does not:
+    // ThreadSanitizer reported the race).
+    let out = UncheckedData(), done = DispatchSemaphore(value: 0)
+    let reader = Thread { out.data = output.fileHandleForReading.readDataToEndOfFile(); done.signal() }
     reader.start()
     let err = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    while !reader.isFinished { usleep(1000) }
+    done.wait()
     return (process.terminationStatus, String(decoding: out.data, as: UTF8.self), String(decoding: err, as: UTF8.self))
 }
 

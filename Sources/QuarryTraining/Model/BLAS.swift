@@ -58,7 +58,7 @@ public enum BLAS {
     public static func load(threads: Int? = nil) throws {
         let lib = try library.get()
         if let threads {
-            configuredThreads = threads
+            threadSetting.withLock { configuredThreads = threads }
             lib.setThreads?(Int32(threads))
         }
     }
@@ -69,10 +69,13 @@ public enum BLAS {
         guard case .success(let lib) = library, let set = lib.setThreads else { body(); return }
         set(1)
         body()
-        set(Int32(configuredThreads))
+        set(Int32(threadSetting.withLock { configuredThreads }))
     }
 
+    /// The thread count `load` set, restored after `singleThreaded`; read and written under
+    /// `threadSetting` (tests load BLAS from several threads at once).
     nonisolated(unsafe) static var configuredThreads = ProcessInfo.processInfo.activeProcessorCount
+    static let threadSetting = NSLock()
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major.
     @inline(__always)
