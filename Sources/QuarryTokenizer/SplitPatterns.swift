@@ -48,6 +48,17 @@ enum LlamaPreTokenizer {
 
     @inline(__always) static func isLineBreak(_ c: UInt32) -> Bool { c == 0x0A || c == 0x0D }
 
+    /// Where the run of scalars of `kind` starting at `start` ends.
+    @inline(__always) static func runEnd(_ s: UnsafeBufferPointer<UInt8>, from start: Int, of kind: Class) -> Int {
+        var j = start
+        while j < s.count {
+            let (c, l) = GPT2PreTokenizer.scalar(s, j)
+            if GPT2PreTokenizer.classify(c) != kind { break }
+            j += l
+        }
+        return j
+    }
+
     static func split(_ s: UnsafeBufferPointer<UInt8>, maximumDigits: Int, _ piece: (Range<Int>) -> Void) {
         let n = s.count
         var i = 0
@@ -74,12 +85,7 @@ enum LlamaPreTokenizer {
                 if GPT2PreTokenizer.classify(c1) == .letter { letters = i + l0 }
             }
             if letters >= 0 {
-                var j = letters
-                while j < n {
-                    let (c, l) = GPT2PreTokenizer.scalar(s, j)
-                    if GPT2PreTokenizer.classify(c) != .letter { break }
-                    j += l
-                }
+                let j = runEnd(s, from: letters, of: .letter)
                 piece(i..<j); i = j; continue
             }
             // 3. \p{N}{1,N}
@@ -101,12 +107,7 @@ enum LlamaPreTokenizer {
                 if GPT2PreTokenizer.classify(c1) == .other { otherStart = i + 1 }
             }
             if otherStart >= 0 {
-                var j = otherStart
-                while j < n {
-                    let (c, l) = GPT2PreTokenizer.scalar(s, j)
-                    if GPT2PreTokenizer.classify(c) != .other { break }
-                    j += l
-                }
+                var j = runEnd(s, from: otherStart, of: .other)
                 while j < n && (s[j] == 0x0A || s[j] == 0x0D) { j += 1 }
                 piece(i..<j); i = j; continue
             }
