@@ -34,6 +34,11 @@ public final class ProgressLine {
 
     /// Progress counted in bytes read (with `items` documents so far).
     public func update(bytes: Int, items: Int, force: Bool = false) {
+        update(bytes: bytes, of: total, items: items, noun: "docs", force: force)
+    }
+
+    /// Progress counted in bytes of `total` (0: unknown), with `items` of what `noun` names so far.
+    public func update(bytes: Int, of total: Int, items: Int, noun: String, force: Bool = false) {
         guard enabled else { return }
         let now = Date()
         guard force || now.timeIntervalSince(lastDraw) >= 0.25 else { return }
@@ -48,7 +53,7 @@ public final class ProgressLine {
                 line += " ETA \(Self.formatDuration(Double(total - bytes) / rate))"
             }
         }
-        line += ", \(Self.formatBytes(Int(rate)))/s, \(items) docs, \(Self.formatDuration(elapsed))"
+        line += ", \(Self.formatBytes(Int(rate)))/s, \(items) \(noun), \(Self.formatDuration(elapsed))"
         FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
         drew = true
     }

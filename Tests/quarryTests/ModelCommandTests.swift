@@ -68,7 +68,13 @@ struct ModelCommandTests {
                                environment: ["HF_HUB_CACHE": scratch.path + "/hub"])
         #expect(named.status == 0 && named.out == direct.out, "\(named.err)")
         let missing = try quarry(["generate", "--model", "Org/Absent", "--prompt", "ab"], environment: ["HF_HUB_CACHE": scratch.path + "/hub"])
-        #expect(missing.status == 1 && missing.err.contains("no such model in the Hugging Face cache"))
+        #expect(missing.status == 1 && missing.err.contains("no such model in the Hugging Face cache") && missing.err.contains("quarry pull Org/Absent"))
+        // pull, offline: the cached snapshot, or why there is none.
+        let offline = ["HF_HUB_CACHE": scratch.path + "/hub", "HF_HUB_OFFLINE": "1"]
+        let cached = try quarry(["pull", "Org/Tiny"], environment: offline)
+        #expect(cached.status == 0 && cached.out == repository + "/snapshots/\(commit)\n", "\(cached.err)")
+        let absent = try quarry(["pull", "Org/Absent"], environment: offline)
+        #expect(absent.status == 1 && absent.err.contains("HF_HUB_OFFLINE is set"))
     }
 
     @Test func tokenizerEncodeTakesAGGUFFile() throws {

@@ -36,7 +36,7 @@ public enum HubCache {
         let repository = root + "/models--" + name.replacingOccurrences(of: "/", with: "--")
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: repository, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw QuarryError("\(name): no such file or directory, and no such model in the Hugging Face cache (\(root)): download it first (huggingface-cli download \(name)), or set HF_HUB_CACHE or HF_HOME")
+            throw QuarryError("\(name): no such file or directory, and no such model in the Hugging Face cache (\(root)): download it first (quarry pull \(name)), or set HF_HUB_CACHE or HF_HOME")
         }
         var commit = revision
         let isCommit = revision.count == 40 && revision.allSatisfy(\.isHexDigit)
