@@ -31,15 +31,26 @@ func tokenFile(_ dir: String, count: Int, vocab: Int) -> String {
         return o
     }
 
-    @Test func resumedRunEndsWhereAnUninterruptedOneDoes() throws {
+    /// GPT-2 (with dropout, so the masks too must continue where they stopped) and Llama.
+    @Test(arguments: ["gpt2", "llama"]) func resumedRunEndsWhereAnUninterruptedOneDoes(family: String) throws {
         try BLAS.load(threads: 1)
         let dir = NSTemporaryDirectory() + "quarry-train-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = tokenFile(dir, count: 4000, vocab: 64)
-        // With dropout, so the masks too must continue where they stopped.
-        let config = ModelConfig(vocabSize: 64, nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 16, dropout: 0.1)
-        func fresh() throws -> GPT<Float> { let m = try GPT<Float>(config: config); m.initialise(seed: 11); return m }
+        func fresh() throws -> any PretrainableModel {
+            if family == "llama" {
+                let config = LlamaConfig(vocabSize: 64, nLayer: 2, nHead: 2, nKVHead: 1, nEmbd: 16, intermediateSize: 24, nPositions: 16)
+                let m = try Llama<Float>(config: config, parameters: [Float](repeating: 0, count: config.parameterCount))
+                m.initialise(seed: 11)
+                return m
+            }
+            let config = ModelConfig(vocabSize: 64, nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 16, dropout: 0.1)
+            let m = try GPT<Float>(config: config); m.initialise(seed: 11); return m
+        }
+        func load(_ directory: String) throws -> any PretrainableModel {
+            family == "llama" ? try LlamaCheckpoint.load(from: directory) : try Checkpoint.load(from: directory)
+        }
         let windows = TokenWindows([try ShardReader(path: data, format: .nanogpt, width: .uint16)])
 
         let whole = Pretrainer(model: try fresh(), options: options(), train: windows, validation: windows, directory: dir + "/a")
@@ -50,7 +61,7 @@ func tokenFile(_ dir: String, count: Int, vocab: Int) -> String {
         let first = Pretrainer(model: try fresh(), options: options(), train: windows, validation: windows, directory: dir + "/b")
         first.stopAfter = 3
         try first.run(endOfTextID: 0)
-        let second = Pretrainer(model: try Checkpoint.load(from: dir + "/b"), options: options(), train: windows, validation: windows, directory: dir + "/b")
+        let second = Pretrainer(model: try load(dir + "/b"), options: options(), train: windows, validation: windows, directory: dir + "/b")
         #expect(try second.resume() == 3)
         try second.run(endOfTextID: 0)
 
@@ -63,6 +74,10 @@ func tokenFile(_ dir: String, count: Int, vocab: Int) -> String {
         }
         #expect(try losses(dir + "/a") == losses(dir + "/b"))
         #expect(try losses(dir + "/a").count == 6)
+        // It learnt: the loss fell from the first steps to the last.
+        let firstTwo = try losses(dir + "/a").prefix(2).compactMap { Double($0.split(separator: " ")[1]) }
+        let lastTwo = try losses(dir + "/a").suffix(2).compactMap { Double($0.split(separator: " ")[1]) }
+        #expect(lastTwo.reduce(0, +) < firstTwo.reduce(0, +))
         #expect(FileManager.default.fileExists(atPath: dir + "/a/loss.svg"))
     }
 

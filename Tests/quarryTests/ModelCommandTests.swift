@@ -7,7 +7,7 @@ import QuarryTraining
 /// `generate`, `logits` and `tokenizer encode` on GGUF models.
 struct ModelCommandTests {
     /// A random Llama GGUF with a byte-level tokenizer (eos: byte "!"), written by the test.
-    static func tinyModel(in scratch: ScratchDirectory) throws -> String {
+    static func tinyModel(in scratch: ScratchDirectory, pre: String = "smollm") throws -> String {
         var writer = GGUFWriter()
         let tokens = (0..<256).map { String(ByteLevelAlphabet.characters[$0]) }
         writer.set("general.architecture", .string("llama"))
@@ -16,7 +16,7 @@ struct ModelCommandTests {
             writer.set("llama.\(key)", .unsigned(UInt64(value)))
         }
         writer.set("tokenizer.ggml.model", .string("gpt2"))
-        writer.set("tokenizer.ggml.pre", .string("smollm"))
+        writer.set("tokenizer.ggml.pre", .string(pre))
         writer.set("tokenizer.ggml.tokens", .array(tokens.map { .string($0) }))
         writer.set("tokenizer.ggml.merges", .array([]))
         writer.set("tokenizer.ggml.eos_token_id", .unsigned(33))
@@ -25,7 +25,7 @@ struct ModelCommandTests {
         for (tensor, layer, shape, _) in config.namedTensors {
             writer.add(tensor.ggufName(layer: layer), shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in Float(rng.uniform() * 2 - 1) })
         }
-        let path = scratch.path + "/tiny.gguf"
+        let path = scratch.path + "/tiny-\(pre).gguf"
         try writer.write(to: path)
         return path
     }
@@ -75,6 +75,35 @@ struct ModelCommandTests {
         #expect(cached.status == 0 && cached.out == repository + "/snapshots/\(commit)\n", "\(cached.err)")
         let absent = try quarry(["pull", "Org/Absent"], environment: offline)
         #expect(absent.status == 1 && absent.err.contains("HF_HUB_OFFLINE is set"))
+    }
+
+    /// pretrain continues a pre-trained Llama (here a GGUF) on shards made with its tokenizer,
+    /// into a run generate reads; shards of another tokenizer are refused; llama-tiny starts anew.
+    @Test func pretrainContinuesAGGUFModelOnShardsOfItsTokenizer() throws {
+        let scratch = ScratchDirectory()
+        let model = try Self.tinyModel(in: scratch)
+        let ingest = try quarry(["ingest", TestPaths.sample("text"), "--tokenizer", model, "--no-quality-filter", "--val-fraction", "0.1",
+                                 "--out", scratch.path + "/shards", "-q"])
+        #expect(ingest.status == 0, "\(ingest.err)")
+        let steps = ["--steps", "2", "--batch", "2", "--context", "32", "--val-every", "0", "-q"]
+        let run = try quarry(["pretrain", "--data", scratch.path + "/shards", "--init-from", model, "--out", scratch.path + "/run"] + steps)
+        #expect(run.status == 0, "\(run.err)")
+        let generated = try quarry(["generate", "--model", scratch.path + "/run", "--prompt", "ab", "--temperature", "0", "--max-tokens", "3", "--ids"])
+        #expect(generated.status == 0 && !generated.out.isEmpty, "\(generated.err)")
+        let config = try String(contentsOfFile: scratch.path + "/run/config.json", encoding: .utf8)
+        #expect(config.contains("LlamaForCausalLM") && config.contains("\"num_key_value_heads\": 1"))
+
+        // The same vocabulary split differently (GPT-2's pattern keeps digits together): other ids.
+        let otherTokenizer = try Self.tinyModel(in: scratch, pre: "gpt-2")
+        let other = try quarry(["ingest", TestPaths.sample("text"), "--tokenizer", otherTokenizer, "--no-quality-filter", "--out", scratch.path + "/other", "-q"])
+        #expect(other.status == 0, "\(other.err)")
+        let refused = try quarry(["pretrain", "--data", scratch.path + "/other", "--init-from", model, "--out", scratch.path + "/run2"] + steps)
+        #expect(refused.status == 1 && refused.err.contains("re-ingest them with --tokenizer"), "\(refused.err)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path + "/run2/model.safetensors"))
+
+        let fresh = try quarry(["pretrain", "--data", scratch.path + "/other", "--preset", "llama-tiny", "--out", scratch.path + "/run3"] + steps)
+        #expect(fresh.status == 0, "\(fresh.err)")
+        #expect(try String(contentsOfFile: scratch.path + "/run3/config.json", encoding: .utf8).contains("\"hidden_size\": 256"))
     }
 
     @Test func tokenizerEncodeTakesAGGUFFile() throws {

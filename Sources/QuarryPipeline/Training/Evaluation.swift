@@ -16,16 +16,17 @@ public enum Evaluation {
 
     /// The mean loss over `batches` batches of 8 fixed windows of the validation split (else train).
     public static func languageModel(_ modelDirectory: String, shards: String, context: Int, batches: Int) throws -> LanguageModelLoss {
-        let gpt = try Checkpoint.load(from: modelDirectory)
+        let model: any PretrainableModel = LlamaCheckpoint.isLlamaDirectory(modelDirectory)
+            ? try LlamaCheckpoint.load(from: modelDirectory) : try Checkpoint.load(from: modelDirectory)
         let split = try TokenWindows.split(.validation, of: shards) ?? TokenWindows.split(.train, of: shards)
         guard let (windows, manifest) = split else { throw QuarryError("\(shards) has no shards") }
-        guard manifest.tokenizer.vocabSize <= gpt.config.vocabSize else {
-            throw QuarryError("the shards' vocabulary (\(manifest.tokenizer.vocabSize)) is larger than the model's (\(gpt.config.vocabSize))")
+        guard manifest.tokenizer.vocabSize <= model.vocabularySize else {
+            throw QuarryError("the shards' vocabulary (\(manifest.tokenizer.vocabSize)) is larger than the model's (\(model.vocabularySize))")
         }
         try ShardsProvenance.check(manifest, directory: shards, against: modelDirectory)
-        let batch = 8, n = min(context, gpt.config.nPositions)
+        let batch = 8, n = min(context, model.contextLength)
         // The seed and batch are pre-training's defaults, so the windows are those it validates on.
-        let loss = try gpt.meanLoss(on: windows, batch: batch, context: n, batches: batches, seed: PretrainOptions().seed &+ 0x5EED)
+        let loss = try model.meanLoss(on: windows, batch: batch, context: n, batches: batches, seed: PretrainOptions().seed &+ 0x5EED)
         return LanguageModelLoss(loss: loss, windows: batches * batch, context: n)
     }
 

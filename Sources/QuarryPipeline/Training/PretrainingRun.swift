@@ -1,6 +1,7 @@
 import Foundation
 import QuarryCore
 import QuarryShards
+import QuarryTokenizer
 import QuarryTraining
 
 /// `quarry pretrain`: a model (new, from a checkpoint, or the run's own to resume) on the shards
@@ -10,7 +11,9 @@ public final class PretrainingRun {
     public enum Start {
         /// A new model of a preset shape; `dropout` for training passes.
         case new(preset: String, dropout: Double)
-        /// A GPT-2-layout checkpoint directory (a quarry run or Hugging Face's).
+        /// A checkpoint: a GPT-2-layout directory (a quarry run or Hugging Face's), or a
+        /// Llama-family model in any form (`LanguageModel.llama`: an HF directory, a .gguf file,
+        /// ORG/NAME in the Hugging Face cache).
         case checkpoint(String)
         /// The run in the output directory, from its last checkpoint.
         case resume
@@ -30,7 +33,7 @@ public final class PretrainingRun {
     public static func defaultLearningRate(start: Start, directory: String) -> Double {
         switch start {
         case .resume: return Pretrainer.savedOptions(in: directory)?.learningRate ?? 6e-4
-        case .new(let preset, _): return preset == "tiny" ? 1.5e-3 : 6e-4
+        case .new(let preset, _): return preset == "tiny" || preset == "llama-tiny" ? 1.5e-3 : 6e-4
         case .checkpoint: return 6e-4
         }
     }
@@ -42,29 +45,48 @@ public final class PretrainingRun {
         }
         self.manifest = manifest
         let validation = try TokenWindows.split(.validation, of: data)?.windows
-        let model: GPT<Float>
+        let model: any PretrainableModel
+        var modelTokenizer: BPEModel?
         switch start {
         case .resume:
             try Pretrainer.finishCheckpoint(in: directory)   // a checkpoint a kill interrupted: completed or dropped first
-            model = try Checkpoint.load(from: directory)
-        case .checkpoint(let path):
-            model = try Checkpoint.load(from: path)
+            model = LlamaCheckpoint.isLlamaDirectory(directory) ? try LlamaCheckpoint.load(from: directory) : try Checkpoint.load(from: directory)
+        case .checkpoint(let spec):
+            if let llama = try LanguageModel.llama(spec) {
+                model = llama
+                modelTokenizer = try TokenizerSource.load(spec)
+            } else {
+                model = try Checkpoint.load(from: HubCache.resolve(spec))
+            }
         case .new(let preset, let dropout):
-            var config = try ModelConfig.preset(preset, vocabSize: manifest.tokenizer.vocabSize)
-            config.dropout = dropout
-            model = try GPT<Float>(config: config)
-            model.initialise(seed: options.seed)
+            if let config = try LlamaConfig.preset(preset, vocabSize: manifest.tokenizer.vocabSize) {
+                guard dropout == 0 else { throw QuarryError("--dropout is for GPT-2 presets: quarry's Llama models have no dropout (as the configs they load)") }
+                let llama = try Llama<Float>(config: config, parameters: [Float](repeating: 0, count: config.parameterCount))
+                llama.initialise(seed: options.seed)
+                model = llama
+            } else {
+                var config = try ModelConfig.preset(preset, vocabSize: manifest.tokenizer.vocabSize)
+                config.dropout = dropout
+                let gpt = try GPT<Float>(config: config)
+                gpt.initialise(seed: options.seed)
+                model = gpt
+            }
         }
-        guard manifest.tokenizer.vocabSize <= model.config.vocabSize else {
-            throw QuarryError("the shards' vocabulary (\(manifest.tokenizer.vocabSize)) is larger than the model's (\(model.config.vocabSize))")
+        guard manifest.tokenizer.vocabSize <= model.vocabularySize else {
+            throw QuarryError("the shards' vocabulary (\(manifest.tokenizer.vocabSize)) is larger than the model's (\(model.vocabularySize))")
         }
         switch start {
         case .resume: try ShardsProvenance.check(manifest, directory: data, against: directory)
-        case .checkpoint(let path): try ShardsProvenance.check(manifest, directory: data, against: path)
+        case .checkpoint(let spec):
+            if let modelTokenizer {
+                try ShardsProvenance.check(manifest, directory: data, againstTokenizer: modelTokenizer, of: spec)
+            } else {
+                try ShardsProvenance.check(manifest, directory: data, against: HubCache.resolve(spec))
+            }
         case .new: break
         }
-        guard options.context <= model.config.nPositions else {
-            throw QuarryError("--context \(options.context) is longer than the model's n_positions \(model.config.nPositions)")
+        guard options.context <= model.contextLength else {
+            throw QuarryError("--context \(options.context) is longer than the model's n_positions \(model.contextLength)")
         }
         // Checked before the first batch is allocated, not by the allocator halfway through.
         let memory = ProcessInfo.processInfo.physicalMemory
@@ -80,7 +102,10 @@ public final class PretrainingRun {
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if !fm.fileExists(atPath: directory + "/tokenizer.json") {
             // Fine-tuning, generation and Hugging Face read RUN/tokenizer.json.
-            if let tokenizer = ShardsProvenance.tokenizerFile(of: manifest, directory: data) {
+            if let modelTokenizer {
+                // A pre-trained model's own (from its GGUF or directory), which the shards were checked against.
+                try TokenizerFile.save(modelTokenizer, to: directory + "/tokenizer.json")
+            } else if let tokenizer = ShardsProvenance.tokenizerFile(of: manifest, directory: data) {
                 try fm.copyItem(atPath: tokenizer, toPath: directory + "/tokenizer.json")
             } else {
                 warnings.append("the shards' tokenizer (\(manifest.tokenizer.path), SHA-256 \(manifest.tokenizer.sha256.prefix(12))…) "

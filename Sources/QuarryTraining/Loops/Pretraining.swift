@@ -51,7 +51,7 @@ public struct StepMetrics: Sendable {
 /// K steps; metrics to `RUN/metrics.jsonl`; checkpoints (model, optimizer, data position) so a
 /// `--resume` continues to the result an uninterrupted run would have reached.
 public final class Pretrainer {
-    public let model: GPT<Float>
+    public let model: any PretrainableModel
     public let options: PretrainOptions
     let train: TokenWindows
     let validation: TokenWindows?
@@ -64,16 +64,15 @@ public final class Pretrainer {
     /// Tests: stop after this step (as if killed right after its checkpoint).
     var stopAfter: Int?
 
-    public init(model: GPT<Float>, options: PretrainOptions, train: TokenWindows, validation: TokenWindows?, directory: String) {
+    public init(model: any PretrainableModel, options: PretrainOptions, train: TokenWindows, validation: TokenWindows?, directory: String) {
         self.model = model
         self.options = options
         self.train = train
         self.validation = validation
         self.directory = directory
-        optimizer = AdamW(model: model, weightDecay: Float(options.weightDecay))
+        optimizer = model.makeOptimizer(weightDecay: Float(options.weightDecay))
         rng = SplitMix64(seed: options.seed)
-        model.dropoutSeed = options.seed
-        model.dropoutCounter = 0
+        model.restartDropout(seed: options.seed, counter: 0)
     }
 
     struct State: Codable {
@@ -129,7 +128,7 @@ public final class Pretrainer {
         startStep = state.step
         elapsedBefore = state.elapsed
         // Dropout masks follow the number of training passes: continue where they were.
-        model.dropoutCounter = UInt64(state.step * options.accumulation)
+        model.restartDropout(seed: options.seed, counter: UInt64(state.step * options.accumulation))
         return state.step
     }
 
@@ -147,7 +146,7 @@ public final class Pretrainer {
             var loss = 0.0
             for _ in 0..<options.accumulation {
                 try train.sample(B: B, T: n, rng: &rng, inputs: &inputs, targets: &targets)
-                let l = try model.forward(tokens: inputs, targets: targets, B: B, T: n, pass: .training) ?? 0
+                let l = try model.loss(tokens: inputs, targets: targets, B: B, T: n, training: true)
                 guard l.isFinite else {
                     let kept = FileManager.default.fileExists(atPath: directory + "/trainer-state.json")
                         ? "the last checkpoint in \(directory) is intact" : "no checkpoint had been written yet"
@@ -156,10 +155,10 @@ public final class Pretrainer {
                 loss += Double(l) / Double(options.accumulation)
                 try model.backward()
             }
-            if options.accumulation > 1 { for i in model.gradients.indices { model.gradients[i] /= Float(options.accumulation) } }
+            if options.accumulation > 1 { model.divideGradients(by: Float(options.accumulation)) }
             let norm = Double(model.clipGradients(maxNorm: Float(options.gradientClip)))
             let lr = options.learningRate(at: step)
-            optimizer.update(model, lr: Float(lr))
+            model.step(&optimizer, lr: Float(lr))
             var validationLoss: Double?
             if let validation, options.validationEvery > 0, (step + 1) % options.validationEvery == 0 || step + 1 == options.steps {
                 validationLoss = try evaluate(validation)
@@ -199,7 +198,7 @@ public final class Pretrainer {
         try? FileManager.default.removeItem(atPath: staging)
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         let mark = [Self.checkpointKey: String(step)]
-        try Checkpoint.save(model, to: staging, endOfTextID: endOfTextID, metadata: mark)
+        try model.saveCheckpoint(to: staging, endOfTextID: endOfTextID, metadata: mark)
         try SafeTensors.write(staging + "/optimizer.safetensors",
                               tensors: [("m", [optimizer.m.count], optimizer.m[...]), ("v", [optimizer.v.count], optimizer.v[...])],
                               metadata: mark.merging(["format": "pt"]) { own, _ in own })
@@ -264,19 +263,4 @@ final class AppendFile {
         handle = h
     }
     func append(_ line: String) throws { try handle.write(contentsOf: Data(line.utf8)) }
-}
-
-extension GPT where T == Float {
-    /// Mean loss over `batches` batches of windows drawn with `seed`: the same windows every time
-    /// for the same seed (validation during pre-training, `quarry eval` on shards).
-    public func meanLoss(on windows: TokenWindows, batch B: Int, context n: Int, batches: Int, seed: UInt64) throws -> Double {
-        var rng = SplitMix64(seed: seed)
-        var inputs = [Int32](repeating: 0, count: B * n), targets = inputs
-        var total = 0.0
-        for _ in 0..<batches {
-            try windows.sample(B: B, T: n, rng: &rng, inputs: &inputs, targets: &targets)
-            total += Double(try forward(tokens: inputs, targets: targets, B: B, T: n) ?? 0)
-        }
-        return total / Double(max(1, batches))
-    }
 }

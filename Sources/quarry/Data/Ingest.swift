@@ -32,7 +32,7 @@ struct Ingest: ParsableCommand {
     @Option(name: [.short, .long], help: "Output directory for the shards and manifest.json.")
     var out: String
 
-    @Option(name: [.short, .long], help: "A byte-level BPE tokenizer.json to encode with.")
+    @Option(name: [.short, .long], help: "The tokenizer to encode with: a byte-level BPE tokenizer.json, or a pre-trained model's (a model directory, a .gguf file, ORG/NAME in the Hugging Face cache).")
     var tokenizer: String?
 
     @Option(parsing: .unconditional, help: "Train a tokenizer of this size on the inputs first (saved as DIR/tokenizer.json).")

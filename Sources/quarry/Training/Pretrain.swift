@@ -20,9 +20,9 @@ struct Pretrain: ParsableCommand {
 
     @Option(help: "A directory written by `quarry ingest` (megatron, llmc or nanogpt shards).") var data: String
     @Option(name: [.short, .long], help: "The run directory.") var out: String
-    @Option(help: "tiny (4 layers × 256) or small (6 layers × 384).") var preset: String = "tiny"
+    @Option(help: "A new model's shape: tiny (GPT-2, 4 layers × 256), small (GPT-2, 6 layers × 384), llama-tiny or llama-small (the same sizes in the Llama family: RMSNorm, rotary positions, SwiGLU, grouped-query attention).") var preset: String = "tiny"
     @Option(parsing: .unconditional, help: "Dropout of a new model (embeddings, attention weights, residual branches); a checkpoint keeps its own.") var dropout: Double = 0
-    @Option(help: "Start from a Hugging Face GPT-2-layout checkpoint directory instead of a random model.") var initFrom: String?
+    @Option(help: "Start from a pre-trained model instead of a random one: a quarry run, a Hugging Face directory (GPT-2 or Llama-family), a .gguf file, or ORG/NAME in the Hugging Face cache. The shards must use its tokenizer (ingest --tokenizer MODEL).") var initFrom: String?
     @Option(parsing: .unconditional, help: "Optimizer steps.") var steps: Int = 1000
     @Option(parsing: .unconditional, help: "Sequences per batch.") var batch: Int = 16
     @Option(parsing: .unconditional, help: "Tokens per sequence (at most the model's n_positions).") var context: Int = 256

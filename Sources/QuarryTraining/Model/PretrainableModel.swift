@@ -1,0 +1,178 @@
+import Foundation
+import QuarryCore
+
+/// What the pre-training loop (`Pretrainer`) and language-model evaluation need of a model: GPT-2
+/// and the Llama family both train through it. The passes are the models' own, specialised for
+/// Float; this only names them alike.
+public protocol PretrainableModel: AnyObject {
+    /// Every weight, in the model's own order.
+    var parameters: [Float] { get }
+    var parameterCount: Int { get }
+    /// The longest sequence the model takes (n_positions, max_position_embeddings).
+    var contextLength: Int { get }
+    var vocabularySize: Int { get }
+    /// One line on the model's shape, for the user.
+    var shapeSummary: String { get }
+
+    /// B sequences of T tokens with their targets; returns the mean loss. `training` turns on
+    /// dropout (for models that have it) and keeps what `backward` needs.
+    func loss(tokens: [Int32], targets: [Int32], B: Int, T: Int, training: Bool) throws -> Float
+    /// Adds the gradients of the last training pass's loss.
+    func backward() throws
+    func zeroGradients()
+    /// Divides every gradient by `divisor` (the mean over accumulated batches).
+    func divideGradients(by divisor: Float)
+    /// Scales the gradients so their global norm is at most `maxNorm`; returns the norm before.
+    func clipGradients(maxNorm: Float) -> Float
+    /// AdamW over this model's parameters, decaying its 2-D weights only.
+    func makeOptimizer(weightDecay: Float) -> AdamW
+    func step(_ optimizer: inout AdamW, lr: Float)
+    /// Bytes a training pass over `rows` tokens in sequences of `longest` keeps (nil: overflow).
+    func memoryForBatch(rows: Int, longest: Int) -> Int?
+    /// Dropout masks drawn from `seed`, the `counter`-th training pass next (resume continues them).
+    func restartDropout(seed: UInt64, counter: UInt64)
+    /// The model's files in a run directory (config.json, model.safetensors), `metadata` in the
+    /// safetensors header.
+    func saveCheckpoint(to directory: String, endOfTextID: Int32?, metadata: [String: String]) throws
+}
+
+extension PretrainableModel {
+    /// Mean loss over `batches` batches of windows drawn with `seed`: the same windows every time
+    /// for the same seed (validation during pre-training, `quarry eval` on shards).
+    public func meanLoss(on windows: TokenWindows, batch B: Int, context n: Int, batches: Int, seed: UInt64) throws -> Double {
+        var rng = SplitMix64(seed: seed)
+        var inputs = [Int32](repeating: 0, count: B * n), targets = inputs
+        var total = 0.0
+        for _ in 0..<batches {
+            try windows.sample(B: B, T: n, rng: &rng, inputs: &inputs, targets: &targets)
+            total += Double(try loss(tokens: inputs, targets: targets, B: B, T: n, training: false))
+        }
+        return total / Double(max(1, batches))
+    }
+}
+
+extension GPT: PretrainableModel where T == Float {
+    public var parameterCount: Int { config.parameterCount }
+    public var contextLength: Int { config.nPositions }
+    public var vocabularySize: Int { config.vocabSize }
+    public var shapeSummary: String { "GPT-2, \(config.nLayer) layers × \(config.nEmbd)" }
+
+    public func loss(tokens: [Int32], targets: [Int32], B: Int, T n: Int, training: Bool) throws -> Float {
+        try forward(tokens: tokens, targets: targets, B: B, T: n, pass: training ? .training : .inference) ?? 0
+    }
+
+    public func divideGradients(by divisor: Float) { for i in gradients.indices { gradients[i] /= divisor } }
+    public func makeOptimizer(weightDecay: Float) -> AdamW { AdamW(model: self, weightDecay: weightDecay) }
+    public func step(_ optimizer: inout AdamW, lr: Float) { optimizer.update(self, lr: lr) }
+
+    public func restartDropout(seed: UInt64, counter: UInt64) {
+        dropoutSeed = seed
+        dropoutCounter = counter
+    }
+
+    public func saveCheckpoint(to directory: String, endOfTextID: Int32?, metadata: [String: String]) throws {
+        try Checkpoint.save(self, to: directory, endOfTextID: endOfTextID, metadata: metadata)
+    }
+}
+
+extension Llama: PretrainableModel where T == Float {
+    public var parameterCount: Int { config.parameterCount }
+    public var contextLength: Int { config.nPositions }
+    public var vocabularySize: Int { config.vocabSize }
+    public var shapeSummary: String {
+        "\(config.architecture == .llama ? "Llama" : "Qwen2"), \(config.nLayer) layers × \(config.nEmbd), "
+            + "\(config.nHead) heads / \(config.nKVHead) KV heads"
+    }
+
+    public func loss(tokens: [Int32], targets: [Int32], B: Int, T n: Int, training: Bool) throws -> Float {
+        // No dropout: the Llama configs quarry reads have none (attention_dropout 0).
+        try forward(tokens: tokens, targets: targets, B: B, T: n) ?? 0
+    }
+
+    public func divideGradients(by divisor: Float) { for i in gradients.indices { gradients[i] /= divisor } }
+
+    public func clipGradients(maxNorm: Float) -> Float {
+        var sum: Float = 0
+        for g in gradients { sum += g * g }
+        let norm = sum.squareRoot()
+        if norm > maxNorm && norm > 0 {
+            let scale = maxNorm / norm
+            for i in gradients.indices { gradients[i] *= scale }
+        }
+        return norm
+    }
+
+    public func makeOptimizer(weightDecay: Float) -> AdamW {
+        var decay = [Float](repeating: 0, count: parameters.count)
+        var offset = 0
+        for (tensor, shape) in config.tensorShapes {
+            let count = shape.reduce(1, *)
+            if tensor.isDecayed { for i in offset..<(offset + count) { decay[i] = 1 } }
+            offset += count
+        }
+        return AdamW(count: parameters.count, decay: decay, weightDecay: weightDecay)
+    }
+
+    public func memoryForBatch(rows: Int, longest: Int) -> Int? {
+        guard longest > 0 else { return nil }
+        return memoryForBatch(lengths: [Int](repeating: longest, count: max(1, rows / longest)))
+    }
+
+    public func restartDropout(seed: UInt64, counter: UInt64) {}
+
+    public func saveCheckpoint(to directory: String, endOfTextID: Int32?, metadata: [String: String]) throws {
+        try LlamaCheckpoint.save(self, to: directory, eos: endOfTextID, metadata: metadata)
+    }
+}
+
+extension Llama where T == Float {
+    /// Random weights as transformers initialises a new Llama: every matrix and the embedding
+    /// normal(0, 0.02) (`initializer_range`), RMSNorm gains 1, biases 0.
+    public func initialise(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var offset = 0
+        for (tensor, shape) in config.tensorShapes {
+            let count = shape.reduce(1, *)
+            for i in offset..<(offset + count) {
+                parameters[i] = switch tensor.initialisation {
+                case .one: 1
+                case .zero: 0
+                case .normal: Float(rng.normal() * 0.02)
+                }
+            }
+            offset += count
+        }
+    }
+}
+
+extension LlamaTensor {
+    enum Initialisation { case normal, one, zero }
+
+    var initialisation: Initialisation {
+        switch self {
+        case .attentionNorm, .mlpNorm, .finalNorm: .one
+        case .queryBias, .keyBias, .valueBias: .zero
+        default: .normal
+        }
+    }
+
+    /// AdamW decays the matrices and the embedding, not the norms' gains or the biases (as nanoGPT).
+    var isDecayed: Bool { initialisation == .normal }
+}
+
+extension LlamaConfig {
+    /// `pretrain --preset`s of the Llama family; the vocabulary comes from the tokenizer.
+    /// `llama-tiny` is `tiny`'s size (4 layers × 256, context 256) with Llama's parts: 2 KV heads
+    /// for 4 query heads, a SwiGLU MLP of 8/3 the width (rounded to 16), a tied head.
+    public static func preset(_ name: String, vocabSize: Int) throws -> LlamaConfig? {
+        switch name {
+        case "llama-tiny":
+            return LlamaConfig(vocabSize: vocabSize, nLayer: 4, nHead: 4, nKVHead: 2, nEmbd: 256, intermediateSize: 688,
+                               nPositions: 256, ropeTheta: 10_000, rmsNormEps: 1e-5, tiedEmbeddings: true)
+        case "llama-small":
+            return LlamaConfig(vocabSize: vocabSize, nLayer: 6, nHead: 6, nKVHead: 2, nEmbd: 384, intermediateSize: 1024,
+                               nPositions: 256, ropeTheta: 10_000, rmsNormEps: 1e-5, tiedEmbeddings: true)
+        default: return nil
+        }
+    }
+}
