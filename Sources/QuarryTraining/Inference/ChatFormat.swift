@@ -9,10 +9,17 @@ public enum ChatFormat: Equatable, Sendable {
     /// ChatML (SmolLM2, Qwen2): `<|im_start|>ROLE\nTEXT<|im_end|>\n`. Some templates add a
     /// system turn of their own when the conversation has none.
     case chatML(defaultSystem: String?)
+    /// Llama 3's header format: `<|start_header_id|>ROLE<|end_header_id|>\n\nTEXT<|eot_id|>` after
+    /// `<|begin_of_text|>`, contents trimmed. Llama 3.1 and later always open with a system turn
+    /// that dates the model (`knowledgePreamble`: "Cutting Knowledge Date: …\nToday Date: …\n\n").
+    case llama3(knowledgePreamble: String?)
 
     /// The family of `template`, or nil when it is not one quarry knows.
     public static func recognise(template: String) -> ChatFormat? {
         if template.contains("<|im_start|>") { return .chatML(defaultSystem: chatMLDefaultSystem(template)) }
+        if template.contains("<|start_header_id|>") && template.contains("<|eot_id|>") {
+            return .llama3(knowledgePreamble: llama3KnowledgePreamble(template))
+        }
         return nil
     }
 
@@ -25,6 +32,19 @@ public enum ChatFormat: Equatable, Sendable {
             var text = ""
             if let system = system ?? defaultSystem { text += "<|im_start|>system\n\(system)<|im_end|>\n" }
             return text + "<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n"
+        case .llama3(let preamble):
+            func turn(_ role: String, _ content: String) -> String {
+                "<|start_header_id|>\(role)<|end_header_id|>\n\n\(content.trimmingCharacters(in: .whitespacesAndNewlines))<|eot_id|>"
+            }
+            var text = "<|begin_of_text|>"
+            if let preamble {
+                // 3.1+: the system turn is always there, the preamble first (not trimmed away).
+                text += "<|start_header_id|>system<|end_header_id|>\n\n" + preamble
+                    + (system?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") + "<|eot_id|>"
+            } else if let system {
+                text += turn("system", system)
+            }
+            return text + turn("user", user) + "<|start_header_id|>assistant<|end_header_id|>\n\n"
         }
     }
 
@@ -33,6 +53,7 @@ public enum ChatFormat: Equatable, Sendable {
         switch self {
         case .quarry: return nil
         case .chatML: return "<|im_end|>"
+        case .llama3: return "<|eot_id|>"
         }
     }
 
@@ -41,6 +62,7 @@ public enum ChatFormat: Equatable, Sendable {
         switch self {
         case .quarry: return [ChatTemplate.nextUserTurn]
         case .chatML: return ["<|im_end|>", "<|im_start|>"]
+        case .llama3: return ["<|eot_id|>", "<|start_header_id|>", "<|end_of_text|>"]
         }
     }
 
@@ -60,5 +82,25 @@ public enum ChatFormat: Equatable, Sendable {
             return text.replacingOccurrences(of: "\\n", with: "\n")
         }
         return nil
+    }
+
+    /// Llama 3.1+'s dated system preamble, when the template writes one: the knowledge cutoff
+    /// as written, and the date the template falls back to (`date_string`, "26 Jul 2024" in
+    /// Meta's) — or today's when the template asks the renderer for it (`strftime_now`, which
+    /// transformers provides), as transformers renders it.
+    static func llama3KnowledgePreamble(_ template: String, today: Date = Date()) -> String? {
+        guard let cutoff = template.range(of: "Cutting Knowledge Date: ") else { return nil }
+        let knowledge = template[cutoff.upperBound...].prefix { $0 != "\\" && $0 != "\n" && $0 != "\"" && $0 != "'" }
+        var date = "26 Jul 2024"
+        if template.contains("strftime_now") {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.dateFormat = "dd MMM yyyy"
+            date = formatter.string(from: today)
+        } else if let set = template.range(of: "set date_string = \"") {
+            let value = template[set.upperBound...].prefix { $0 != "\"" }
+            if !value.isEmpty { date = String(value) }
+        }
+        return "Cutting Knowledge Date: \(knowledge)\nToday Date: \(date)\n\n"
     }
 }
