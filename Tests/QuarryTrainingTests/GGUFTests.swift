@@ -216,4 +216,25 @@ struct GGUFTests {
         #expect(message(header(tensors: 1, metadata: 0, rest: tensor([33], type: 8, offset: 0))).contains("whole Q8_0 blocks"))
         #expect(message(header(tensors: 1, metadata: 0, rest: tensor([4], type: 0, offset: 3))).contains("not within the file"))
     }
+
+    /// GPT-2 as llama.cpp's converter writes it: Conv1D weights as [out, in], the tied head again
+    /// as output.weight, llama.cpp's names; written and read back through the GGUF file.
+    @Test func gpt2TensorsInLlamaCppsLayout() throws {
+        let config = ModelConfig(vocabSize: 11, nLayer: 2, nHead: 2, nEmbd: 4, nPositions: 8)
+        let gpt = try GPT<Float>(config: config)
+        gpt.initialise(seed: 3)
+        var writer = GGUFWriter()
+        GPT2GGUF.setShape(config, in: &writer)
+        for (name, shape, values) in GPT2GGUF.tensors(gpt) { writer.add(name, shape: shape, floats: values) }
+        let file = try GGUFFile(bytes: writer.encoded(), path: "gpt2.gguf")
+        #expect(file.string("general.architecture") == "gpt2" && file.integer("gpt2.context_length") == 8
+                && file.integer("gpt2.feed_forward_length") == 16)
+        let c = config.nEmbd
+        let qkv = try file.floats("blk.1.attn_qkv.weight")      // [3C, C]: row o is output o's weights
+        let start = try #require(gpt.offsets[.qkvw]) + c * 3 * c             // layer 1 of [L, C, 3C]
+        for i in 0..<c { for o in 0..<(3 * c) { #expect(qkv[o * c + i] == gpt.parameters[start + i * 3 * c + o]) } }
+        #expect(try file.floats("output.weight") == file.floats("token_embd.weight"))
+        #expect(try file.floats("position_embd.weight").count == 8 * c)
+        #expect(file.tensors.count == 4 + 12 * 2 + 1)
+    }
 }

@@ -43,24 +43,54 @@ extension LanguageModel {
     /// tokenizer in the metadata (llama.cpp's keys and types), the Q and K projections of
     /// `llama` models in llama.cpp's rotary layout, written to a temporary file renamed into place.
     public func saveGGUF(to path: String, type: GGUFType) throws {
-        guard let llama = (generator as? LlamaGenerator)?.model else {
-            throw QuarryError("converting GPT-2 runs to GGUF is not supported yet")
-        }
         guard !FileManager.default.fileExists(atPath: path) else { throw QuarryError("\(path) already exists: give a new file to --out") }
-        let c = llama.config, arch = c.architecture.rawValue
         var writer = GGUFWriter()
-        writer.set("general.architecture", .string(arch))
-        writer.set("general.name", .string(summary.components(separatedBy: ":").first ?? arch))
-        writer.set("general.file_type", uint32: [GGUFType.f32: 0, .f16: 1, .q8_0: 7][type] ?? 0)
-        for (key, value) in [("block_count", c.nLayer), ("context_length", c.nPositions), ("embedding_length", c.nEmbd),
-                             ("feed_forward_length", c.intermediateSize), ("attention.head_count", c.nHead),
-                             ("attention.head_count_kv", c.nKVHead), ("vocab_size", c.vocabSize), ("rope.dimension_count", c.headSize)] {
-            writer.set("\(arch).\(key)", uint32: value)
+        let tensors: [(name: String, shape: [Int], values: [Float])]
+        if let llama = (generator as? LlamaGenerator)?.model {
+            let c = llama.config, arch = c.architecture.rawValue
+            writer.set("general.architecture", .string(arch))
+            for (key, value) in [("block_count", c.nLayer), ("context_length", c.nPositions), ("embedding_length", c.nEmbd),
+                                 ("feed_forward_length", c.intermediateSize), ("attention.head_count", c.nHead),
+                                 ("attention.head_count_kv", c.nKVHead), ("vocab_size", c.vocabSize), ("rope.dimension_count", c.headSize)] {
+                writer.set("\(arch).\(key)", uint32: value)
+            }
+            writer.set("\(arch).rope.freq_base", float32: c.ropeTheta)
+            writer.set("\(arch).attention.layer_norm_rms_epsilon", float32: c.rmsNormEps)
+            tensors = c.namedTensors.map { tensor, layer, shape, range in
+                var values = Array(llama.parameters[range])
+                if c.architecture == .llama, tensor == .query || tensor == .key {
+                    values = LlamaGGUF.permuteRotaryRows(values, heads: tensor == .query ? c.nHead : c.nKVHead, columns: c.nEmbd)
+                }
+                return (tensor.ggufName(layer: layer), shape, values)
+            }
+        } else if let gpt = (generator as? Generator)?.model {
+            // GGUF readers take the vocabulary's size from the token list.
+            guard gpt.config.vocabSize == tokenizer.vocabularySize else {
+                throw QuarryError("the model's vocabulary (\(gpt.config.vocabSize)) differs from its tokenizer's (\(tokenizer.vocabularySize)): GGUF needs one token per embedding row")
+            }
+            GPT2GGUF.setShape(gpt.config, in: &writer)
+            tensors = GPT2GGUF.tensors(gpt)
+        } else {
+            throw QuarryError("this model cannot be written as GGUF")
         }
-        writer.set("\(arch).rope.freq_base", float32: c.ropeTheta)
-        writer.set("\(arch).attention.layer_norm_rms_epsilon", float32: c.rmsNormEps)
-        // The tokenizer: tokens, their types (control for special added tokens, user-defined for
-        // the others), merges, the pre-tokenizer's llama.cpp name, end of text, chat template.
+        writer.set("general.name", .string(summary.components(separatedBy: ":").first ?? "model"))
+        writer.set("general.file_type", uint32: [GGUFType.f32: 0, .f16: 1, .q8_0: 7][type] ?? 0)
+        setTokenizer(in: &writer)
+        for (name, shape, values) in tensors {
+            switch type {
+            case _ where shape.count == 1: writer.add(name, shape: shape, floats: values)
+            case .f16: writer.add(name, shape: shape, type: .f16, bytes: GGUFWriter.f16(values[...]))
+            case .q8_0 where shape[shape.count - 1] % 32 == 0: writer.add(name, shape: shape, type: .q8_0, bytes: GGUFWriter.q8_0(values[...]))
+            default: writer.add(name, shape: shape, floats: values)
+            }
+        }
+        try writer.write(to: path)
+    }
+
+    /// The tokenizer in llama.cpp's keys: tokens, their types (control for special added tokens,
+    /// user-defined for the others), merges, the pre-tokenizer's llama.cpp name, end of text,
+    /// chat template.
+    func setTokenizer(in writer: inout GGUFWriter) {
         let pre: [PreTokenization: String] = [.gpt2: "gpt-2", .gpt2IndividualDigits: "smollm", .llama3: "llama-bpe", .qwen2: "qwen2"]
         writer.set("tokenizer.ggml.model", .string("gpt2"))
         writer.set("tokenizer.ggml.pre", .string(pre[tokenizer.preTokenization] ?? "gpt-2"))
@@ -74,19 +104,5 @@ extension LanguageModel {
         if let eos = endOfText { writer.set("tokenizer.ggml.eos_token_id", uint32: Int(eos)) }
         writer.set("tokenizer.ggml.add_bos_token", .bool(false))
         if let chatTemplate { writer.set("tokenizer.chat_template", .string(chatTemplate)) }
-        for (tensor, layer, shape, range) in c.namedTensors {
-            var values = Array(llama.parameters[range])
-            if c.architecture == .llama, tensor == .query || tensor == .key {
-                values = LlamaGGUF.permuteRotaryRows(values, heads: tensor == .query ? c.nHead : c.nKVHead, columns: c.nEmbd)
-            }
-            let name = tensor.ggufName(layer: layer)
-            switch type {
-            case _ where shape.count == 1: writer.add(name, shape: shape, floats: values)
-            case .f16: writer.add(name, shape: shape, type: .f16, bytes: GGUFWriter.f16(values[...]))
-            case .q8_0 where shape[shape.count - 1] % 32 == 0: writer.add(name, shape: shape, type: .q8_0, bytes: GGUFWriter.q8_0(values[...]))
-            default: writer.add(name, shape: shape, floats: values)
-            }
-        }
-        try writer.write(to: path)
     }
 }

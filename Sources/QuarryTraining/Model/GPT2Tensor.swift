@@ -57,4 +57,30 @@ public enum GPT2Tensor: String, CaseIterable, Sendable {
         case .lnfb: return "transformer.ln_f.bias"
         }
     }
+
+    /// The name llama.cpp gives the tensor in a GGUF file (`LLM_ARCH_GPT2`).
+    public func ggufName(layer: Int?) -> String {
+        let block = layer.map { "blk.\($0)." } ?? ""
+        switch self {
+        case .wte: return "token_embd.weight"
+        case .wpe: return "position_embd.weight"
+        case .ln1w: return block + "attn_norm.weight"
+        case .ln1b: return block + "attn_norm.bias"
+        case .qkvw: return block + "attn_qkv.weight"
+        case .qkvb: return block + "attn_qkv.bias"
+        case .attprojw: return block + "attn_output.weight"
+        case .attprojb: return block + "attn_output.bias"
+        case .ln2w: return block + "ffn_norm.weight"
+        case .ln2b: return block + "ffn_norm.bias"
+        case .fcw: return block + "ffn_up.weight"
+        case .fcb: return block + "ffn_up.bias"
+        case .fcprojw: return block + "ffn_down.weight"
+        case .fcprojb: return block + "ffn_down.bias"
+        case .lnfw: return "output_norm.weight"
+        case .lnfb: return "output_norm.bias"
+        }
+    }
+
+    /// A Conv1D weight ([in, out] in quarry and Hugging Face), which GGUF stores as [out, in].
+    public var isConv1DWeight: Bool { [.qkvw, .attprojw, .fcw, .fcprojw].contains(self) }
 }

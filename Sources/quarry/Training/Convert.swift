@@ -16,11 +16,14 @@ struct Convert: ParsableCommand {
         generation_config.json, tokenizer.json and tokenizer_config.json with the model's chat \
         template. The directory must not exist; it appears whole or not at all.
 
+        A GPT-2 run (pretrain's or finetune's) converts to GGUF as llama.cpp writes GPT-2; it \
+        already is a Hugging Face directory.
+
         Examples:
           quarry convert SmolLM2-135M-Instruct.Q4_1.gguf --to hf --out smollm2/
           quarry convert smollm2/ --to gguf --dtype q8_0 --out smollm2-q8_0.gguf
         """)
-    @Argument(help: "The model: a .gguf file, a Llama-family Hugging Face directory, or ORG/NAME[@REVISION] in the Hugging Face cache.") var model: String
+    @Argument(help: "The model: a quarry run, a .gguf file, a Llama-family Hugging Face directory, or ORG/NAME[@REVISION] in the Hugging Face cache.") var model: String
     @Option(help: "The format to write: hf (a Hugging Face directory) or gguf.") var to: String
     @Option(help: "The directory (hf) or file (gguf) to write; it must not exist.") var out: String
     @Option(help: "Tensor type: f32 or bf16 for hf; f32, f16 or q8_0 for gguf.") var dtype: String = "f32"
