@@ -277,6 +277,45 @@ import QuarryCore
     }
 
     /// Both poolings' gradients (head and model) against central finite differences of the loss.
+    /// The head on a Llama: its features (the final norm's output, no LM head) and the model's
+    /// gradients from the head's loss, against central differences.
+    @Test func aHeadOnALlamaTrainsItsBase() throws {
+        try BLAS.load(threads: 1)
+        let config = LlamaConfig(vocabSize: 20, nLayer: 1, nHead: 2, nKVHead: 1, nEmbd: 8, intermediateSize: 12, nPositions: 8)
+        let model = try Llama<Float>(config: config, parameters: [Float](repeating: 0, count: config.parameterCount))
+        model.initialise(seed: 9)
+        for i in model.parameters.indices { model.parameters[i] *= 10 }   // larger than init: differences above Float's noise
+        let classifier = Classifier(model: model, labels: ["x", "y", "z"], seed: 3, pooling: .mean)
+        for i in classifier.weight.indices { classifier.weight[i] *= 20 }
+        let batch: [[Int32]] = [[1, 2, 3, 4, 5], [6, 7], [8, 9, 10]], targets = [0, 2, 1]
+        func loss() throws -> Double { Double(try classifier.trainStep(batch, targets: targets, classWeights: nil, freezeBase: false)) }
+        _ = try loss()
+        let gradient = model.gradients
+        let offsets = model.offsets
+        let h: Float = 1e-2
+        var checked = 0
+        for (tensor, index) in [(LlamaTensor.embedding, 8 + 3), (.embedding, 9 * 8 + 5), (.query, 11), (.value, 5), (.down, 17), (.finalNorm, 2), (.attentionNorm, 6)] {
+            let i = try #require(offsets[tensor]) + index
+            let original = model.parameters[i]
+            model.parameters[i] = original + h
+            let plus = try loss()
+            model.parameters[i] = original - h
+            let minus = try loss()
+            model.parameters[i] = original
+            let numeric = (plus - minus) / Double(2 * h)
+            let analytic = Double(gradient[i]), tolerance = 2e-3 + 0.03 * abs(numeric)
+            #expect(abs(numeric - analytic) < tolerance, "\(tensor)[\(index)]: \(analytic) vs \(numeric)")
+            checked += 1
+        }
+        #expect(checked == 7)
+        // A small step against the gradients lowers the loss.
+        let before = try loss()
+        let step = model.gradients, headStep = classifier.weightGradient
+        for i in model.parameters.indices { model.parameters[i] -= 1e-3 * step[i] }
+        for i in classifier.weight.indices { classifier.weight[i] -= 1e-3 * headStep[i] }
+        #expect(try loss() < before)
+    }
+
     @Test(arguments: Classifier.Pooling.allCases)
     func headAndModelGradientsMatchFiniteDifferences(pooling: Classifier.Pooling) throws {
         try BLAS.load(threads: 1)

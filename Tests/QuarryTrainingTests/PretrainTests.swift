@@ -38,7 +38,7 @@ func tokenFile(_ dir: String, count: Int, vocab: Int) -> String {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = tokenFile(dir, count: 4000, vocab: 64)
-        func fresh() throws -> any PretrainableModel {
+        func fresh() throws -> any TrainableLanguageModel {
             if family == "llama" {
                 let config = LlamaConfig(vocabSize: 64, nLayer: 2, nHead: 2, nKVHead: 1, nEmbd: 16, intermediateSize: 24, nPositions: 16)
                 let m = try Llama<Float>(config: config, parameters: [Float](repeating: 0, count: config.parameterCount))
@@ -48,7 +48,7 @@ func tokenFile(_ dir: String, count: Int, vocab: Int) -> String {
             let config = ModelConfig(vocabSize: 64, nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 16, dropout: 0.1)
             let m = try GPT<Float>(config: config); m.initialise(seed: 11); return m
         }
-        func load(_ directory: String) throws -> any PretrainableModel {
+        func load(_ directory: String) throws -> any TrainableLanguageModel {
             family == "llama" ? try LlamaCheckpoint.load(from: directory) : try Checkpoint.load(from: directory)
         }
         let windows = TokenWindows([try ShardReader(path: data, format: .nanogpt, width: .uint16)])

@@ -106,6 +106,29 @@ struct ModelCommandTests {
         #expect(try String(contentsOfFile: scratch.path + "/run3/config.json", encoding: .utf8).contains("\"hidden_size\": 256"))
     }
 
+    /// finetune starts from a pre-trained Llama (here a GGUF): a classifier and a chat model,
+    /// each a run directory that eval and generate read.
+    @Test func finetuneStartsFromAGGUFModel() throws {
+        let scratch = ScratchDirectory()
+        let model = try Self.tinyModel(in: scratch)
+        let labelled = (0..<24).map { "{\"text\": \"\($0 % 2 == 0 ? "granite and basalt" : "the old quarry road") \($0)\", \"label\": \"\($0 % 2 == 0 ? "rock" : "place")\"}" }
+        let train = scratch.write("train.jsonl", labelled.joined(separator: "\n") + "\n")
+        let classify = try quarry(["finetune", "--from", model, "--train", train, "--out", scratch.path + "/cls", "--epochs", "2", "--batch", "4"])
+        #expect(classify.status == 0, "\(classify.err)")
+        let evaluated = try quarry(["eval", "--model", scratch.path + "/cls", "--data", train])
+        #expect(evaluated.status == 0 && evaluated.out.contains("accuracy"), "\(evaluated.err)")
+        #expect(FileManager.default.fileExists(atPath: scratch.path + "/cls/tokenizer.json"))
+
+        let chat = "{\"messages\": [{\"role\": \"user\", \"content\": \"ab\"}, {\"role\": \"assistant\", \"content\": \"cd\"}]}"
+        let chats = scratch.write("chats.jsonl", [String](repeating: chat, count: 12).joined(separator: "\n") + "\n")
+        let sft = try quarry(["finetune", "--task", "sft", "--from", model, "--train", chats, "--out", scratch.path + "/sft", "--epochs", "1", "--batch", "4"])
+        #expect(sft.status == 0, "\(sft.err)")
+        let answer = try quarry(["generate", "--model", scratch.path + "/sft", "--chat", "--prompt", "ab", "--max-tokens", "3", "--temperature", "0"])
+        #expect(answer.status == 0 && !answer.err.contains("warning"), "\(answer.err)")
+        let dropout = try quarry(["finetune", "--from", model, "--train", train, "--out", scratch.path + "/d", "--dropout", "0.1"])
+        #expect(dropout.status == 1 && dropout.err.contains("no dropout"))
+    }
+
     @Test func tokenizerEncodeTakesAGGUFFile() throws {
         let scratch = ScratchDirectory()
         let model = try Self.tinyModel(in: scratch)

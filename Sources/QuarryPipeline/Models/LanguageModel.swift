@@ -60,8 +60,15 @@ public struct LanguageModel {
         }
         let c = model.config
         return LanguageModel(generator: LlamaGenerator(model: model), tokenizer: tokenizer, endOfText: eos,
-                             chatFormat: template.flatMap(ChatFormat.recognise), chatTemplate: template,
+                             chatFormat: chatFormat(template), chatTemplate: template,
                              summary: "\(c.architecture.rawValue), \(c.nLayer) layers × \(c.nEmbd), \(c.nHead)/\(c.nKVHead) heads, vocabulary \(c.vocabSize)")
+    }
+
+    /// The model's chat format: its template's family; quarry's plain one when it has no template
+    /// (a base model, or one quarry fine-tuned with that one); nil for a template quarry does not know.
+    static func chatFormat(_ template: String?) -> ChatFormat? {
+        guard let template else { return .quarry }
+        return ChatFormat.recognise(template: template)
     }
 
     static func isGGUF(_ path: String) -> Bool {
@@ -78,7 +85,7 @@ public struct LanguageModel {
             throw QuarryError("\(path): the tokenizer has \(tokenizer.vocabularySize) tokens, the model's vocabulary \(model.config.vocabSize)")
         }
         let eos = file.integer("tokenizer.ggml.eos_token_id").flatMap { $0 < tokenizer.vocabularySize ? Int32($0) : nil }
-        let chat = file.string("tokenizer.chat_template").flatMap(ChatFormat.recognise)
+        let chat = chatFormat(file.string("tokenizer.chat_template"))
         let c = model.config
         return LanguageModel(generator: LlamaGenerator(model: model), tokenizer: tokenizer, endOfText: eos, chatFormat: chat,
                              chatTemplate: file.string("tokenizer.chat_template"), summary: "\(file.string("general.name") ?? c.architecture.rawValue): \(c.architecture.rawValue), "

@@ -16,7 +16,7 @@ public enum Evaluation {
 
     /// The mean loss over `batches` batches of 8 fixed windows of the validation split (else train).
     public static func languageModel(_ modelDirectory: String, shards: String, context: Int, batches: Int) throws -> LanguageModelLoss {
-        let model: any PretrainableModel = LlamaCheckpoint.isLlamaDirectory(modelDirectory)
+        let model: any TrainableLanguageModel = LlamaCheckpoint.isLlamaDirectory(modelDirectory)
             ? try LlamaCheckpoint.load(from: modelDirectory) : try Checkpoint.load(from: modelDirectory)
         let split = try TokenWindows.split(.validation, of: shards) ?? TokenWindows.split(.train, of: shards)
         guard let (windows, manifest) = split else { throw QuarryError("\(shards) has no shards") }
@@ -36,7 +36,7 @@ public enum Evaluation {
         let classifier = try Classifier.load(from: runDirectory)
         let encoder = BPEEncoder(model: try TokenizerFile.load(path: runDirectory + "/tokenizer.json"))
         var examples = LabelledExamples(labels: classifier.labels, fixed: true)
-        try examples.read(data, encoder: encoder, limit: classifier.model.config.nPositions)
+        try examples.read(data, encoder: encoder, limit: classifier.model.contextLength)
         guard !examples.examples.isEmpty else { throw QuarryError("\(data) has no examples") }
         let probabilities = try classifier.probabilities(of: examples.examples, batch: 16)
         if let predictions {
@@ -47,24 +47,40 @@ public enum Evaluation {
 }
 
 /// The model `quarry finetune` starts from and its tokenizer, whose vocabulary must fit the
-/// model. BLAS must be loaded.
+/// model: a quarry run (GPT-2 or Llama), or a pre-trained Llama-family model in any form
+/// (`LanguageModel.llama`: an HF directory, a .gguf file, ORG/NAME in the Hugging Face cache).
+/// BLAS must be loaded.
 public struct StartingModel {
     public let directory: String
-    public let model: GPT<Float>
+    public let model: any TrainableLanguageModel
     public let tokenizer: BPEModel
+    /// Documents end with `<|endoftext|>`, else the model's end-of-sequence token.
+    public let endOfText: Int32?
 
     public init(directory: String, dropout: Double?) throws {
         self.directory = directory
-        model = try Checkpoint.load(from: directory)
-        if let dropout { try model.setDropout(dropout) }
-        tokenizer = try TokenizerFile.load(path: directory + "/tokenizer.json")
-        guard tokenizer.vocabularySize <= model.config.vocabSize else {
-            throw QuarryError("the tokenizer's vocabulary (\(tokenizer.vocabularySize)) is larger than the model's (\(model.config.vocabSize))")
+        if let llama = try LanguageModel.llama(directory) {
+            if let dropout, dropout > 0 { throw QuarryError("--dropout is for GPT-2 models: quarry's Llama models have no dropout (as the configs they load)") }
+            model = llama
+            tokenizer = try TokenizerSource.load(directory)
+            let resolved = try HubCache.resolve(directory)
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory)
+            endOfText = tokenizer.id(of: "<|endoftext|>")
+                ?? ShardTokenizer.endOfSequence(of: resolved, isDirectory: isDirectory.boolValue, vocabulary: tokenizer.vocabularySize)
+        } else {
+            let gpt = try Checkpoint.load(from: directory)
+            if let dropout { try gpt.setDropout(dropout) }
+            model = gpt
+            tokenizer = try TokenizerFile.load(path: directory + "/tokenizer.json")
+            endOfText = tokenizer.id(of: "<|endoftext|>")
+        }
+        guard tokenizer.vocabularySize <= model.vocabularySize else {
+            throw QuarryError("the tokenizer's vocabulary (\(tokenizer.vocabularySize)) is larger than the model's (\(model.vocabularySize))")
         }
     }
 
     public var encoder: BPEEncoder { BPEEncoder(model: tokenizer) }
-    public var endOfText: Int32? { tokenizer.id(of: "<|endoftext|>") }
 
     /// Makes `out` for a fine-tuned model, refused when it already holds one (`marker`), with
     /// the tokenizer copied in.
@@ -73,6 +89,13 @@ public struct StartingModel {
             throw QuarryError("\(out) already holds a fine-tuned model: choose another --out")
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        try? FileManager.default.copyItem(atPath: directory + "/tokenizer.json", toPath: out + "/tokenizer.json")
+        // The model's tokenizer.json as it is (its bytes: provenance checks hash it), or written
+        // from the model (a GGUF's is in its metadata).
+        let own = (try? HubCache.resolve(directory)).map { $0 + "/tokenizer.json" } ?? directory + "/tokenizer.json"
+        if FileManager.default.fileExists(atPath: own) {
+            try? FileManager.default.copyItem(atPath: own, toPath: out + "/tokenizer.json")
+        } else if !FileManager.default.fileExists(atPath: out + "/tokenizer.json") {
+            try TokenizerFile.save(tokenizer, to: out + "/tokenizer.json")
+        }
     }
 }

@@ -45,7 +45,7 @@ public final class PretrainingRun {
         }
         self.manifest = manifest
         let validation = try TokenWindows.split(.validation, of: data)?.windows
-        let model: any PretrainableModel
+        let model: any TrainableLanguageModel
         var modelTokenizer: BPEModel?
         switch start {
         case .resume:

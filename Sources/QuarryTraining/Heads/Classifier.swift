@@ -1,7 +1,7 @@
 import Foundation
 import QuarryCore
 
-/// A classification head on a GPT: a linear layer over a summary of each text's final hidden
+/// A classification head on a language model (GPT-2 or the Llama family): a linear layer over a summary of each text's final hidden
 /// states (`Pooling`).
 public final class Classifier {
     /// How a text's hidden states become the one vector the head reads.
@@ -22,7 +22,7 @@ public final class Classifier {
         func featureWidth(modelWidth: Int) -> Int { self == .meanMax ? 2 * modelWidth : modelWidth }
     }
 
-    public let model: GPT<Float>
+    public let model: any TrainableLanguageModel
     public let labels: [String]
     public let pooling: Pooling
     public var weight: [Float]      // (featureWidth, K)
@@ -32,11 +32,11 @@ public final class Classifier {
     /// The auxiliary next-token loss of the last `trainStep`, when it had one.
     var lastLanguageModelLoss: Float?
 
-    public init(model: GPT<Float>, labels: [String], seed: UInt64, pooling: Pooling = .lastToken) {
+    public init(model: any TrainableLanguageModel, labels: [String], seed: UInt64, pooling: Pooling = .lastToken) {
         self.model = model
         self.labels = labels
         self.pooling = pooling
-        let f = pooling.featureWidth(modelWidth: model.config.nEmbd), k = labels.count
+        let f = pooling.featureWidth(modelWidth: model.width), k = labels.count
         var rng = SplitMix64(seed: seed ^ 0xC1A55)
         weight = (0..<(f * k)).map { _ in Float(rng.normal() * 0.02) }
         bias = [Float](repeating: 0, count: k)
@@ -45,7 +45,7 @@ public final class Classifier {
     }
 
     /// The width of the head's input.
-    public var featureWidth: Int { pooling.featureWidth(modelWidth: model.config.nEmbd) }
+    public var featureWidth: Int { pooling.featureWidth(modelWidth: model.width) }
 
     /// Token ids of a text, cut to the model's context (the beginning is kept).
     public static func encode(_ text: String, encoder: some TokenEncoder, limit: Int) -> [Int32] {
@@ -56,8 +56,7 @@ public final class Classifier {
     /// Class probabilities for a batch of token sequences.
     public func probabilities(_ batch: [[Int32]]) throws -> [[Float]] {
         let packed = PackedTexts(batch)
-        try model.forward(tokens: packed.tokens, targets: nil, packed.sequences, pass: .hidden(training: false))
-        let hidden = Array(model.hidden())
+        let hidden = try model.features(tokens: packed.tokens, lengths: packed.sequences.lengths, training: false)
         return batch.indices.map { b in Self.softmax(logits(of: pooled(hidden, packed.sequences.starts[b], packed.sequences.lengths[b]))) }
     }
 
@@ -88,7 +87,7 @@ public final class Classifier {
     /// `pooled`, with the rows mean-max's largest values came from (where their gradient goes;
     /// empty for the other poolings), so training finds them once.
     func pool(_ hidden: [Float], _ start: Int, _ length: Int) -> (features: [Float], largestRows: [Int]) {
-        let c = model.config.nEmbd
+        let c = model.width
         switch pooling {
         case .lastToken:
             let h = (start + length - 1) * c
@@ -121,7 +120,7 @@ public final class Classifier {
     /// Adds the gradient of the head's input for a text to the rows it was pooled from
     /// (`largestRows` from `pool`).
     func scatter(_ gradient: [Float], into hiddenGradient: inout [Float], largestRows: [Int], _ start: Int, _ length: Int) {
-        let c = model.config.nEmbd
+        let c = model.width
         switch pooling {
         case .lastToken:
             let h = (start + length - 1) * c
@@ -152,17 +151,19 @@ public final class Classifier {
     func trainStep(_ batch: [[Int32]], targets: [Int], classWeights: [Float]?, freezeBase: Bool,
                    languageModelWeight: Float = 0) throws -> Float {
         let packed = PackedTexts(batch)
-        let B = batch.count, c = model.config.nEmbd, k = labels.count
+        let B = batch.count, c = model.width, k = labels.count
         let withLanguageModel = languageModelWeight > 0 && !freezeBase
+        let hidden: [Float]
         if withLanguageModel {
-            model.zeroGradients()   // the LM head's gradients accumulate during the forward pass
-            lastLanguageModelLoss = try model.forward(tokens: packed.tokens, targets: packed.nextTokens, packed.sequences,
-                                                      pass: .training(gradientScale: languageModelWeight)) ?? 0
+            guard let gpt = model as? GPT<Float> else { throw QuarryError("the auxiliary language-model loss (--lm-weight) is for GPT-2 models") }
+            gpt.zeroGradients()   // the LM head's gradients accumulate during the forward pass
+            lastLanguageModelLoss = try gpt.forward(tokens: packed.tokens, targets: packed.nextTokens, packed.sequences,
+                                                    pass: .training(gradientScale: languageModelWeight)) ?? 0
+            hidden = Array(gpt.hidden())
         } else {
             lastLanguageModelLoss = nil
-            try model.forward(tokens: packed.tokens, targets: nil, packed.sequences, pass: .hidden(training: true))
+            hidden = try model.features(tokens: packed.tokens, lengths: packed.sequences.lengths, training: true)
         }
-        let hidden = Array(model.hidden())
         var hiddenGradient = [Float](repeating: 0, count: packed.tokens.count * c)
         for i in weightGradient.indices { weightGradient[i] = 0 }
         for i in biasGradient.indices { biasGradient[i] = 0 }
@@ -185,11 +186,11 @@ public final class Classifier {
             }
             if !freezeBase { scatter(featureGradient, into: &hiddenGradient, largestRows: largestRows, start, length) }
         }
-        if withLanguageModel {
-            try model.backward(addingHiddenGradient: hiddenGradient)
+        if withLanguageModel, let gpt = model as? GPT<Float> {
+            try gpt.backward(addingHiddenGradient: hiddenGradient)
         } else if !freezeBase {
             model.zeroGradients()
-            try model.backward(hiddenGradient: hiddenGradient)
+            try model.backward(featureGradient: hiddenGradient)
         }
         return loss
     }
@@ -209,7 +210,7 @@ public final class Classifier {
     // MARK: files
 
     public func save(to directory: String, endOfTextID: Int32?) throws {
-        try Checkpoint.save(model, to: directory, endOfTextID: endOfTextID)
+        try model.saveCheckpoint(to: directory, endOfTextID: endOfTextID, metadata: [:])
         let f = featureWidth, k = labels.count
         try SafeTensors.write(directory + "/classifier.safetensors",
                               tensors: [("score.weight", [f, k], weight[...]), ("score.bias", [k], bias[...])],
@@ -220,7 +221,8 @@ public final class Classifier {
     }
 
     public static func load(from directory: String) throws -> Classifier {
-        let model = try Checkpoint.load(from: directory)
+        let model: any TrainableLanguageModel = LlamaCheckpoint.isLlamaDirectory(directory)
+            ? try LlamaCheckpoint.load(from: directory) : try Checkpoint.load(from: directory)
         guard let data = FileManager.default.contents(atPath: directory + "/labels.json"),
               let labels = (try? data.withUnsafeBytes { try JSONValue.parse($0.bindMemory(to: UInt8.self)) })?.array?.compactMap(\.string) else {
             throw QuarryError("\(directory)/labels.json not found: not a fine-tuned classifier (run `quarry finetune --task classify`)")
@@ -230,7 +232,7 @@ public final class Classifier {
         guard let pooling = Pooling(rawValue: poolingName) else {
             throw QuarryError("\(directory)/classifier.safetensors: unknown pooling \"\(poolingName)\" (quarry knows \(Pooling.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        guard let w = tensors["score.weight"], let b = tensors["score.bias"], w.shape == [pooling.featureWidth(modelWidth: model.config.nEmbd), labels.count], b.shape == [labels.count] else {
+        guard let w = tensors["score.weight"], let b = tensors["score.bias"], w.shape == [pooling.featureWidth(modelWidth: model.width), labels.count], b.shape == [labels.count] else {
             throw QuarryError("\(directory)/classifier.safetensors does not match the model and labels")
         }
         let classifier = Classifier(model: model, labels: labels, seed: 0, pooling: pooling)

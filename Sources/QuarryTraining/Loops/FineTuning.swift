@@ -90,7 +90,7 @@ public final class FineTuner {
         guard !train.isEmpty else { throw QuarryError("the training set is empty") }
         guard !dev.isEmpty else { throw QuarryError("the dev set is empty") }
         let model = classifier.model
-        var modelOptimizer = AdamW(model: model, weightDecay: Float(options.weightDecay), layerDecay: Float(options.layerDecay))
+        var modelOptimizer = model.makeOptimizer(weightDecay: Float(options.weightDecay), layerDecay: Float(options.layerDecay))
         let k = classifier.labels.count, f = classifier.featureWidth
         var headOptimizer = AdamW(count: f * k + k, decay: [Float](repeating: 1, count: f * k) + [Float](repeating: 0, count: k),
                                   weightDecay: Float(options.weightDecay))
@@ -128,8 +128,8 @@ public final class FineTuner {
                 guard loss.isFinite, (classifier.lastLanguageModelLoss ?? 0).isFinite else { throw QuarryError("the loss became \(loss) in epoch \(epoch): stopped (try a lower --lr); the best epoch so far is saved") }
                 let factor = options.learningRateFactor(step: (epoch - 1) * batchesPerEpoch + batches, of: totalSteps)
                 if !options.freezeBase {
-                    model.clipGradients(maxNorm: 1)
-                    modelOptimizer.update(model, lr: Float(options.learningRate * factor))
+                    _ = model.clipGradients(maxNorm: 1)
+                    model.step(&modelOptimizer, lr: Float(options.learningRate * factor))
                 }
                 var head = classifier.weight + classifier.bias
                 headOptimizer.update(&head, classifier.weightGradient + classifier.biasGradient, lr: Float(options.headLearningRate * factor))

@@ -51,7 +51,7 @@ public struct StepMetrics: Sendable {
 /// K steps; metrics to `RUN/metrics.jsonl`; checkpoints (model, optimizer, data position) so a
 /// `--resume` continues to the result an uninterrupted run would have reached.
 public final class Pretrainer {
-    public let model: any PretrainableModel
+    public let model: any TrainableLanguageModel
     public let options: PretrainOptions
     let train: TokenWindows
     let validation: TokenWindows?
@@ -64,7 +64,7 @@ public final class Pretrainer {
     /// Tests: stop after this step (as if killed right after its checkpoint).
     var stopAfter: Int?
 
-    public init(model: any PretrainableModel, options: PretrainOptions, train: TokenWindows, validation: TokenWindows?, directory: String) {
+    public init(model: any TrainableLanguageModel, options: PretrainOptions, train: TokenWindows, validation: TokenWindows?, directory: String) {
         self.model = model
         self.options = options
         self.train = train

@@ -16,16 +16,16 @@ public struct SFTOptions: Sendable {
 
 /// `quarry finetune --task sft`: next-token loss on the assistant's tokens only, batches of
 /// chats laid end to end (no padding); the dev loss (same mask) after every epoch, the best epoch kept
-/// as a plain GPT-2 checkpoint that `generate` and `transformers` load.
+/// as a plain checkpoint (GPT-2 or Llama, as the model) that `generate` and `transformers` load.
 public final class SFTTrainer {
-    let model: GPT<Float>
+    let model: any TrainableLanguageModel
     let options: SFTOptions
     let directory: String
     public var onEpoch: ((_ epoch: Int, _ trainLoss: Double, _ devLoss: Double) -> Void)?
     /// Called after each batch with the batches done and the most there can be (all epochs).
     public var onBatch: ((_ done: Int, _ total: Int) -> Void)?
 
-    public init(model: GPT<Float>, options: SFTOptions, directory: String) {
+    public init(model: any TrainableLanguageModel, options: SFTOptions, directory: String) {
         self.model = model
         self.options = options
         self.directory = directory
@@ -38,7 +38,7 @@ public final class SFTTrainer {
             let batch = Array(examples[start..<min(examples.count, start + options.batch)])
             let (inputs, targets, lengths) = Self.batch(batch)
             let n = batch.reduce(0) { $0 + $1.trainedTargets }
-            guard n > 0, let l = try model.forward(tokens: inputs, targets: targets, Layers.Sequences(lengths: lengths), pass: .inference) else { continue }
+            guard n > 0, let l = try model.loss(tokens: inputs, targets: targets, lengths: lengths, training: false) else { continue }
             total += Double(l) * Double(n)
             counted += n
         }
@@ -49,7 +49,7 @@ public final class SFTTrainer {
     public func run(train: [ChatExample], dev: [ChatExample], endOfTextID: Int32?) throws -> Double {
         guard !train.isEmpty else { throw QuarryError("the training set is empty") }
         guard !dev.isEmpty else { throw QuarryError("the dev set is empty") }
-        var optimizer = AdamW(model: model, weightDecay: Float(options.weightDecay))
+        var optimizer = model.makeOptimizer(weightDecay: Float(options.weightDecay))
         var rng = SplitMix64(seed: options.seed)
         var order = Array(train.indices)
         var best: Double?
@@ -63,13 +63,13 @@ public final class SFTTrainer {
                 let batch = indices.map { train[$0] }
                 let (inputs, targets, lengths) = Self.batch(batch)
                 model.zeroGradients()
-                let loss = try model.forward(tokens: inputs, targets: targets, Layers.Sequences(lengths: lengths), pass: .training) ?? 0
+                let loss = try model.loss(tokens: inputs, targets: targets, lengths: lengths, training: true) ?? 0
                 guard loss.isFinite else {
                     throw QuarryError("the loss became \(loss) in epoch \(epoch): stopped (try a lower --lr); the best epoch so far is saved")
                 }
                 try model.backward()
                 _ = model.clipGradients(maxNorm: Float(options.gradientClip))
-                optimizer.update(model, lr: Float(options.learningRate))
+                model.step(&optimizer, lr: Float(options.learningRate))
                 let n = batch.reduce(0) { $0 + $1.trainedTargets }
                 total += Double(loss) * Double(n)
                 counted += n
@@ -83,7 +83,7 @@ public final class SFTTrainer {
             if devLoss < (best ?? .infinity) {
                 best = devLoss
                 sinceBest = 0
-                try Checkpoint.save(model, to: directory, endOfTextID: endOfTextID)
+                try model.saveCheckpoint(to: directory, endOfTextID: endOfTextID, metadata: [:])
             } else {
                 sinceBest += 1
                 if sinceBest >= options.patience { break }

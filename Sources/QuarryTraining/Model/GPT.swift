@@ -9,7 +9,7 @@ import QuarryCore
 /// Dropout (`config.dropout`) applies to training passes only; `forward` never drops.
 public final class GPT<T: TrainingScalar> {
     public private(set) var config: ModelConfig
-    public internal(set) var parameters: [T]
+    public var parameters: [T]   // settable: fine-tuning averages and restores weights of the same shape
     public internal(set) var gradients: [T]
     let offsets: [GPT2Tensor: Int]
     private var activations: [T] = []

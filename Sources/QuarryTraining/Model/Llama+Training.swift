@@ -26,18 +26,20 @@ struct LlamaPassState<T: TrainingScalar> {
     var attentionPerLayer = 0
     var hasLogits = false
     var hasLoss = false
+    /// The last pass stopped at the final norm (`features()`), for a task head.
+    var hasFeatures = false
 }
 
 extension Llama {
     typealias P = UnsafeMutablePointer<T>
 
     /// Activations kept for backward, by name: (name, element count).
-    private func activationLayout(rows n: Int, attention: Int) -> [(String, Int)] {
+    private func activationLayout(rows n: Int, attention: Int, withLogits: Bool = true) -> [(String, Int)] {
         let c = config.nEmbd, l = config.nLayer, kv = config.kvWidth, f = config.intermediateSize
         return [
             ("x", (l + 1) * n * c), ("mid", l * n * c), ("n1", l * n * c), ("r1", l * n), ("n2", l * n * c), ("r2", l * n),
             ("q", l * n * c), ("k", l * n * kv), ("v", l * n * kv), ("att", l * attention), ("y", l * n * c),
-            ("g", l * n * f), ("u", l * n * f), ("a", l * n * f), ("nf", n * c), ("rf", n), ("logits", n * config.vocabSize),
+            ("g", l * n * f), ("u", l * n * f), ("a", l * n * f), ("nf", n * c), ("rf", n), ("logits", withLogits ? n * config.vocabSize : 0),
             ("losses", n),
         ]
     }
@@ -62,7 +64,9 @@ extension Llama {
     }
 
     /// The pass over packed sequences (the public entry points are below, per element type).
-    func forward(tokens: [Int32], targets: [Int32]?, _ sequences: Layers.Sequences) throws -> T? {
+    /// `headless` stops at the final norm: `features()` holds each row's state, for a task head
+    /// whose gradient `backwardPass(featureGradient:)` takes (the [N, V] logits are never made).
+    func forward(tokens: [Int32], targets: [Int32]?, _ sequences: Layers.Sequences, headless: Bool = false) throws -> T? {
         let c = config.nEmbd, kv = config.kvWidth, f = config.intermediateSize, v = config.vocabSize
         let rows = sequences.rows, hs = config.headSize, nh = config.nHead, group = nh / config.nKVHead
         guard sequences.longest <= config.nPositions else { throw QuarryError("a sequence of \(sequences.longest) tokens is longer than the model's context (\(config.nPositions))") }
@@ -80,7 +84,7 @@ extension Llama {
         pass.attentionPerLayer = attention
         var total = 0
         pass.offsets = [:]
-        for (name, size) in activationLayout(rows: rows, attention: attention) { pass.offsets[name] = total; total += size }
+        for (name, size) in activationLayout(rows: rows, attention: attention, withLogits: !headless) { pass.offsets[name] = total; total += size }
         if pass.activations.count < total { pass.activations = [T](repeating: 0, count: total) }
         let rotation = rotationTable(longest: sequences.longest)
         let eps = T(config.rmsNormEps)
@@ -144,6 +148,7 @@ extension Llama {
                 }
                 let nf = act("nf"), logits = act("logits")
                 Self.rmsNormForward(nf, act("rf"), x + config.nLayer * rows * c, w(.finalNorm), rows: rows, width: c, eps: eps)
+                if headless { return }
                 Self.linearForward(logits, nf, config.tiedEmbeddings ? embedding : w(.lmHead), nil, rows: rows, inputs: c, outputs: v)
                 if let targets, counted > 0 {
                     let losses = act("losses")
@@ -156,9 +161,16 @@ extension Llama {
                 }
             }
         }
-        pass.hasLogits = loss == nil
+        pass.hasLogits = loss == nil && !headless
         pass.hasLoss = loss != nil
+        pass.hasFeatures = headless
         return loss
+    }
+
+    /// Every row's final (normed) state of the last headless pass ([rows, C]).
+    func features() -> ArraySlice<T> {
+        guard pass.hasFeatures, let start = pass.offsets["nf"] else { return [] }
+        return pass.activations[start..<(start + pass.sequences.rows * config.nEmbd)]
     }
 
     /// Every row's logits of the last forward pass without targets ([rows, V]).
@@ -172,9 +184,17 @@ extension Llama {
         gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
     }
 
-    /// Adds the gradients of the last forward pass's mean loss to `gradients`.
-    func backwardPass() throws {
-        guard pass.hasLoss else { throw QuarryError("backward needs a forward pass with targets first") }
+    /// Adds the gradients of the last forward pass's mean loss to `gradients`; or, after a
+    /// headless pass, of a head's loss whose gradient with respect to `features()` is
+    /// `featureGradient` ([rows, C]).
+    func backwardPass(featureGradient: [T]? = nil) throws {
+        if featureGradient == nil {
+            guard pass.hasLoss else { throw QuarryError("backward needs a forward pass with targets first") }
+        } else {
+            guard pass.hasFeatures, featureGradient?.count == pass.sequences.rows * config.nEmbd else {
+                throw QuarryError("backward(featureGradient:) needs a headless forward pass first, and one gradient per feature")
+            }
+        }
         if gradients.count != parameters.count { zeroGradients() }
         let c = config.nEmbd, kv = config.kvWidth, f = config.intermediateSize, v = config.vocabSize
         let sequences = pass.sequences, rows = sequences.rows, hs = config.headSize, nh = config.nHead, group = nh / config.nKVHead
@@ -196,13 +216,17 @@ extension Llama {
                         let dq = dmid + rows * c, dk = dq + rows * c, dv = dk + rows * kv
                         let dg = dv + rows * kv, du = dg + rows * f, da = du + rows * f, dscores = da + rows * f
                         let x = act("x"), logits = act("logits"), nf = act("nf")
-                        // The loss is the mean over counted targets: softmax − one-hot, divided by their number.
-                        targets.withUnsafeBufferPointer { tb in
-                            Layers.softmaxCrossEntropyBackwardInPlace(logits, tb.baseAddress!, dloss: 1 / T(counted), N: rows, V: v)
-                        }
-                        let head = config.tiedEmbeddings ? w(.embedding) : w(.lmHead), dhead = config.tiedEmbeddings ? dw(.embedding) : dw(.lmHead)
                         for i in 0..<(rows * c) { dn[i] = 0; dx[i] = 0 }
-                        Self.linearBackward(dn, dhead, nil, logits, nf, head, rows: rows, inputs: c, outputs: v)
+                        if let featureGradient {
+                            for i in 0..<(rows * c) { dn[i] = featureGradient[i] }
+                        } else {
+                            // The loss is the mean over counted targets: softmax − one-hot, divided by their number.
+                            targets.withUnsafeBufferPointer { tb in
+                                Layers.softmaxCrossEntropyBackwardInPlace(logits, tb.baseAddress!, dloss: 1 / T(counted), N: rows, V: v)
+                            }
+                            let head = config.tiedEmbeddings ? w(.embedding) : w(.lmHead), dhead = config.tiedEmbeddings ? dw(.embedding) : dw(.lmHead)
+                            Self.linearBackward(dn, dhead, nil, logits, nf, head, rows: rows, inputs: c, outputs: v)
+                        }
                         Self.rmsNormBackward(dx, dw(.finalNorm), dn, x + config.nLayer * rows * c, w(.finalNorm), act("rf"), rows: rows, width: c)
                         for l in stride(from: config.nLayer - 1, through: 0, by: -1) {
                             let xl = x + l * rows * c, mid = act("mid") + l * rows * c
@@ -270,6 +294,7 @@ extension Llama {
             }
         }
         pass.hasLoss = false   // the probabilities became gradients
+        pass.hasFeatures = false
     }
 
     // MARK: layers

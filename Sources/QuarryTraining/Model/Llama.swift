@@ -148,7 +148,7 @@ public enum LlamaTensor: CaseIterable, Sendable {
 /// backward) is in Llama+Training.swift; generation one token at a time in LlamaGenerator.
 public final class Llama<T: TrainingScalar>: @unchecked Sendable {
     public let config: LlamaConfig
-    public internal(set) var parameters: [T]
+    public var parameters: [T]   // settable: fine-tuning averages and restores weights of the same shape
     /// Allocated by the first backward pass: inference never pays for them.
     public internal(set) var gradients: [T] = []
     public let offsets: [LlamaTensor: Int]

@@ -18,12 +18,13 @@ public struct AdamW {
     let rateScale: [Float]?
 
     /// For any parameter vector; `decay` marks the entries that are decayed (1) or not (0).
-    public init(count: Int, decay: [Float], weightDecay: Float) {
+    /// `rateScale`: each parameter's factor on the learning rate (nil: 1 for all).
+    public init(count: Int, decay: [Float], weightDecay: Float, rateScale: [Float]? = nil) {
         self.weightDecay = weightDecay
         m = [Float](repeating: 0, count: count)
         v = m
         self.decay = decay
-        rateScale = nil
+        self.rateScale = rateScale
     }
 
     /// `layerDecay` below 1 gives lower layers smaller steps (ELECTRA's and BEiT's layer-wise

@@ -36,7 +36,7 @@ struct Finetune: ParsableCommand {
           quarry finetune --from run1 --db quarry.db --labels-task sections --out run2
           quarry finetune --from run1 --task sft --train chats.jsonl --out run3 --lr 3e-4
         """)
-    @Option(help: "The model to start from (a quarry run or any Hugging Face GPT-2 safetensors directory).") var from: String
+    @Option(help: "The model to start from: a quarry run, a Hugging Face GPT-2 or Llama-family directory, a .gguf file, or ORG/NAME in the Hugging Face cache.") var from: String
     @Option(help: "Labelled JSONL ({\"text\", \"label\"}; for sft chat records), or a `quarry export --format shards` directory (its train.jsonl records).") var train: String?
     @Option(name: [.short, .long], help: "Where the fine-tuned model goes.") var out: String
     @Option(help: "classify or sft.") var task: String = "classify"
@@ -146,7 +146,7 @@ struct Finetune: ParsableCommand {
         try runReporting { try BLAS.load(threads: jobs) }
         let start = try runReporting { try StartingModel(directory: from, dropout: dropout) }
         if kind == "sft" { return try runSFT(start) }
-        let limit = start.model.config.nPositions
+        let limit = start.model.contextLength
         let (data, labels) = try runReporting { try source.classification(encoder: start.encoder, limit: limit) }
         for note in data.notes { printError(note) }
         try runReporting { try start.prepareOutput(out, refusingIfExists: "labels.json") }
@@ -174,7 +174,7 @@ struct Finetune: ParsableCommand {
             printError("error: the tokenizer has no <|endoftext|> token, which ends every assistant turn in sft")
             throw ExitCode(1)
         }
-        let data = try runReporting { try source.chats(encoder: start.encoder, endOfText: endOfText, limit: start.model.config.nPositions) }
+        let data = try runReporting { try source.chats(encoder: start.encoder, endOfText: endOfText, limit: start.model.contextLength) }
         for note in data.notes { printError(note) }
         try runReporting { try start.prepareOutput(out, refusingIfExists: "model.safetensors") }
         let trainer = SFTTrainer(model: start.model, options: sftOptions, directory: out)

@@ -1,12 +1,14 @@
 import Foundation
 import QuarryCore
 
-/// What the pre-training loop (`Pretrainer`) and language-model evaluation need of a model: GPT-2
-/// and the Llama family both train through it. The passes are the models' own, specialised for
-/// Float; this only names them alike.
-public protocol PretrainableModel: AnyObject {
-    /// Every weight, in the model's own order.
-    var parameters: [Float] { get }
+/// What the training loops (pre-training, fine-tuning a classifier or a chat model) and
+/// evaluation need of a model: GPT-2 and the Llama family both train through it. The passes are
+/// the models' own, specialised for Float; this only names them alike.
+public protocol TrainableLanguageModel: AnyObject {
+    /// Every weight, in the model's own order (fine-tuning averages and restores them).
+    var parameters: [Float] { get set }
+    /// The width of the final hidden states (`features`).
+    var width: Int { get }
     var parameterCount: Int { get }
     /// The longest sequence the model takes (n_positions, max_position_embeddings).
     var contextLength: Int { get }
@@ -17,15 +19,24 @@ public protocol PretrainableModel: AnyObject {
     /// B sequences of T tokens with their targets; returns the mean loss. `training` turns on
     /// dropout (for models that have it) and keeps what `backward` needs.
     func loss(tokens: [Int32], targets: [Int32], B: Int, T: Int, training: Bool) throws -> Float
+    /// The same over texts of `lengths` tokens laid end to end in `tokens` (no padding: each
+    /// attends to itself, its positions from 0); targets -1 carry no loss. Nil when none counts.
+    func loss(tokens: [Int32], targets: [Int32], lengths: [Int], training: Bool) throws -> Float?
+    /// Each row's final (normed) hidden state, [rows, width], for a task head; a training pass
+    /// keeps what `backward(featureGradient:)` needs.
+    func features(tokens: [Int32], lengths: [Int], training: Bool) throws -> [Float]
     /// Adds the gradients of the last training pass's loss.
     func backward() throws
+    /// Adds the gradients of a head's loss, given its gradient with respect to the last `features`.
+    func backward(featureGradient: [Float]) throws
     func zeroGradients()
     /// Divides every gradient by `divisor` (the mean over accumulated batches).
     func divideGradients(by divisor: Float)
     /// Scales the gradients so their global norm is at most `maxNorm`; returns the norm before.
     func clipGradients(maxNorm: Float) -> Float
-    /// AdamW over this model's parameters, decaying its 2-D weights only.
-    func makeOptimizer(weightDecay: Float) -> AdamW
+    /// AdamW over this model's parameters, decaying its 2-D weights only; `layerDecay` below 1
+    /// gives lower blocks and the embeddings smaller steps (block i of L: layerDecay^(L−i)).
+    func makeOptimizer(weightDecay: Float, layerDecay: Float) -> AdamW
     func step(_ optimizer: inout AdamW, lr: Float)
     /// Bytes a training pass over `rows` tokens in sequences of `longest` keeps (nil: overflow).
     func memoryForBatch(rows: Int, longest: Int) -> Int?
@@ -36,7 +47,9 @@ public protocol PretrainableModel: AnyObject {
     func saveCheckpoint(to directory: String, endOfTextID: Int32?, metadata: [String: String]) throws
 }
 
-extension PretrainableModel {
+extension TrainableLanguageModel {
+    public func makeOptimizer(weightDecay: Float) -> AdamW { makeOptimizer(weightDecay: weightDecay, layerDecay: 1) }
+
     /// Mean loss over `batches` batches of windows drawn with `seed`: the same windows every time
     /// for the same seed (validation during pre-training, `quarry eval` on shards).
     public func meanLoss(on windows: TokenWindows, batch B: Int, context n: Int, batches: Int, seed: UInt64) throws -> Double {
@@ -51,18 +64,32 @@ extension PretrainableModel {
     }
 }
 
-extension GPT: PretrainableModel where T == Float {
+extension GPT: TrainableLanguageModel where T == Float {
     public var parameterCount: Int { config.parameterCount }
     public var contextLength: Int { config.nPositions }
     public var vocabularySize: Int { config.vocabSize }
     public var shapeSummary: String { "GPT-2, \(config.nLayer) layers × \(config.nEmbd)" }
+    public var width: Int { config.nEmbd }
 
     public func loss(tokens: [Int32], targets: [Int32], B: Int, T n: Int, training: Bool) throws -> Float {
         try forward(tokens: tokens, targets: targets, B: B, T: n, pass: training ? .training : .inference) ?? 0
     }
 
+    public func loss(tokens: [Int32], targets: [Int32], lengths: [Int], training: Bool) throws -> Float? {
+        try forward(tokens: tokens, targets: targets, Layers.Sequences(lengths: lengths), pass: training ? .training : .inference)
+    }
+
+    public func features(tokens: [Int32], lengths: [Int], training: Bool) throws -> [Float] {
+        try forward(tokens: tokens, targets: nil, Layers.Sequences(lengths: lengths), pass: .hidden(training: training))
+        return Array(hidden())
+    }
+
+    public func backward(featureGradient: [Float]) throws { try backward(hiddenGradient: featureGradient) }
+
     public func divideGradients(by divisor: Float) { for i in gradients.indices { gradients[i] /= divisor } }
-    public func makeOptimizer(weightDecay: Float) -> AdamW { AdamW(model: self, weightDecay: weightDecay) }
+    public func makeOptimizer(weightDecay: Float, layerDecay: Float) -> AdamW {
+        AdamW(model: self, weightDecay: weightDecay, layerDecay: layerDecay)
+    }
     public func step(_ optimizer: inout AdamW, lr: Float) { optimizer.update(self, lr: lr) }
 
     public func restartDropout(seed: UInt64, counter: UInt64) {
@@ -75,7 +102,7 @@ extension GPT: PretrainableModel where T == Float {
     }
 }
 
-extension Llama: PretrainableModel where T == Float {
+extension Llama: TrainableLanguageModel where T == Float {
     public var parameterCount: Int { config.parameterCount }
     public var contextLength: Int { config.nPositions }
     public var vocabularySize: Int { config.vocabSize }
@@ -83,11 +110,23 @@ extension Llama: PretrainableModel where T == Float {
         "\(config.architecture == .llama ? "Llama" : "Qwen2"), \(config.nLayer) layers × \(config.nEmbd), "
             + "\(config.nHead) heads / \(config.nKVHead) KV heads"
     }
+    public var width: Int { config.nEmbd }
 
+    // No dropout in any pass: the Llama configs quarry reads have none (attention_dropout 0).
     public func loss(tokens: [Int32], targets: [Int32], B: Int, T n: Int, training: Bool) throws -> Float {
-        // No dropout: the Llama configs quarry reads have none (attention_dropout 0).
         try forward(tokens: tokens, targets: targets, B: B, T: n) ?? 0
     }
+
+    public func loss(tokens: [Int32], targets: [Int32], lengths: [Int], training: Bool) throws -> Float? {
+        try forward(tokens: tokens, targets: targets, Layers.Sequences(lengths: lengths))
+    }
+
+    public func features(tokens: [Int32], lengths: [Int], training: Bool) throws -> [Float] {
+        _ = try forward(tokens: tokens, targets: nil, Layers.Sequences(lengths: lengths), headless: true)
+        return Array(features())
+    }
+
+    public func backward(featureGradient: [Float]) throws { try backwardPass(featureGradient: featureGradient) }
 
     public func divideGradients(by divisor: Float) { for i in gradients.indices { gradients[i] /= divisor } }
 
@@ -102,15 +141,20 @@ extension Llama: PretrainableModel where T == Float {
         return norm
     }
 
-    public func makeOptimizer(weightDecay: Float) -> AdamW {
+    public func makeOptimizer(weightDecay: Float, layerDecay: Float) -> AdamW {
         var decay = [Float](repeating: 0, count: parameters.count)
-        var offset = 0
-        for (tensor, shape) in config.tensorShapes {
-            let count = shape.reduce(1, *)
-            if tensor.isDecayed { for i in offset..<(offset + count) { decay[i] = 1 } }
-            offset += count
+        var rates = [Float](repeating: 1, count: parameters.count)
+        let layers = config.nLayer
+        for (tensor, layer, _, range) in config.namedTensors {
+            if tensor.isDecayed { for i in range { decay[i] = 1 } }
+            let rate: Float = switch (tensor, layer) {
+            case (.embedding, _): Float.pow(layerDecay, layers + 1)
+            case (_, let layer?): Float.pow(layerDecay, layers - layer)
+            default: 1   // the final norm and an untied head
+            }
+            for i in range { rates[i] = rate }
         }
-        return AdamW(count: parameters.count, decay: decay, weightDecay: weightDecay)
+        return AdamW(count: parameters.count, decay: decay, weightDecay: weightDecay, rateScale: layerDecay == 1 ? nil : rates)
     }
 
     public func memoryForBatch(rows: Int, longest: Int) -> Int? {
