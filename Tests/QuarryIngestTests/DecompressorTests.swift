@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import QuarryTestSupport
 @testable import QuarryIngest
 
 @Suite struct DecompressorTests {
@@ -119,6 +120,31 @@ import Testing
         for threads in [2, 3] {
             #expect(try ParallelBzip2Source(MemorySource(file), threads: threads).readAll() == expected)
         }
+    }
+
+    /// Issue 22, R21: a damaged .bz2 gives the same bytes and the same error with one thread as
+    /// with two, the damaged block's bytes never among them (they would reach the XML parser).
+    @Test(arguments: [0.3, 0.6, 0.95]) func aDamagedBlockReadsTheSameOnEveryThreadCount(at fraction: Double) throws {
+        let scratch = ScratchDirectory()
+        var bz = try compress(Self.manyBlocks, with: "bzip2 -1")
+        bz[Int(Double(bz.count) * fraction)] ^= 0x55
+        let path = scratch.write("damaged.txt.bz2", bz)
+        func read(threads: Int) -> (bytes: [UInt8], error: String) {
+            var bytes: [UInt8] = []
+            do {
+                let source = try FormatSniffer.open(path: path, threads: threads).source
+                var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let n = try buffer.withUnsafeMutableBytes { try source.read(into: $0.baseAddress!, count: $0.count) }
+                    if n == 0 { return (bytes, "") }
+                    bytes += buffer[0..<n]
+                }
+            } catch { return (bytes, "\(error)") }
+        }
+        let one = read(threads: 1), two = read(threads: 2)
+        #expect(one.error.contains("corrupt bzip2 data near byte") && one.error == two.error, "\(one.error) | \(two.error)")
+        #expect(one.bytes == two.bytes)
+        #expect(Self.manyBlocks.starts(with: one.bytes), "only intact blocks' bytes, in order")
     }
 
     @Test func scannerFindsEveryBlockAndStreamEnd() throws {

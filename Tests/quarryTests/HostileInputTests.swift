@@ -8,6 +8,27 @@ import Testing
     var dir: String { scratch.path }
 
     /// R6-R7: a FIFO (or a device) inside an input directory is skipped, not read forever.
+    /// Issue 22, R6: a shard truncated under a running pretrain (its pages mapped) is one line and
+    /// exit status 1, not death by SIGBUS.
+    @Test func aShardTruncatedUnderARunningPretrainIsOneLine() throws {
+        let scratch = ScratchDirectory()
+        let ingest = try quarry(["ingest", TestPaths.sample("text"), "--vocab-size", "300", "--no-quality-filter", "--out", scratch.path + "/shards", "-q"])
+        #expect(ingest.status == 0, "\(ingest.err)")
+        let shard = scratch.path + "/shards/train-00000.bin"
+        #expect(FileManager.default.fileExists(atPath: shard))
+        // Once the run has taken a step, the shard is cut to nothing under it.
+        let metrics = scratch.path + "/run/metrics.jsonl"
+        let cutter = Thread {
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline && !FileManager.default.fileExists(atPath: metrics) { usleep(20_000) }
+            truncate(shard, 0)
+        }
+        cutter.start()
+        let run = try quarry(["pretrain", "--data", scratch.path + "/shards", "--out", scratch.path + "/run", "--steps", "1000000",
+                              "--batch", "2", "--context", "32", "--val-every", "0", "--jobs", "1", "-q"], killAfter: 150)
+        #expect(run.status == 1 && run.err.contains("memory-mapped file shrank"), "status \(run.status): \(run.err)")
+    }
+
     @Test func pipesAndDevicesInADirectoryAreSkipped() throws {
         try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
         _ = scratch.write("in/a.txt", "Some prose, with words in it.")

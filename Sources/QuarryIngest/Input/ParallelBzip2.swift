@@ -270,8 +270,11 @@ struct BitWriter {
 }
 
 /// bzip2 decompression on `threads` worker threads (see the top of this file), one more thread
-/// reading and scanning ahead. Output, errors and their byte offsets are those of `Bzip2Source`:
-/// everything before a truncation or a corrupt block is delivered first.
+/// reading and scanning ahead. Output, errors and their byte offsets are the same for every
+/// thread count: everything before a truncation or a corrupt block is delivered first, nothing
+/// of a corrupt block, which is reported at its first byte. (`Bzip2Source`, libbz2's streaming
+/// decoder, gives the same bytes for an intact file; on a damaged one it delivers the damaged
+/// block's bytes before their CRC fails.)
 public final class ParallelBzip2Source: ByteSource, @unchecked Sendable {
     private let engine: ParallelBzip2Engine
 
