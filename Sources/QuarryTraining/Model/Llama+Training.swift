@@ -12,8 +12,12 @@ import QuarryCore
 ///     logits = rmsnorm(x)·w_f · headᵀ          (head = embed when tied)
 ///
 /// Sequences may differ in length (packed rows, no padding): rotary positions restart and
-/// attention stays within each. Everything backward needs is kept (attention weights included):
-/// these are fine-tuning-sized passes, and memory is checked before a pass allocates.
+/// attention stays within each. Backward gets what it needs, kept or made again: the residual
+/// stream, q/k/v, the attention output and the MLP's gate and up are kept; the normed inputs,
+/// SwiGLU's product and the attention weights are recomputed (cheap next to the matrix products,
+/// and together 0.9 GB of SmolLM2's 16 × 128 batch); the loss and the head's gradients are taken
+/// in chunks of rows, so the [N, V] logits never exist at once. Memory is checked before a pass
+/// allocates.
 struct LlamaPassState<T: TrainingScalar> {
     var sequences = Layers.Sequences(lengths: [])
     var tokens: [Int32] = []
@@ -21,25 +25,28 @@ struct LlamaPassState<T: TrainingScalar> {
     var countedTargets = 0
     var activations: [T] = []
     var offsets: [String: Int] = [:]
-    /// Where each sequence's attention weights start, within one layer's (NH·len² each).
-    var attentionStarts: [Int] = []
-    var attentionPerLayer = 0
     var hasLogits = false
     var hasLoss = false
     /// The last pass stopped at the final norm (`features()`), for a task head.
     var hasFeatures = false
+    /// The last pass was a training pass with targets: the head's gradients are added and the
+    /// final states' gradient is in "dnf", for `backwardPass`.
+    var isTraining = false
 }
 
 extension Llama {
     typealias P = UnsafeMutablePointer<T>
 
     /// Activations kept for backward, by name: (name, element count).
-    private func activationLayout(rows n: Int, attention: Int, withLogits: Bool = true) -> [(String, Int)] {
+    /// `logitRows`: rows of logits kept (all of them for a pass without targets, a chunk with
+    /// targets, none when headless); `training` adds the final states' gradient.
+    private func activationLayout(rows n: Int, attention: Int, logitRows: Int? = nil, training: Bool = true) -> [(String, Int)] {
         let c = config.nEmbd, l = config.nLayer, kv = config.kvWidth, f = config.intermediateSize
         return [
-            ("x", (l + 1) * n * c), ("mid", l * n * c), ("n1", l * n * c), ("r1", l * n), ("n2", l * n * c), ("r2", l * n),
-            ("q", l * n * c), ("k", l * n * kv), ("v", l * n * kv), ("att", l * attention), ("y", l * n * c),
-            ("g", l * n * f), ("u", l * n * f), ("a", l * n * f), ("nf", n * c), ("rf", n), ("logits", withLogits ? n * config.vocabSize : 0),
+            ("x", (l + 1) * n * c), ("mid", l * n * c), ("n1", n * c), ("r1", l * n), ("n2", n * c), ("r2", l * n),
+            ("q", l * n * c), ("k", l * n * kv), ("v", l * n * kv), ("att", attention), ("y", l * n * c),
+            ("g", l * n * f), ("u", l * n * f), ("a", n * f), ("nf", n * c), ("rf", n), ("logits", (logitRows ?? min(n, lossChunkRows)) * config.vocabSize),
+            ("dnf", training ? n * c : 0),
             ("losses", n),
         ]
     }
@@ -47,26 +54,26 @@ extension Llama {
     /// Bytes a pass over these sequences keeps, and the scratch its backward adds; nil when
     /// it does not fit an Int.
     public func memoryForBatch(lengths: [Int]) -> Int? {
-        var rows = 0, attention = 0
-        for length in lengths {
-            let (square, o1) = length.multipliedReportingOverflow(by: length)
-            let (heads, o2) = square.multipliedReportingOverflow(by: config.nHead)
-            guard !o1, !o2 else { return nil }
-            attention += heads
-            rows += length
-        }
-        let perRow = activationLayout(rows: 1, attention: 0).reduce(0) { $0 + $1.1 } + 4 * config.nEmbd + 3 * config.intermediateSize
-        let (a, o1) = rows.multipliedReportingOverflow(by: perRow)
-        let (b, o2) = attention.multipliedReportingOverflow(by: config.nLayer + 1)
-        let (sum, o3) = a.addingReportingOverflow(b)
+        let rows = lengths.reduce(0) { $0 &+ $1 }
+        let longest = lengths.max() ?? 0
+        guard rows >= 0, lengths.allSatisfy({ $0 >= 0 }) else { return nil }
+        // Per row: the activations (no logits) and the backward's scratch; then one chunk of
+        // logits, and one (sequence, head)'s attention weights and their gradient.
+        let perRow = activationLayout(rows: 1, attention: 0, logitRows: 0).reduce(0) { $0 + $1.1 } + 4 * config.nEmbd + 3 * config.intermediateSize
+        let (rowBytes, o0) = rows.multipliedReportingOverflow(by: perRow)
+        let (a, o1) = rowBytes.addingReportingOverflow(min(rows, lossChunkRows) * config.vocabSize)
+        let (square, o2) = longest.multipliedReportingOverflow(by: longest)
+        let (sum, o3) = a.addingReportingOverflow(2 * min(square, Int.max / 4))
         let (bytes, o4) = sum.multipliedReportingOverflow(by: MemoryLayout<T>.size)
-        return o1 || o2 || o3 || o4 ? nil : bytes
+        return o0 || o1 || o2 || o3 || o4 ? nil : bytes
     }
 
     /// The pass over packed sequences (the public entry points are below, per element type).
     /// `headless` stops at the final norm: `features()` holds each row's state, for a task head
     /// whose gradient `backwardPass(featureGradient:)` takes (the [N, V] logits are never made).
-    func forward(tokens: [Int32], targets: [Int32]?, _ sequences: Layers.Sequences, headless: Bool = false) throws -> T? {
+    /// `training` (with targets): the head's gradients are added to `gradients` as the loss is
+    /// taken, and `backwardPass` does the rest; without it the pass only measures the loss.
+    func forward(tokens: [Int32], targets: [Int32]?, _ sequences: Layers.Sequences, headless: Bool = false, training: Bool = false) throws -> T? {
         let c = config.nEmbd, kv = config.kvWidth, f = config.intermediateSize, v = config.vocabSize
         let rows = sequences.rows, hs = config.headSize, nh = config.nHead, group = nh / config.nKVHead
         guard sequences.longest <= config.nPositions else { throw QuarryError("a sequence of \(sequences.longest) tokens is longer than the model's context (\(config.nPositions))") }
@@ -75,17 +82,23 @@ extension Llama {
         guard let bytes = memoryForBatch(lengths: sequences.lengths), UInt64(bytes) <= memory / 2 else {
             throw QuarryError("a batch of \(rows) positions needs more than half this machine's memory for its activations: lower --batch or --context")
         }
-        var attentionStarts: [Int] = [], attention = 0
-        for length in sequences.lengths { attentionStarts.append(attention); attention += nh * length * length }
+        // One (sequence, head)'s attention weights at a time, made again in backward.
+        let attention = sequences.longest * sequences.longest
         pass.sequences = sequences
         pass.tokens = tokens
         pass.targets = targets ?? []
-        pass.attentionStarts = attentionStarts
-        pass.attentionPerLayer = attention
         var total = 0
         pass.offsets = [:]
-        for (name, size) in activationLayout(rows: rows, attention: attention, withLogits: !headless) { pass.offsets[name] = total; total += size }
-        if pass.activations.count < total { pass.activations = [T](repeating: 0, count: total) }
+        let training = training && targets != nil && !headless
+        let logitRows = headless ? 0 : targets == nil ? rows : min(rows, lossChunkRows)
+        for (name, size) in activationLayout(rows: rows, attention: attention, logitRows: logitRows, training: training) {
+            pass.offsets[name] = total; total += size
+        }
+        if training && gradients.count != parameters.count { zeroGradients() }
+        if pass.activations.count < total {
+            pass.activations = []   // freed before the larger one is made, not after: no moment holding both
+            pass.activations = [T](repeating: 0, count: total)
+        }
         let rotation = rotationTable(longest: sequences.longest)
         let eps = T(config.rmsNormEps)
         let offsets = pass.offsets
@@ -102,10 +115,12 @@ extension Llama {
                 for row in 0..<rows { for i in 0..<c { x[row * c + i] = embedding[Int(tokens[row]) * c + i] } }
                 for l in 0..<config.nLayer {
                     let xl = x + l * rows * c, mid = act("mid") + l * rows * c, next = x + (l + 1) * rows * c
-                    let n1 = act("n1") + l * rows * c, r1 = act("r1") + l * rows, n2 = act("n2") + l * rows * c, r2 = act("r2") + l * rows
+                    // The normed inputs are one layer's buffers: backward recomputes them from x, mid and the kept 1/rms.
+                    let n1 = act("n1"), r1 = act("r1") + l * rows, n2 = act("n2"), r2 = act("r2") + l * rows
                     let q = act("q") + l * rows * c, k = act("k") + l * rows * kv, vv = act("v") + l * rows * kv
-                    let att = act("att") + l * attention, y = act("y") + l * rows * c
-                    let g = act("g") + l * rows * f, u = act("u") + l * rows * f, a = act("a") + l * rows * f
+                    let att = act("att"), y = act("y") + l * rows * c
+                    // a = silu(g) ⊙ u is one layer's buffer: backward recomputes it from g and u.
+                    let g = act("g") + l * rows * f, u = act("u") + l * rows * f, a = act("a")
                     Self.rmsNormForward(n1, r1, xl, w(.attentionNorm) + l * c, rows: rows, width: c, eps: eps)
                     let hasBias = config.attentionBias
                     let bias = { (t: LlamaTensor, size: Int) -> P? in hasBias ? w(t) + l * size : nil }
@@ -120,19 +135,9 @@ extension Llama {
                         for h in 0..<nh {
                             // Per (sequence, head): scores = Q·Kᵀ and out = W·V as two matrix products;
                             // the masked upper triangle is computed and then zeroed.
-                            let kvh = h / group, weights = att + attentionStarts[s] + h * len * len
+                            let kvh = h / group, weights = att
                             let qh = q + start * c + h * hs, kh = k + start * kv + kvh * hs, vh = vv + start * kv + kvh * hs
-                            T.gemm(transA: false, transB: true, m: len, n: len, k: hs, a: qh, lda: c, b: kh, ldb: kv, beta: 0, c: weights, ldc: len)
-                            for i in 0..<len {
-                                let wi = weights + i * len
-                                var top = -T.greatestFiniteMagnitude
-                                for j in 0...i { wi[j] *= scale; top = max(top, wi[j]) }
-                                var sum: T = 0
-                                for j in 0...i { wi[j] = T.exponential(wi[j] - top); sum += wi[j] }
-                                let inverse = 1 / sum
-                                for j in 0...i { wi[j] *= inverse }
-                                for j in (i + 1)..<max(i + 1, len) { wi[j] = 0 }
-                            }
+                            Self.attentionWeights(weights, qh, kh, length: len, headSize: hs, queryStride: c, keyStride: kv, scale: scale)
                             T.gemm(transA: false, transB: false, m: len, n: hs, k: len, a: weights, lda: len, b: vh, ldb: kv, beta: 0,
                                    c: y + start * c + h * hs, ldc: c)
                         }
@@ -149,20 +154,36 @@ extension Llama {
                 let nf = act("nf"), logits = act("logits")
                 Self.rmsNormForward(nf, act("rf"), x + config.nLayer * rows * c, w(.finalNorm), rows: rows, width: c, eps: eps)
                 if headless { return }
-                Self.linearForward(logits, nf, config.tiedEmbeddings ? embedding : w(.lmHead), nil, rows: rows, inputs: c, outputs: v)
-                if let targets, counted > 0 {
-                    let losses = act("losses")
-                    targets.withUnsafeBufferPointer { tb in
-                        Layers.softmaxCrossEntropyForward(logits, losses, logits, tb.baseAddress!, N: rows, V: v)
-                    }
-                    var sum: T = 0
-                    for i in 0..<rows { sum += losses[i] }
-                    loss = sum / T(counted)
+                let head = config.tiedEmbeddings ? embedding : w(.lmHead)
+                guard let targets else {
+                    Self.linearForward(logits, nf, head, nil, rows: rows, inputs: c, outputs: v)
+                    return
                 }
+                guard counted > 0 else { return }
+                let losses = act("losses"), dnf = act("dnf")
+                if training { for i in 0..<(rows * c) { dnf[i] = 0 } }
+                gradients.withUnsafeMutableBufferPointer { gb in
+                    targets.withUnsafeBufferPointer { tb in
+                        let dhead = training ? gb.baseAddress! + (tensorOffsets[config.tiedEmbeddings ? .embedding : .lmHead] ?? 0) : nil
+                        for first in stride(from: 0, to: rows, by: lossChunkRows) {
+                            let n = min(lossChunkRows, rows - first)
+                            Self.linearForward(logits, nf + first * c, head, nil, rows: n, inputs: c, outputs: v)
+                            Layers.softmaxCrossEntropyForward(logits, losses + first, logits, tb.baseAddress! + first, N: n, V: v)
+                            guard let dhead else { continue }
+                            // The loss is the mean over counted targets: softmax − one-hot, divided by their number.
+                            Layers.softmaxCrossEntropyBackwardInPlace(logits, tb.baseAddress! + first, dloss: 1 / T(counted), N: n, V: v)
+                            Self.linearBackward(dnf + first * c, dhead, nil, logits, nf + first * c, head, rows: n, inputs: c, outputs: v)
+                        }
+                    }
+                }
+                var sum: T = 0
+                for i in 0..<rows { sum += losses[i] }
+                loss = sum / T(counted)
             }
         }
-        pass.hasLogits = loss == nil && !headless
+        pass.hasLogits = targets == nil && !headless
         pass.hasLoss = loss != nil
+        pass.isTraining = training && loss != nil
         pass.hasFeatures = headless
         return loss
     }
@@ -189,21 +210,22 @@ extension Llama {
     /// `featureGradient` ([rows, C]).
     func backwardPass(featureGradient: [T]? = nil) throws {
         if featureGradient == nil {
-            guard pass.hasLoss else { throw QuarryError("backward needs a forward pass with targets first") }
+            guard pass.isTraining else { throw QuarryError("backward needs a training forward pass with targets first") }
         } else {
             guard pass.hasFeatures, featureGradient?.count == pass.sequences.rows * config.nEmbd else {
                 throw QuarryError("backward(featureGradient:) needs a headless forward pass first, and one gradient per feature")
             }
         }
         if gradients.count != parameters.count { zeroGradients() }
-        let c = config.nEmbd, kv = config.kvWidth, f = config.intermediateSize, v = config.vocabSize
+        let c = config.nEmbd, kv = config.kvWidth, f = config.intermediateSize
         let sequences = pass.sequences, rows = sequences.rows, hs = config.headSize, nh = config.nHead, group = nh / config.nKVHead
-        let offsets = pass.offsets, attention = pass.attentionPerLayer, attentionStarts = pass.attentionStarts
+        let offsets = pass.offsets
         let rotation = rotationTable(longest: sequences.longest)
         // One layer's activation gradients at a time, and the residual stream's going down.
         // dx dn dy dmid dq, dk dv, dg du da, and one (sequence, head)'s attention scores.
-        var scratch = [T](repeating: 0, count: rows * (5 * c + 2 * kv + 3 * f) + sequences.longest * sequences.longest)
-        let tokens = pass.tokens, targets = pass.targets, counted = pass.countedTargets
+        var scratch = [T](repeating: 0, count: rows * (6 * c + 2 * kv + 3 * f) + sequences.longest * sequences.longest)
+        let eps = T(config.rmsNormEps)
+        let tokens = pass.tokens
         parameters.withUnsafeMutableBufferPointer { pp in
             gradients.withUnsafeMutableBufferPointer { gb in
                 pass.activations.withUnsafeMutableBufferPointer { ab in
@@ -214,29 +236,28 @@ extension Llama {
                         let act = { (name: String) -> P in activations + (offsets[name] ?? 0) }
                         let dx = sb.baseAddress!, dn = dx + rows * c, dy = dn + rows * c, dmid = dy + rows * c
                         let dq = dmid + rows * c, dk = dq + rows * c, dv = dk + rows * kv
-                        let dg = dv + rows * kv, du = dg + rows * f, da = du + rows * f, dscores = da + rows * f
-                        let x = act("x"), logits = act("logits"), nf = act("nf")
-                        for i in 0..<(rows * c) { dn[i] = 0; dx[i] = 0 }
+                        let dg = dv + rows * kv, du = dg + rows * f, da = du + rows * f, normed = da + rows * f, dscores = normed + rows * c
+                        let x = act("x")
+                        // The final states' gradient: the head's (taken with the loss, chunk by chunk) or a task head's.
+                        for i in 0..<(rows * c) { dx[i] = 0 }
                         if let featureGradient {
                             for i in 0..<(rows * c) { dn[i] = featureGradient[i] }
                         } else {
-                            // The loss is the mean over counted targets: softmax − one-hot, divided by their number.
-                            targets.withUnsafeBufferPointer { tb in
-                                Layers.softmaxCrossEntropyBackwardInPlace(logits, tb.baseAddress!, dloss: 1 / T(counted), N: rows, V: v)
-                            }
-                            let head = config.tiedEmbeddings ? w(.embedding) : w(.lmHead), dhead = config.tiedEmbeddings ? dw(.embedding) : dw(.lmHead)
-                            Self.linearBackward(dn, dhead, nil, logits, nf, head, rows: rows, inputs: c, outputs: v)
+                            let dnf = act("dnf")
+                            for i in 0..<(rows * c) { dn[i] = dnf[i] }
                         }
                         Self.rmsNormBackward(dx, dw(.finalNorm), dn, x + config.nLayer * rows * c, w(.finalNorm), act("rf"), rows: rows, width: c)
                         for l in stride(from: config.nLayer - 1, through: 0, by: -1) {
                             let xl = x + l * rows * c, mid = act("mid") + l * rows * c
-                            let n1 = act("n1") + l * rows * c, r1 = act("r1") + l * rows, n2 = act("n2") + l * rows * c, r2 = act("r2") + l * rows
+                            let r1 = act("r1") + l * rows, r2 = act("r2") + l * rows
                             let q = act("q") + l * rows * c, k = act("k") + l * rows * kv, vv = act("v") + l * rows * kv
-                            let att = act("att") + l * attention, y = act("y") + l * rows * c
-                            let g = act("g") + l * rows * f, u = act("u") + l * rows * f, a = act("a") + l * rows * f
+                            let att = act("att"), y = act("y") + l * rows * c
+                            let g = act("g") + l * rows * f, u = act("u") + l * rows * f
                             // MLP: x_{l+1} = mid + down(a); dx holds d x_{l+1}.
                             for i in 0..<(rows * c) { dmid[i] = dx[i] }
                             for i in 0..<(rows * f) { da[i] = 0 }
+                            let a = du   // a = silu(g) ⊙ u again, in du until du is computed below
+                            for i in 0..<(rows * f) { a[i] = g[i] / (1 + T.exponential(-g[i])) * u[i] }
                             Self.linearBackward(da, dw(.down) + l * c * f, nil, dx, a, w(.down) + l * c * f, rows: rows, inputs: f, outputs: c)
                             for i in 0..<(rows * f) {
                                 let s = 1 / (1 + T.exponential(-g[i]))
@@ -244,6 +265,8 @@ extension Llama {
                                 dg[i] = da[i] * u[i] * s * (1 + g[i] * (1 - s))
                             }
                             for i in 0..<(rows * c) { dn[i] = 0 }
+                            let n2 = normed   // rmsnorm(mid)·w₂ again, the same arithmetic as forward
+                            Self.rmsNormForward(n2, r2, mid, w(.mlpNorm) + l * c, rows: rows, width: c, eps: eps)
                             Self.linearBackward(dn, dw(.gate) + l * f * c, nil, dg, n2, w(.gate) + l * f * c, rows: rows, inputs: c, outputs: f)
                             Self.linearBackward(dn, dw(.up) + l * f * c, nil, du, n2, w(.up) + l * f * c, rows: rows, inputs: c, outputs: f)
                             Self.rmsNormBackward(dmid, dw(.mlpNorm) + l * c, dn, mid, w(.mlpNorm) + l * c, r2, rows: rows, width: c)
@@ -256,8 +279,10 @@ extension Llama {
                             for (s, start) in sequences.starts.enumerated() {
                                 let len = sequences.lengths[s]
                                 for h in 0..<nh {
-                                    let kvh = h / group, weights = att + attentionStarts[s] + h * len * len
+                                    // The weights again (not kept from forward: NH·len² per layer was the largest activation after the MLP's).
+                                    let kvh = h / group, weights = att
                                     let qh = q + start * c + h * hs, kh = k + start * kv + kvh * hs, vh = vv + start * kv + kvh * hs
+                                    Self.attentionWeights(weights, qh, kh, length: len, headSize: hs, queryStride: c, keyStride: kv, scale: scale)
                                     let dyh = dy + start * c + h * hs
                                     // dW = dY·Vᵀ; dV += Wᵀ·dY; then through the softmax, dS = W ⊙ (dW − Σ W·dW);
                                     // dQ += dS·K, dK += dSᵀ·Q (each scaled).
@@ -282,6 +307,8 @@ extension Llama {
                             for i in 0..<(rows * c) { dn[i] = 0 }
                             let hasBias = config.attentionBias
                             let dbias = { (t: LlamaTensor, size: Int) -> P? in hasBias ? dw(t) + l * size : nil }
+                            let n1 = normed   // rmsnorm(x)·w₁ again
+                            Self.rmsNormForward(n1, r1, xl, w(.attentionNorm) + l * c, rows: rows, width: c, eps: eps)
                             Self.linearBackward(dn, dw(.query) + l * c * c, dbias(.queryBias, c), dq, n1, w(.query) + l * c * c, rows: rows, inputs: c, outputs: c)
                             Self.linearBackward(dn, dw(.key) + l * kv * c, dbias(.keyBias, kv), dk, n1, w(.key) + l * kv * c, rows: rows, inputs: c, outputs: kv)
                             Self.linearBackward(dn, dw(.value) + l * kv * c, dbias(.valueBias, kv), dv, n1, w(.value) + l * kv * c, rows: rows, inputs: c, outputs: kv)
@@ -293,7 +320,8 @@ extension Llama {
                 }
             }
         }
-        pass.hasLoss = false   // the probabilities became gradients
+        pass.hasLoss = false
+        pass.isTraining = false
         pass.hasFeatures = false
     }
 
@@ -334,6 +362,23 @@ extension Llama {
     }
 
     /// out[rows × outputs] = inp[rows × inputs] · Wᵀ (+ b), W [outputs, inputs].
+    /// One (sequence, head)'s attention weights: softmax(scale · Q·Kᵀ) over the causal triangle,
+    /// [len, len] with the masked upper part 0. Forward and backward both call it, so the weights
+    /// backward makes again are those forward used, bit for bit.
+    static func attentionWeights(_ weights: P, _ q: P, _ k: P, length len: Int, headSize hs: Int, queryStride: Int, keyStride: Int, scale: T) {
+        T.gemm(transA: false, transB: true, m: len, n: len, k: hs, a: q, lda: queryStride, b: k, ldb: keyStride, beta: 0, c: weights, ldc: len)
+        for i in 0..<len {
+            let wi = weights + i * len
+            var top = -T.greatestFiniteMagnitude
+            for j in 0...i { wi[j] *= scale; top = max(top, wi[j]) }
+            var sum: T = 0
+            for j in 0...i { wi[j] = T.exponential(wi[j] - top); sum += wi[j] }
+            let inverse = 1 / sum
+            for j in 0...i { wi[j] *= inverse }
+            for j in (i + 1)..<max(i + 1, len) { wi[j] = 0 }
+        }
+    }
+
     static func linearForward(_ out: P, _ inp: P, _ weight: P, _ bias: P?, rows: Int, inputs: Int, outputs: Int) {
         T.gemm(transA: false, transB: true, m: rows, n: outputs, k: inputs, a: inp, lda: inputs, b: weight, ldb: inputs, beta: 0, c: out, ldc: outputs)
         if let bias { for r in 0..<rows { let o = out + r * outputs; for j in 0..<outputs { o[j] += bias[j] } } }
@@ -377,8 +422,9 @@ extension Llama where T == Float {
     /// B sequences of T tokens each; targets -1 carry no loss. Returns the mean loss over the
     /// counted targets (nil without targets); afterwards `logits()` holds every row's logits
     /// when there were no targets.
-    public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int) throws -> Float? {
-        try forward(tokens: tokens, targets: targets, Layers.Sequences(checkedB: B, T: n, tokens: tokens.count, targets: targets?.count))
+    /// `training`: keep what `backward()` needs (the head's gradients are added as the loss is taken).
+    public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int, training: Bool = false) throws -> Float? {
+        try forward(tokens: tokens, targets: targets, Layers.Sequences(checkedB: B, T: n, tokens: tokens.count, targets: targets?.count), training: training)
     }
 
     /// Adds the gradients of the last forward pass's mean loss to `gradients`.
@@ -391,8 +437,8 @@ extension Llama where T == Float {
 }
 
 extension Llama where T == Double {
-    public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int) throws -> Double? {
-        try forward(tokens: tokens, targets: targets, Layers.Sequences(checkedB: B, T: n, tokens: tokens.count, targets: targets?.count))
+    public func forward(tokens: [Int32], targets: [Int32]?, B: Int, T n: Int, training: Bool = false) throws -> Double? {
+        try forward(tokens: tokens, targets: targets, Layers.Sequences(checkedB: B, T: n, tokens: tokens.count, targets: targets?.count), training: training)
     }
 
     public func backward() throws { try backwardPass() }

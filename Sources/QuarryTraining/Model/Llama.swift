@@ -154,6 +154,10 @@ public final class Llama<T: TrainingScalar>: @unchecked Sendable {
     public let offsets: [LlamaTensor: Int]
     /// Buffers of the last training forward pass (see Llama+Training.swift).
     var pass = LlamaPassState<T>()
+    /// The loss is taken this many rows at a time: only that many rows of logits exist at once
+    /// ([256, V] is 50 MB for SmolLM2's 49,152 tokens; [N, V] at 16 × 128 was 400 MB), and a
+    /// training pass turns each chunk into the head's gradients right away, as GPT.swift does.
+    var lossChunkRows = 256
 
     public init(config: LlamaConfig, parameters: [T]) throws {
         try config.validate()

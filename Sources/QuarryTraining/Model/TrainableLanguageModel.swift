@@ -114,11 +114,11 @@ extension Llama: TrainableLanguageModel where T == Float {
 
     // No dropout in any pass: the Llama configs quarry reads have none (attention_dropout 0).
     public func loss(tokens: [Int32], targets: [Int32], B: Int, T n: Int, training: Bool) throws -> Float {
-        try forward(tokens: tokens, targets: targets, B: B, T: n) ?? 0
+        try forward(tokens: tokens, targets: targets, B: B, T: n, training: training) ?? 0
     }
 
     public func loss(tokens: [Int32], targets: [Int32], lengths: [Int], training: Bool) throws -> Float? {
-        try forward(tokens: tokens, targets: targets, Layers.Sequences(lengths: lengths))
+        try forward(tokens: tokens, targets: targets, Layers.Sequences(lengths: lengths), training: training)
     }
 
     public func features(tokens: [Int32], lengths: [Int], training: Bool) throws -> [Float] {

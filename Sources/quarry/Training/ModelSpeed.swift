@@ -47,7 +47,7 @@ struct ModelSpeed: ParsableCommand {
         let step = try runReporting {
             try timed {
                 llama.zeroGradients()
-                _ = try llama.forward(tokens: tokens, targets: targets, B: batch, T: context)
+                _ = try llama.forward(tokens: tokens, targets: targets, B: batch, T: context, training: true)
                 try llama.backward()
                 llama.step(&optimizer, lr: 1e-5)
             }
