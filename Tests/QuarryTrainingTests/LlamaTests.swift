@@ -328,3 +328,55 @@ struct LlamaCheckpointTests {
         #expect(performing: { try LlamaCheckpoint.load(from: dir) }, throws: { "\($0)".contains("outside the directory") })
     }
 }
+
+/// LoRA adapters on a Llama (issue 24): a new adapter changes nothing; the adapters' gradients
+/// against central differences in double precision, with and without dropout (the same masks
+/// drawn again); the frozen base never gets a gradient buffer.
+struct LoRATests {
+    static func model(dropout: Double) throws -> Llama<Double> {
+        let config = LlamaConfig(vocabSize: 11, nLayer: 2, nHead: 2, nKVHead: 1, nEmbd: 8, intermediateSize: 12, nPositions: 8, ropeTheta: 100)
+        var rng = SplitMix64(seed: 31)
+        let model = try Llama<Double>(config: config, parameters: (0..<config.parameterCount).map { _ in rng.uniform() * 1.2 - 0.6 })
+        try model.attachAdapters(LoRAConfig(rank: 3, alpha: 6, dropout: dropout, targets: LoRATarget.allCases), seed: 5)
+        return model
+    }
+
+    @Test func aNewAdapterChangesNothing() throws {
+        let model = try Self.model(dropout: 0)
+        let tokens: [Int32] = [1, 5, 9, 2, 0, 7]
+        _ = try model.forward(tokens: tokens, targets: nil, B: 1, T: 6)
+        let with = Array(model.logits())
+        let plain = try Llama<Double>(config: model.config, parameters: model.parameters)
+        _ = try plain.forward(tokens: tokens, targets: nil, B: 1, T: 6)
+        #expect(with == Array(plain.logits()))
+    }
+
+    @Test(arguments: [0.0, 0.3]) func adapterGradientsMatchFiniteDifferences(dropout: Double) throws {
+        let model = try Self.model(dropout: dropout)
+        var rng = SplitMix64(seed: 8)
+        for i in model.adapters!.parameters.indices { model.adapters!.parameters[i] = rng.uniform() - 0.5 }   // B nonzero too
+        let tokens: [Int32] = [1, 5, 9, 2, 0, 7, 3, 10], targets: [Int32] = [5, 9, -1, 4, 7, 3, -1, 1]
+        let sequences = Layers.Sequences(lengths: [3, 5])
+        _ = try model.forward(tokens: tokens, targets: targets, sequences, training: true)
+        try model.backward()
+        let analytic = model.adapters!.gradients
+        #expect(model.gradients.isEmpty, "the frozen base's gradients are never allocated")
+        let h = 1e-5, original = model.adapters!.parameters
+        var worst = 0.0
+        func loss() throws -> Double {
+            model.adapters!.dropoutCounter -= 1   // the masks of the analytic pass, drawn again
+            return try #require(try model.forward(tokens: tokens, targets: targets, sequences, training: true))
+        }
+        for i in original.indices {
+            model.adapters!.parameters[i] = original[i] + h
+            let up = try loss()
+            model.adapters!.parameters[i] = original[i] - h
+            let down = try loss()
+            model.adapters!.parameters[i] = original[i]
+            let numeric = (up - down) / (2 * h)
+            worst = max(worst, abs(numeric - analytic[i]) / max(1e-3, abs(numeric) + abs(analytic[i])))
+        }
+        #expect(worst < 1e-6, "worst relative difference \(worst)")
+        #expect(analytic.contains { $0 != 0 })
+    }
+}

@@ -32,6 +32,8 @@ struct LlamaPassState<T: TrainingScalar> {
     /// The last pass was a training pass with targets: the head's gradients are added and the
     /// final states' gradient is in "dnf", for `backwardPass`.
     var isTraining = false
+    /// The last pass drew LoRA dropout masks (backward draws them again).
+    var adapterDropout = false
 }
 
 extension Llama {
@@ -47,6 +49,9 @@ extension Llama {
             ("q", l * n * c), ("k", l * n * kv), ("v", l * n * kv), ("att", attention), ("y", l * n * c),
             ("g", l * n * f), ("u", l * n * f), ("a", n * f), ("nf", n * c), ("rf", n), ("logits", (logitRows ?? min(n, lossChunkRows)) * config.vocabSize),
             ("dnf", training ? n * c : 0),
+            // Each adapter's s·dropout(x)·Aᵀ per layer, and one input with dropout applied.
+            ("loraH", l * n * (adapters?.config.rank ?? 0) * (adapters?.config.targets.count ?? 0)),
+            ("loraX", adapters == nil ? 0 : n * max(c, f)),
             ("losses", n),
         ]
     }
@@ -89,12 +94,16 @@ extension Llama {
         pass.targets = targets ?? []
         var total = 0
         pass.offsets = [:]
+        let dropoutOn = training   // LoRA dropout in any training pass, headless ones included
         let training = training && targets != nil && !headless
         let logitRows = headless ? 0 : targets == nil ? rows : min(rows, lossChunkRows)
         for (name, size) in activationLayout(rows: rows, attention: attention, logitRows: logitRows, training: training) {
             pass.offsets[name] = total; total += size
         }
-        if training && gradients.count != parameters.count { zeroGradients() }
+        if training && !baseFrozen && gradients.count != parameters.count { zeroGradients() }
+        if dropoutOn { adapters?.dropoutCounter &+= 1 }
+        let lora = adapters, parameterCount = parameters.count
+        var loraWeights = lora?.parameters ?? []
         if pass.activations.count < total {
             pass.activations = []   // freed before the larger one is made, not after: no moment holding both
             pass.activations = [T](repeating: 0, count: total)
@@ -108,9 +117,25 @@ extension Llama {
 
         parameters.withUnsafeMutableBufferPointer { pp in
             pass.activations.withUnsafeMutableBufferPointer { ab in
+              loraWeights.withUnsafeMutableBufferPointer { lb in
                 let weights = pp.baseAddress!, activations = ab.baseAddress!, tensorOffsets = self.offsets
                 let w = { (name: LlamaTensor) -> P in weights + (tensorOffsets[name] ?? 0) }
                 let act = { (name: String) -> P in activations + (offsets[name] ?? 0) }
+                // out += s·dropout(inp)·Aᵀ·Bᵀ for an adapted projection, keeping s·dropout(inp)·Aᵀ.
+                let loraBase = lb.baseAddress
+                let adapt = { (target: LoRATarget, l: Int, inp: P, out: P) in
+                    guard let lora, let base = loraBase, let (a, b) = lora.offsets[target], let (inputs, outputs) = lora.shapes[target],
+                          let slot = lora.config.targets.firstIndex(of: target) else { return }
+                    let r = lora.config.rank, layers = self.config.nLayer
+                    let h = act("loraH") + ((slot * layers + l) * rows * r)
+                    let dropped = Self.adapterInput(inp, lora, target, layer: l, rows: rows, inputs: inputs, dropout: dropoutOn, into: act("loraX"))
+                    T.gemm(transA: false, transB: true, m: rows, n: r, k: inputs, a: dropped, lda: inputs, b: base + a + l * r * inputs, ldb: inputs,
+                           beta: 0, c: h, ldc: r)
+                    let s = T(lora.config.scale)
+                    for i in 0..<(rows * r) { h[i] *= s }
+                    T.gemm(transA: false, transB: true, m: rows, n: outputs, k: r, a: h, lda: r, b: base + b + l * outputs * r, ldb: r,
+                           beta: 1, c: out, ldc: outputs)
+                }
                 let x = act("x"), embedding = w(.embedding)
                 for row in 0..<rows { for i in 0..<c { x[row * c + i] = embedding[Int(tokens[row]) * c + i] } }
                 for l in 0..<config.nLayer {
@@ -127,6 +152,7 @@ extension Llama {
                     Self.linearForward(q, n1, w(.query) + l * c * c, bias(.queryBias, c), rows: rows, inputs: c, outputs: c)
                     Self.linearForward(k, n1, w(.key) + l * kv * c, bias(.keyBias, kv), rows: rows, inputs: c, outputs: kv)
                     Self.linearForward(vv, n1, w(.value) + l * kv * c, bias(.valueBias, kv), rows: rows, inputs: c, outputs: kv)
+                    adapt(.query, l, n1, q); adapt(.key, l, n1, k); adapt(.value, l, n1, vv)
                     rotate(q, heads: nh, rotation, sequences, inverse: false)
                     rotate(k, heads: config.nKVHead, rotation, sequences, inverse: false)
                     let scale = 1 / T.squareRoot(T(hs))
@@ -143,12 +169,15 @@ extension Llama {
                         }
                     }
                     Self.linearForward(mid, y, w(.attentionOutput) + l * c * c, nil, rows: rows, inputs: c, outputs: c)
+                    adapt(.output, l, y, mid)
                     for i in 0..<(rows * c) { mid[i] += xl[i] }
                     Self.rmsNormForward(n2, r2, mid, w(.mlpNorm) + l * c, rows: rows, width: c, eps: eps)
                     Self.linearForward(g, n2, w(.gate) + l * f * c, nil, rows: rows, inputs: c, outputs: f)
                     Self.linearForward(u, n2, w(.up) + l * f * c, nil, rows: rows, inputs: c, outputs: f)
+                    adapt(.gate, l, n2, g); adapt(.up, l, n2, u)
                     for i in 0..<(rows * f) { a[i] = g[i] / (1 + T.exponential(-g[i])) * u[i] }
                     Self.linearForward(next, a, w(.down) + l * c * f, nil, rows: rows, inputs: f, outputs: c)
+                    adapt(.down, l, a, next)
                     for i in 0..<(rows * c) { next[i] += mid[i] }
                 }
                 let nf = act("nf"), logits = act("logits")
@@ -164,12 +193,14 @@ extension Llama {
                 if training { for i in 0..<(rows * c) { dnf[i] = 0 } }
                 gradients.withUnsafeMutableBufferPointer { gb in
                     targets.withUnsafeBufferPointer { tb in
-                        let dhead = training ? gb.baseAddress! + (tensorOffsets[config.tiedEmbeddings ? .embedding : .lmHead] ?? 0) : nil
+                        // The head's gradient, unless the base is frozen (an empty array's storage is no buffer to write to).
+                        let dhead = training && gb.count == parameterCount
+                            ? gb.baseAddress.map { $0 + (tensorOffsets[config.tiedEmbeddings ? .embedding : .lmHead] ?? 0) } : nil
                         for first in stride(from: 0, to: rows, by: lossChunkRows) {
                             let n = min(lossChunkRows, rows - first)
                             Self.linearForward(logits, nf + first * c, head, nil, rows: n, inputs: c, outputs: v)
                             Layers.softmaxCrossEntropyForward(logits, losses + first, logits, tb.baseAddress! + first, N: n, V: v)
-                            guard let dhead else { continue }
+                            guard training else { continue }
                             // The loss is the mean over counted targets: softmax − one-hot, divided by their number.
                             Layers.softmaxCrossEntropyBackwardInPlace(logits, tb.baseAddress! + first, dloss: 1 / T(counted), N: n, V: v)
                             Self.linearBackward(dnf + first * c, dhead, nil, logits, nf + first * c, head, rows: n, inputs: c, outputs: v)
@@ -179,11 +210,13 @@ extension Llama {
                 var sum: T = 0
                 for i in 0..<rows { sum += losses[i] }
                 loss = sum / T(counted)
+              }
             }
         }
         pass.hasLogits = targets == nil && !headless
         pass.hasLoss = loss != nil
         pass.isTraining = training && loss != nil
+        pass.adapterDropout = dropoutOn
         pass.hasFeatures = headless
         return loss
     }
@@ -216,7 +249,8 @@ extension Llama {
                 throw QuarryError("backward(featureGradient:) needs a headless forward pass first, and one gradient per feature")
             }
         }
-        if gradients.count != parameters.count { zeroGradients() }
+        let frozen = baseFrozen
+        if !frozen && gradients.count != parameters.count { zeroGradients() }
         let c = config.nEmbd, kv = config.kvWidth, f = config.intermediateSize
         let sequences = pass.sequences, rows = sequences.rows, hs = config.headSize, nh = config.nHead, group = nh / config.nKVHead
         let offsets = pass.offsets
@@ -226,14 +260,32 @@ extension Llama {
         var scratch = [T](repeating: 0, count: rows * (6 * c + 2 * kv + 3 * f) + sequences.longest * sequences.longest)
         let eps = T(config.rmsNormEps)
         let tokens = pass.tokens
+        // The adapters' weights and gradients, moved out for the pass and back after it.
+        let lora = adapters, adapterDropout = pass.adapterDropout
+        var loraWeights = lora?.parameters ?? [], loraGradients = adapters?.gradients ?? []
+        adapters?.gradients = []
+        defer { adapters?.gradients = loraGradients }
+        var loraScratch = [T](repeating: 0, count: lora == nil ? 0 : rows * ((lora?.config.rank ?? 0) + 2 * max(c, f)))
         parameters.withUnsafeMutableBufferPointer { pp in
+          loraWeights.withUnsafeMutableBufferPointer { lw in
+            loraGradients.withUnsafeMutableBufferPointer { lg in
+              loraScratch.withUnsafeMutableBufferPointer { ls in
             gradients.withUnsafeMutableBufferPointer { gb in
                 pass.activations.withUnsafeMutableBufferPointer { ab in
                     scratch.withUnsafeMutableBufferPointer { sb in
-                        let weights = pp.baseAddress!, grads = gb.baseAddress!, activations = ab.baseAddress!, tensorOffsets = self.offsets
+                        let weights = pp.baseAddress!, grads = gb.baseAddress, activations = ab.baseAddress!, tensorOffsets = self.offsets
                         let w = { (name: LlamaTensor) -> P in weights + (tensorOffsets[name] ?? 0) }
-                        let dw = { (name: LlamaTensor) -> P in grads + (tensorOffsets[name] ?? 0) }
+                        // A base weight's gradient at `offset` within its tensor; none when the base is frozen.
+                        let dw = { (name: LlamaTensor, offset: Int) -> P? in frozen ? nil : grads.map { $0 + (tensorOffsets[name] ?? 0) + offset } }
                         let act = { (name: String) -> P in activations + (offsets[name] ?? 0) }
+                        let loraWeightsBase = lw.baseAddress, loraGradientsBase = lg.baseAddress, loraScratchBase = ls.baseAddress
+                        let adapt = { (target: LoRATarget, l: Int, dout: P, inp: P, dinp: P) in
+                            guard let lora, let lwBase = loraWeightsBase, let lgBase = loraGradientsBase, let scratch = loraScratchBase,
+                                  let slot = lora.config.targets.firstIndex(of: target) else { return }
+                            let h = act("loraH") + (slot * self.config.nLayer + l) * rows * lora.config.rank
+                            Self.adapterBackward(target, layer: l, lora: lora, weights: lwBase, gradients: lgBase, dout: dout, inp: inp, dinp: dinp,
+                                                 h: h, rows: rows, dropout: adapterDropout, scratch: scratch)
+                        }
                         let dx = sb.baseAddress!, dn = dx + rows * c, dy = dn + rows * c, dmid = dy + rows * c
                         let dq = dmid + rows * c, dk = dq + rows * c, dv = dk + rows * kv
                         let dg = dv + rows * kv, du = dg + rows * f, da = du + rows * f, normed = da + rows * f, dscores = normed + rows * c
@@ -246,7 +298,7 @@ extension Llama {
                             let dnf = act("dnf")
                             for i in 0..<(rows * c) { dn[i] = dnf[i] }
                         }
-                        Self.rmsNormBackward(dx, dw(.finalNorm), dn, x + config.nLayer * rows * c, w(.finalNorm), act("rf"), rows: rows, width: c)
+                        Self.rmsNormBackward(dx, dw(.finalNorm, 0), dn, x + config.nLayer * rows * c, w(.finalNorm), act("rf"), rows: rows, width: c)
                         for l in stride(from: config.nLayer - 1, through: 0, by: -1) {
                             let xl = x + l * rows * c, mid = act("mid") + l * rows * c
                             let r1 = act("r1") + l * rows, r2 = act("r2") + l * rows
@@ -258,7 +310,8 @@ extension Llama {
                             for i in 0..<(rows * f) { da[i] = 0 }
                             let a = du   // a = silu(g) ⊙ u again, in du until du is computed below
                             for i in 0..<(rows * f) { a[i] = g[i] / (1 + T.exponential(-g[i])) * u[i] }
-                            Self.linearBackward(da, dw(.down) + l * c * f, nil, dx, a, w(.down) + l * c * f, rows: rows, inputs: f, outputs: c)
+                            Self.linearBackward(da, dw(.down, l * c * f), nil, dx, a, w(.down) + l * c * f, rows: rows, inputs: f, outputs: c)
+                            adapt(.down, l, dx, a, da)
                             for i in 0..<(rows * f) {
                                 let s = 1 / (1 + T.exponential(-g[i]))
                                 du[i] = da[i] * g[i] * s
@@ -267,12 +320,14 @@ extension Llama {
                             for i in 0..<(rows * c) { dn[i] = 0 }
                             let n2 = normed   // rmsnorm(mid)·w₂ again, the same arithmetic as forward
                             Self.rmsNormForward(n2, r2, mid, w(.mlpNorm) + l * c, rows: rows, width: c, eps: eps)
-                            Self.linearBackward(dn, dw(.gate) + l * f * c, nil, dg, n2, w(.gate) + l * f * c, rows: rows, inputs: c, outputs: f)
-                            Self.linearBackward(dn, dw(.up) + l * f * c, nil, du, n2, w(.up) + l * f * c, rows: rows, inputs: c, outputs: f)
-                            Self.rmsNormBackward(dmid, dw(.mlpNorm) + l * c, dn, mid, w(.mlpNorm) + l * c, r2, rows: rows, width: c)
+                            Self.linearBackward(dn, dw(.gate, l * f * c), nil, dg, n2, w(.gate) + l * f * c, rows: rows, inputs: c, outputs: f)
+                            Self.linearBackward(dn, dw(.up, l * f * c), nil, du, n2, w(.up) + l * f * c, rows: rows, inputs: c, outputs: f)
+                            adapt(.gate, l, dg, n2, dn); adapt(.up, l, du, n2, dn)
+                            Self.rmsNormBackward(dmid, dw(.mlpNorm, l * c), dn, mid, w(.mlpNorm) + l * c, r2, rows: rows, width: c)
                             // Attention: mid = x_l + Wo·y.
                             for i in 0..<(rows * c) { dx[i] = dmid[i]; dy[i] = 0 }
-                            Self.linearBackward(dy, dw(.attentionOutput) + l * c * c, nil, dmid, y, w(.attentionOutput) + l * c * c, rows: rows, inputs: c, outputs: c)
+                            Self.linearBackward(dy, dw(.attentionOutput, l * c * c), nil, dmid, y, w(.attentionOutput) + l * c * c, rows: rows, inputs: c, outputs: c)
+                            adapt(.output, l, dmid, y, dy)
                             for i in 0..<(rows * c) { dq[i] = 0 }
                             for i in 0..<(rows * kv) { dk[i] = 0; dv[i] = 0 }
                             let scale = 1 / T.squareRoot(T(hs))
@@ -306,19 +361,24 @@ extension Llama {
                             rotate(dk, heads: config.nKVHead, rotation, sequences, inverse: true)
                             for i in 0..<(rows * c) { dn[i] = 0 }
                             let hasBias = config.attentionBias
-                            let dbias = { (t: LlamaTensor, size: Int) -> P? in hasBias ? dw(t) + l * size : nil }
+                            let dbias = { (t: LlamaTensor, size: Int) -> P? in hasBias ? dw(t, l * size) : nil }
                             let n1 = normed   // rmsnorm(x)·w₁ again
                             Self.rmsNormForward(n1, r1, xl, w(.attentionNorm) + l * c, rows: rows, width: c, eps: eps)
-                            Self.linearBackward(dn, dw(.query) + l * c * c, dbias(.queryBias, c), dq, n1, w(.query) + l * c * c, rows: rows, inputs: c, outputs: c)
-                            Self.linearBackward(dn, dw(.key) + l * kv * c, dbias(.keyBias, kv), dk, n1, w(.key) + l * kv * c, rows: rows, inputs: c, outputs: kv)
-                            Self.linearBackward(dn, dw(.value) + l * kv * c, dbias(.valueBias, kv), dv, n1, w(.value) + l * kv * c, rows: rows, inputs: c, outputs: kv)
-                            Self.rmsNormBackward(dx, dw(.attentionNorm) + l * c, dn, xl, w(.attentionNorm) + l * c, r1, rows: rows, width: c)
+                            Self.linearBackward(dn, dw(.query, l * c * c), dbias(.queryBias, c), dq, n1, w(.query) + l * c * c, rows: rows, inputs: c, outputs: c)
+                            Self.linearBackward(dn, dw(.key, l * kv * c), dbias(.keyBias, kv), dk, n1, w(.key) + l * kv * c, rows: rows, inputs: c, outputs: kv)
+                            Self.linearBackward(dn, dw(.value, l * kv * c), dbias(.valueBias, kv), dv, n1, w(.value) + l * kv * c, rows: rows, inputs: c, outputs: kv)
+                            adapt(.query, l, dq, n1, dn); adapt(.key, l, dk, n1, dn); adapt(.value, l, dv, n1, dn)
+                            Self.rmsNormBackward(dx, dw(.attentionNorm, l * c), dn, xl, w(.attentionNorm) + l * c, r1, rows: rows, width: c)
                         }
-                        let dembedding = dw(.embedding)
-                        for row in 0..<rows { for i in 0..<c { dembedding[Int(tokens[row]) * c + i] += dx[row * c + i] } }
+                        if let dembedding = dw(.embedding, 0) {
+                            for row in 0..<rows { for i in 0..<c { dembedding[Int(tokens[row]) * c + i] += dx[row * c + i] } }
+                        }
                     }
                 }
             }
+              }
+            }
+          }
         }
         pass.hasLoss = false
         pass.isTraining = false
@@ -362,6 +422,41 @@ extension Llama {
     }
 
     /// out[rows × outputs] = inp[rows × inputs] · Wᵀ (+ b), W [outputs, inputs].
+    /// An adapter's input: `inp` itself, or with this pass's dropout applied (into `buffer`).
+    static func adapterInput(_ inp: P, _ lora: LoRAAdapters<T>, _ target: LoRATarget, layer: Int, rows: Int, inputs: Int,
+                             dropout: Bool, into buffer: P) -> P {
+        guard dropout, lora.config.dropout > 0 else { return inp }
+        let keep = 1 / T(1 - lora.config.dropout)
+        for i in 0..<(rows * inputs) { buffer[i] = lora.keeps(target, layer: layer, index: i) ? inp[i] * keep : 0 }
+        return buffer
+    }
+
+    /// An adapter's backward: dB += doutᵀ·H (H = s·dropout(inp)·Aᵀ, kept), dH = s·dout·B,
+    /// dA += dHᵀ·dropout(inp), dinp += dropout′(dH·A).
+    static func adapterBackward(_ target: LoRATarget, layer l: Int, lora: LoRAAdapters<T>, weights: P, gradients: P,
+                                dout: P, inp: P, dinp: P, h: P, rows: Int, dropout: Bool, scratch: P) {
+        guard let (a, b) = lora.offsets[target], let (inputs, outputs) = lora.shapes[target] else { return }
+        let r = lora.config.rank, s = T(lora.config.scale)
+        let dh = scratch, dropped = scratch + rows * r, dx = dropped + rows * inputs
+        T.gemm(transA: true, transB: false, m: outputs, n: r, k: rows, a: dout, lda: outputs, b: h, ldb: r, beta: 1,
+               c: gradients + b + l * outputs * r, ldc: r)
+        T.gemm(transA: false, transB: false, m: rows, n: r, k: outputs, a: dout, lda: outputs, b: weights + b + l * outputs * r, ldb: r,
+               beta: 0, c: dh, ldc: r)
+        for i in 0..<(rows * r) { dh[i] *= s }
+        let input = adapterInput(inp, lora, target, layer: l, rows: rows, inputs: inputs, dropout: dropout, into: dropped)
+        T.gemm(transA: true, transB: false, m: r, n: inputs, k: rows, a: dh, lda: r, b: input, ldb: inputs, beta: 1,
+               c: gradients + a + l * r * inputs, ldc: inputs)
+        guard dropout, lora.config.dropout > 0 else {
+            T.gemm(transA: false, transB: false, m: rows, n: inputs, k: r, a: dh, lda: r, b: weights + a + l * r * inputs, ldb: inputs,
+                   beta: 1, c: dinp, ldc: inputs)
+            return
+        }
+        T.gemm(transA: false, transB: false, m: rows, n: inputs, k: r, a: dh, lda: r, b: weights + a + l * r * inputs, ldb: inputs,
+               beta: 0, c: dx, ldc: inputs)
+        let keep = 1 / T(1 - lora.config.dropout)
+        for i in 0..<(rows * inputs) where lora.keeps(target, layer: l, index: i) { dinp[i] += dx[i] * keep }
+    }
+
     /// One (sequence, head)'s attention weights: softmax(scale · Q·Kᵀ) over the causal triangle,
     /// [len, len] with the masked upper part 0. Forward and backward both call it, so the weights
     /// backward makes again are those forward used, bit for bit.
@@ -384,9 +479,10 @@ extension Llama {
         if let bias { for r in 0..<rows { let o = out + r * outputs; for j in 0..<outputs { o[j] += bias[j] } } }
     }
 
-    /// dinp += dout · W; dW += doutᵀ · inp; db += Σ rows of dout.
-    static func linearBackward(_ dinp: P, _ dweight: P, _ dbias: P?, _ dout: P, _ inp: P, _ weight: P, rows: Int, inputs: Int, outputs: Int) {
+    /// dinp += dout · W; dW += doutᵀ · inp; db += Σ rows of dout (no dW or db for a frozen weight: nil).
+    static func linearBackward(_ dinp: P, _ dweight: P?, _ dbias: P?, _ dout: P, _ inp: P, _ weight: P, rows: Int, inputs: Int, outputs: Int) {
         T.gemm(transA: false, transB: false, m: rows, n: inputs, k: outputs, a: dout, lda: outputs, b: weight, ldb: inputs, beta: 1, c: dinp, ldc: inputs)
+        guard let dweight else { return }
         T.gemm(transA: true, transB: false, m: outputs, n: inputs, k: rows, a: dout, lda: outputs, b: inp, ldb: inputs, beta: 1, c: dweight, ldc: inputs)
         if let dbias { for r in 0..<rows { let d = dout + r * outputs; for j in 0..<outputs { dbias[j] += d[j] } } }
     }
@@ -404,11 +500,12 @@ extension Llama {
     }
 
     /// dinp += rstd·(dout·w) − x·rstd³/width · Σ(dout·w·x);  dw += Σ rows dout·x·rstd.
-    static func rmsNormBackward(_ dinp: P, _ dweight: P, _ dout: P, _ inp: P, _ weight: P, _ rstd: P, rows: Int, width: Int) {
+    static func rmsNormBackward(_ dinp: P, _ dweight: P?, _ dout: P, _ inp: P, _ weight: P, _ rstd: P, rows: Int, width: Int) {
         for r in 0..<rows {
             let x = inp + r * width, d = dout + r * width, dx = dinp + r * width, s = rstd[r]
             var dot: T = 0
-            for i in 0..<width { dot += d[i] * weight[i] * x[i]; dweight[i] += d[i] * x[i] * s }
+            for i in 0..<width { dot += d[i] * weight[i] * x[i] }
+            if let dweight { for i in 0..<width { dweight[i] += d[i] * x[i] * s } }
             let k = s * s * s / T(width) * dot
             for i in 0..<width { dx[i] += s * d[i] * weight[i] - x[i] * k }
         }

@@ -154,6 +154,9 @@ public final class Llama<T: TrainingScalar>: @unchecked Sendable {
     public let offsets: [LlamaTensor: Int]
     /// Buffers of the last training forward pass (see Llama+Training.swift).
     var pass = LlamaPassState<T>()
+    /// Low-rank adapters (LoRA.swift). With them the base is frozen: backward computes the
+    /// adapters' gradients and the inputs' only, and never allocates the base's gradients.
+    public internal(set) var adapters: LoRAAdapters<T>?
     /// The loss is taken this many rows at a time: only that many rows of logits exist at once
     /// ([256, V] is 50 MB for SmolLM2's 49,152 tokens; [N, V] at 16 × 128 was 400 MB), and a
     /// training pass turns each chunk into the head's gradients right away, as GPT.swift does.
@@ -203,4 +206,15 @@ func layerSlices<Name>(_ shapes: [(name: Name, shape: [Int])], layers: Int, isPe
         offset += count
     }
     return out
+}
+
+extension Llama {
+    /// Puts new adapters on the model (PEFT's initialisation: the model's outputs do not change).
+    public func attachAdapters(_ config: LoRAConfig, seed: UInt64) throws {
+        adapters = try LoRAAdapters(config: config, model: self.config, seed: seed)
+        gradients = []
+    }
+
+    /// The base takes no gradient: adapters are on.
+    var baseFrozen: Bool { adapters != nil }
 }
