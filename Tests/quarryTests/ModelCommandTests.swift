@@ -129,6 +129,36 @@ struct ModelCommandTests {
         #expect(dropout.status == 1 && dropout.err.contains("no dropout"))
     }
 
+    /// finetune --lora: adapters in PEFT's layout on a frozen GGUF base; eval and generate take the
+    /// adapter run (its base from adapter_config.json); a GPT-2 run is refused.
+    @Test func loraFineTunesAFrozenBase() throws {
+        let scratch = ScratchDirectory()
+        let model = try Self.tinyModel(in: scratch)
+        let labelled = (0..<24).map { "{\"text\": \"\($0 % 2 == 0 ? "granite and basalt" : "the old quarry road") \($0)\", \"label\": \"\($0 % 2 == 0 ? "rock" : "place")\"}" }
+        let train = scratch.write("train.jsonl", labelled.joined(separator: "\n") + "\n")
+        let run = try quarry(["finetune", "--from", model, "--lora", "4", "--lora-targets", "q,v,down", "--train", train, "--out", scratch.path + "/cls",
+                              "--epochs", "2", "--batch", "4"])
+        #expect(run.status == 0, "\(run.err)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/cls")
+        #expect(files.contains("adapter_config.json") && files.contains("adapter_model.safetensors") && !files.contains("model.safetensors"))
+        let config = try String(contentsOfFile: scratch.path + "/cls/adapter_config.json", encoding: .utf8)
+        #expect(config.contains("\"peft_type\":\"LORA\"") && config.contains("\"r\":4") && config.contains("down_proj") && config.contains(model))
+        let evaluated = try quarry(["eval", "--model", scratch.path + "/cls", "--data", train])
+        #expect(evaluated.status == 0 && evaluated.out.contains("accuracy"), "\(evaluated.err)")
+
+        let chat = "{\"messages\": [{\"role\": \"user\", \"content\": \"ab\"}, {\"role\": \"assistant\", \"content\": \"cd\"}]}"
+        let chats = scratch.write("chats.jsonl", [String](repeating: chat, count: 12).joined(separator: "\n") + "\n")
+        let sft = try quarry(["finetune", "--task", "sft", "--from", model, "--lora", "4", "--train", chats, "--out", scratch.path + "/sft", "--epochs", "1", "--batch", "4"])
+        #expect(sft.status == 0, "\(sft.err)")
+        let answer = try quarry(["generate", "--model", scratch.path + "/sft", "--prompt", "ab", "--max-tokens", "3", "--temperature", "0", "--ids"])
+        #expect(answer.status == 0 && !answer.out.isEmpty, "\(answer.err)")
+
+        let gpt = try quarry(["finetune", "--from", scratch.path + "/nowhere", "--lora", "4", "--train", train, "--out", scratch.path + "/x"])
+        #expect(gpt.status == 1)
+        let badTarget = try quarry(["finetune", "--from", model, "--lora", "4", "--lora-targets", "q,z", "--train", train, "--out", scratch.path + "/y"])
+        #expect(badTarget.status != 0 && badTarget.err.contains("lora-targets"))
+    }
+
     @Test func tokenizerEncodeTakesAGGUFFile() throws {
         let scratch = ScratchDirectory()
         let model = try Self.tinyModel(in: scratch)

@@ -15,7 +15,7 @@ public struct ClassifierPredictions {
     /// Loads the run (classifier.safetensors, labels.json, tokenizer.json); BLAS must be loaded.
     public init(runDirectory: String) throws {
         self.runDirectory = runDirectory
-        classifier = try Classifier.load(from: runDirectory)
+        classifier = try Classifier.load(from: runDirectory, model: LanguageModel.runModel(runDirectory))
         encoder = BPEEncoder(model: try TokenizerFile.load(path: runDirectory + "/tokenizer.json"))
     }
 

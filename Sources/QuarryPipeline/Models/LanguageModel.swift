@@ -19,6 +19,7 @@ public struct LanguageModel {
     public let summary: String
 
     public static func load(_ spec: String) throws -> LanguageModel {
+        if LoRACheckpoint.isAdapterDirectory(spec) { return try loadAdapterRun(spec) }
         let spec = try HubCache.resolve(spec)
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: spec, isDirectory: &isDirectory)
@@ -36,9 +37,39 @@ public struct LanguageModel {
                              chatFormat: .quarry, summary: "GPT-2, \(gpt.config.nLayer) layers × \(gpt.config.nEmbd)")
     }
 
+    /// An adapter run (PEFT's layout) to generate with: its base, the adapters folded in, the
+    /// run's tokenizer and the base's chat format.
+    static func loadAdapterRun(_ directory: String) throws -> LanguageModel {
+        let (_, base) = try LoRACheckpoint.configuration(in: directory)
+        let model = try adapterRunModel(directory)
+        model.mergeAdapters()
+        let plain = try load(base)
+        return LanguageModel(generator: LlamaGenerator(model: model), tokenizer: plain.tokenizer, endOfText: plain.endOfText,
+                             chatFormat: plain.chatFormat, chatTemplate: plain.chatTemplate, summary: plain.summary + ", with LoRA adapters from \(directory)")
+    }
+
+    /// An adapter run's base (`base_model_name_or_path`, any form `llama` reads) with the run's adapters on.
+    public static func adapterRunModel(_ directory: String) throws -> Llama<Float> {
+        let (_, base) = try LoRACheckpoint.configuration(in: directory)
+        guard !base.isEmpty, let model = try llama(base) else {
+            throw QuarryError("\(directory)/adapter_config.json names base model \"\(base)\", which is not a Llama-family model quarry can load")
+        }
+        model.baseModelName = base
+        try LoRACheckpoint.attach(to: model, from: directory)
+        return model
+    }
+
+    /// A run's trainable model: an adapter run's base with its adapters, a Llama or a GPT-2 run.
+    public static func runModel(_ directory: String) throws -> any TrainableLanguageModel {
+        if LoRACheckpoint.isAdapterDirectory(directory) { return try adapterRunModel(directory) }
+        if let llama = try llama(directory) { return llama }
+        return try Checkpoint.load(from: directory)
+    }
+
     /// The Llama-family model `spec` names (a .gguf file or a Hugging Face directory), or nil
     /// when it names a GPT-2 run.
     public static func llama(_ spec: String) throws -> Llama<Float>? {
+        if LoRACheckpoint.isAdapterDirectory(spec) { return try adapterRunModel(spec) }
         let spec = try HubCache.resolve(spec)
         if isGGUF(spec) { return try LlamaGGUF.load(GGUFFile(path: spec)) }
         if LlamaCheckpoint.isLlamaDirectory(spec) { return try LlamaCheckpoint.load(from: spec) }

@@ -33,7 +33,7 @@ public enum Evaluation {
     /// A fine-tuned classifier on labelled JSONL; with `predictions`, each example's prediction is
     /// written there too (schemas/prediction.schema.json).
     public static func classifier(_ runDirectory: String, data: String, predictions: String?) throws -> ClassificationReport {
-        let classifier = try Classifier.load(from: runDirectory)
+        let classifier = try Classifier.load(from: runDirectory, model: LanguageModel.runModel(runDirectory))
         let encoder = BPEEncoder(model: try TokenizerFile.load(path: runDirectory + "/tokenizer.json"))
         var examples = LabelledExamples(labels: classifier.labels, fixed: true)
         try examples.read(data, encoder: encoder, limit: classifier.model.contextLength)
@@ -57,10 +57,13 @@ public struct StartingModel {
     /// Documents end with `<|endoftext|>`, else the model's end-of-sequence token.
     public let endOfText: Int32?
 
-    public init(directory: String, dropout: Double?) throws {
+    /// `lora`: adapters to train on a frozen Llama (issue 24); GPT-2 takes none yet.
+    public init(directory: String, dropout: Double?, lora: LoRAConfig? = nil, seed: UInt64 = 1337) throws {
         self.directory = directory
         if let llama = try LanguageModel.llama(directory) {
             if let dropout, dropout > 0 { throw QuarryError("--dropout is for GPT-2 models: quarry's Llama models have no dropout (as the configs they load)") }
+            if llama.baseModelName == nil { llama.baseModelName = directory }
+            if let lora, llama.adapters == nil { try llama.attachAdapters(lora, seed: seed) }
             model = llama
             tokenizer = try TokenizerSource.load(directory)
             let resolved = try HubCache.resolve(directory)
@@ -69,6 +72,7 @@ public struct StartingModel {
             endOfText = tokenizer.id(of: "<|endoftext|>")
                 ?? ShardTokenizer.endOfSequence(of: resolved, isDirectory: isDirectory.boolValue, vocabulary: tokenizer.vocabularySize)
         } else {
+            if lora != nil { throw QuarryError("--lora needs a Llama-family model (SmolLM2, Qwen2, Llama): \(directory) is a GPT-2 run") }
             let gpt = try Checkpoint.load(from: directory)
             if let dropout { try gpt.setDropout(dropout) }
             model = gpt

@@ -220,9 +220,11 @@ public final class Classifier {
         try file.commit()
     }
 
-    public static func load(from directory: String) throws -> Classifier {
-        let model: any TrainableLanguageModel = LlamaCheckpoint.isLlamaDirectory(directory)
-            ? try LlamaCheckpoint.load(from: directory) : try Checkpoint.load(from: directory)
+    /// `model`: the run's model when the caller loaded it (an adapter run's base with its
+    /// adapters, which needs the Hub cache and GGUF readers above this module); else read here.
+    public static func load(from directory: String, model loaded: (any TrainableLanguageModel)? = nil) throws -> Classifier {
+        let model: any TrainableLanguageModel = try loaded ?? (LlamaCheckpoint.isLlamaDirectory(directory)
+            ? LlamaCheckpoint.load(from: directory) : Checkpoint.load(from: directory))
         guard let data = FileManager.default.contents(atPath: directory + "/labels.json"),
               let labels = (try? data.withUnsafeBytes { try JSONValue.parse($0.bindMemory(to: UInt8.self)) })?.array?.compactMap(\.string) else {
             throw QuarryError("\(directory)/labels.json not found: not a fine-tuned classifier (run `quarry finetune --task classify`)")

@@ -215,7 +215,7 @@ struct WeightAverage {
 
     init(of classifier: Classifier, decay: Double) {
         self.decay = decay
-        model = classifier.model.parameters
+        model = classifier.model.trainableParameters
         head = classifier.weight + classifier.bias
     }
 
@@ -223,7 +223,7 @@ struct WeightAverage {
     mutating func update(from classifier: Classifier) {
         updates += 1
         let rate = Float(1 - min(decay, Double(1 + updates) / Double(10 + updates)))
-        classifier.model.parameters.withUnsafeBufferPointer { current in
+        classifier.model.trainableParameters.withUnsafeBufferPointer { current in
             model.withUnsafeMutableBufferPointer { average in
                 for i in 0..<average.count { average[i] += rate * (current[i] - average[i]) }
             }
@@ -236,7 +236,7 @@ struct WeightAverage {
     /// Exchanges the averaged weights with the classifier's: once to measure or save the
     /// average, again to go on training from the trained weights.
     mutating func swap(with classifier: Classifier) {
-        Swift.swap(&model, &classifier.model.parameters)
+        Swift.swap(&model, &classifier.model.trainableParameters)
         let f = classifier.weight.count
         let trainedHead = classifier.weight + classifier.bias
         classifier.weight = Array(head[0..<f])

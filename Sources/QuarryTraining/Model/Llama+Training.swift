@@ -233,7 +233,13 @@ extension Llama {
         return pass.activations[start..<(start + pass.sequences.rows * config.vocabSize)]
     }
 
+    /// Zeroes what backward adds to: the adapters' gradients when the base is frozen (its own are
+    /// never allocated), else the model's.
     public func zeroGradients() {
+        if adapters != nil {
+            adapters?.gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            return
+        }
         if gradients.count != parameters.count { gradients = [T](repeating: 0, count: parameters.count); return }
         gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
     }
@@ -527,8 +533,12 @@ extension Llama where T == Float {
     /// Adds the gradients of the last forward pass's mean loss to `gradients`.
     public func backward() throws { try backwardPass() }
 
-    /// One optimiser step on the gradients of the last backward pass.
+    /// One optimiser step on the gradients of the last backward pass (the adapters', when on).
     public func step(_ optimizer: inout AdamW, lr: Float) {
+        if let gradients = adapters?.gradients {
+            optimizer.update(&adapters!.parameters, gradients, lr: lr)   // the `if let` saw them
+            return
+        }
         optimizer.update(&parameters, gradients, lr: lr)
     }
 }

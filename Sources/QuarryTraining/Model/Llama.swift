@@ -157,6 +157,8 @@ public final class Llama<T: TrainingScalar>: @unchecked Sendable {
     /// Low-rank adapters (LoRA.swift). With them the base is frozen: backward computes the
     /// adapters' gradients and the inputs' only, and never allocates the base's gradients.
     public internal(set) var adapters: LoRAAdapters<T>?
+    /// What the model was loaded from (a path or ORG/NAME), written as an adapter run's base.
+    public var baseModelName: String?
     /// The loss is taken this many rows at a time: only that many rows of logits exist at once
     /// ([256, V] is 50 MB for SmolLM2's 49,152 tokens; [N, V] at 16 × 128 was 400 MB), and a
     /// training pass turns each chunk into the head's gradients right away, as GPT.swift does.
@@ -217,4 +219,25 @@ extension Llama {
 
     /// The base takes no gradient: adapters are on.
     var baseFrozen: Bool { adapters != nil }
+
+    /// Folds the adapters into the weights (W += s·B·A) and takes them off: a plain model with
+    /// the adapted model's outputs, for generation and for `--merge`.
+    public func mergeAdapters() {
+        guard let lora = adapters else { return }
+        let r = lora.config.rank, s = T(lora.config.scale)
+        for target in lora.config.targets {
+            guard let (a, b) = lora.offsets[target], let (inputs, outputs) = lora.shapes[target], let base = offsets[target.tensor] else { continue }
+            for l in 0..<config.nLayer {
+                let w = base + l * outputs * inputs, aStart = a + l * r * inputs, bStart = b + l * outputs * r
+                for o in 0..<outputs {
+                    for i in 0..<inputs {
+                        var sum: T = 0
+                        for k in 0..<r { sum += lora.parameters[bStart + o * r + k] * lora.parameters[aStart + k * inputs + i] }
+                        parameters[w + o * inputs + i] += s * sum
+                    }
+                }
+            }
+        }
+        adapters = nil
+    }
 }

@@ -5,8 +5,11 @@ import QuarryCore
 /// evaluation need of a model: GPT-2 and the Llama family both train through it. The passes are
 /// the models' own, specialised for Float; this only names them alike.
 public protocol TrainableLanguageModel: AnyObject {
-    /// Every weight, in the model's own order (fine-tuning averages and restores them).
-    var parameters: [Float] { get set }
+    /// Every weight, in the model's own order.
+    var parameters: [Float] { get }
+    /// The weights training changes (all of them, or a frozen model's adapters): what the
+    /// optimizer, clipping and fine-tuning's weight averaging work on.
+    var trainableParameters: [Float] { get set }
     /// The width of the final hidden states (`features`).
     var width: Int { get }
     var parameterCount: Int { get }
@@ -69,6 +72,10 @@ extension GPT: TrainableLanguageModel where T == Float {
     public var contextLength: Int { config.nPositions }
     public var vocabularySize: Int { config.vocabSize }
     public var shapeSummary: String { "GPT-2, \(config.nLayer) layers × \(config.nEmbd)" }
+    public var trainableParameters: [Float] {
+        get { parameters }
+        set { parameters = newValue }
+    }
     public var width: Int { config.nEmbd }
 
     public func loss(tokens: [Int32], targets: [Int32], B: Int, T n: Int, training: Bool) throws -> Float {
@@ -111,6 +118,10 @@ extension Llama: TrainableLanguageModel where T == Float {
             + "\(config.nHead) heads / \(config.nKVHead) KV heads"
     }
     public var width: Int { config.nEmbd }
+    public var trainableParameters: [Float] {
+        get { adapters?.parameters ?? parameters }
+        set { if adapters != nil { adapters?.parameters = newValue } else { parameters = newValue } }
+    }
 
     // No dropout in any pass: the Llama configs quarry reads have none (attention_dropout 0).
     public func loss(tokens: [Int32], targets: [Int32], B: Int, T n: Int, training: Bool) throws -> Float {
@@ -128,20 +139,30 @@ extension Llama: TrainableLanguageModel where T == Float {
 
     public func backward(featureGradient: [Float]) throws { try backwardPass(featureGradient: featureGradient) }
 
-    public func divideGradients(by divisor: Float) { for i in gradients.indices { gradients[i] /= divisor } }
+    public func divideGradients(by divisor: Float) {
+        if adapters != nil { adapters?.gradients.withUnsafeMutableBufferPointer { g in for i in g.indices { g[i] /= divisor } }; return }
+        for i in gradients.indices { gradients[i] /= divisor }
+    }
 
     public func clipGradients(maxNorm: Float) -> Float {
+        var trained = adapters?.gradients ?? gradients
         var sum: Float = 0
-        for g in gradients { sum += g * g }
+        for g in trained { sum += g * g }
         let norm = sum.squareRoot()
-        if norm > maxNorm && norm > 0 {
-            let scale = maxNorm / norm
+        guard norm > maxNorm && norm > 0 else { return norm }
+        let scale = maxNorm / norm
+        if adapters != nil {
+            trained = []
+            adapters?.gradients.withUnsafeMutableBufferPointer { g in for i in g.indices { g[i] *= scale } }
+        } else {
             for i in gradients.indices { gradients[i] *= scale }
         }
         return norm
     }
 
     public func makeOptimizer(weightDecay: Float, layerDecay: Float) -> AdamW {
+        // Adapters: every A and B is a matrix, decayed (as Hugging Face's Trainer does).
+        if let adapters { return AdamW(count: adapters.parameters.count, decay: [Float](repeating: 1, count: adapters.parameters.count), weightDecay: weightDecay) }
         var decay = [Float](repeating: 0, count: parameters.count)
         var rates = [Float](repeating: 1, count: parameters.count)
         let layers = config.nLayer
@@ -164,8 +185,13 @@ extension Llama: TrainableLanguageModel where T == Float {
 
     public func restartDropout(seed: UInt64, counter: UInt64) {}
 
+    /// A frozen model with adapters saves the adapters only, in PEFT's layout; else the whole model.
     public func saveCheckpoint(to directory: String, endOfTextID: Int32?, metadata: [String: String]) throws {
-        try LlamaCheckpoint.save(self, to: directory, eos: endOfTextID, metadata: metadata)
+        if let adapters {
+            try LoRACheckpoint.save(adapters, layers: config.nLayer, base: baseModelName ?? "", to: directory, metadata: metadata)
+        } else {
+            try LlamaCheckpoint.save(self, to: directory, eos: endOfTextID, metadata: metadata)
+        }
     }
 }
 

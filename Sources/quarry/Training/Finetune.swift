@@ -37,6 +37,10 @@ struct Finetune: ParsableCommand {
           quarry finetune --from run1 --task sft --train chats.jsonl --out run3 --lr 3e-4
         """)
     @Option(help: "The model to start from: a quarry run, a Hugging Face GPT-2 or Llama-family directory, a .gguf file, or ORG/NAME in the Hugging Face cache.") var from: String
+    @Option(parsing: .unconditional, help: "Train low-rank adapters of this rank (LoRA) on a frozen Llama-family model instead of the whole model; saved in PEFT's layout (adapter_config.json, adapter_model.safetensors). 8 is usual.") var lora: Int?
+    @Option(parsing: .unconditional, help: "LoRA's alpha: the adapters are scaled by alpha / rank.") var loraAlpha: Double = 16
+    @Option(parsing: .unconditional, help: "Dropout on the adapters' inputs while training.") var loraDropout: Double = 0.05
+    @Option(help: "The projections that get adapters: any of q,k,v,o,gate,up,down.") var loraTargets: String = "q,k,v,o"
     @Option(help: "Labelled JSONL ({\"text\", \"label\"}; for sft chat records), or a `quarry export --format shards` directory (its train.jsonl records).") var train: String?
     @Option(name: [.short, .long], help: "Where the fine-tuned model goes.") var out: String
     @Option(help: "classify or sft.") var task: String = "classify"
@@ -102,9 +106,20 @@ struct Finetune: ParsableCommand {
         if db == nil && train == nil { throw ValidationError("give --train FILE, or --db PATH with --labels-task NAME (a labelling task)") }
         if db != nil && labelsTaskName == nil { throw ValidationError("with --db, name the labelling task: --labels-task NAME") }
         guard epochs >= 1, batch >= 1, (lr ?? 1) > 0, headLr > 0, patience >= 1, jobs >= 1 else { throw ValidationError("--epochs, --batch, --patience, --jobs ≥ 1 and learning rates > 0") }
+        if lora != nil {
+            do { try loraConfig?.validate() } catch { throw ValidationError("\(error)") }
+            if loraConfig == nil { throw ValidationError("--lora-targets takes q,k,v,o,gate,up,down (comma-separated)") }
+        }
         guard (lr ?? 1).isFinite, headLr.isFinite, weightDecay.isFinite && weightDecay >= 0 else {
             throw ValidationError("learning rates and --weight-decay (≥ 0) must be finite numbers")
         }
+    }
+
+    var loraConfig: LoRAConfig? {
+        guard let lora else { return nil }
+        let targets = loraTargets.split(separator: ",").map { LoRATarget(rawValue: $0.trimmingCharacters(in: .whitespaces).lowercased()) }
+        guard targets.allSatisfy({ $0 != nil }) else { return nil }
+        return LoRAConfig(rank: lora, alpha: loraAlpha, dropout: loraDropout, targets: targets.compactMap { $0 })
     }
 
     var classifyOptions: FineTuneOptions {
@@ -144,7 +159,7 @@ struct Finetune: ParsableCommand {
             printError("note: the labelling task is named with --labels-task \(name) (--task means classify or sft)")
         }
         try runReporting { try BLAS.load(threads: jobs) }
-        let start = try runReporting { try StartingModel(directory: from, dropout: dropout) }
+        let start = try runReporting { try StartingModel(directory: from, dropout: dropout, lora: loraConfig, seed: seed) }
         if kind == "sft" { return try runSFT(start) }
         let limit = start.model.contextLength
         let (data, labels) = try runReporting { try source.classification(encoder: start.encoder, limit: limit) }
@@ -176,7 +191,7 @@ struct Finetune: ParsableCommand {
         }
         let data = try runReporting { try source.chats(encoder: start.encoder, endOfText: endOfText, limit: start.model.contextLength) }
         for note in data.notes { printError(note) }
-        try runReporting { try start.prepareOutput(out, refusingIfExists: "model.safetensors") }
+        try runReporting { try start.prepareOutput(out, refusingIfExists: lora == nil ? "model.safetensors" : "adapter_model.safetensors") }
         let trainer = SFTTrainer(model: start.model, options: sftOptions, directory: out)
         printError("sft: \(data.train.count) train chats, \(data.dev.count) dev chats; loss on assistant tokens only")
         let before = try runReporting { try trainer.loss(data.dev) }
