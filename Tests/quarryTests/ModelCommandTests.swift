@@ -148,10 +148,19 @@ struct ModelCommandTests {
 
         let chat = "{\"messages\": [{\"role\": \"user\", \"content\": \"ab\"}, {\"role\": \"assistant\", \"content\": \"cd\"}]}"
         let chats = scratch.write("chats.jsonl", [String](repeating: chat, count: 12).joined(separator: "\n") + "\n")
-        let sft = try quarry(["finetune", "--task", "sft", "--from", model, "--lora", "4", "--train", chats, "--out", scratch.path + "/sft", "--epochs", "1", "--batch", "4"])
+        let sft = try quarry(["finetune", "--task", "sft", "--from", model, "--lora", "4", "--train", chats, "--out", scratch.path + "/sft", "--epochs", "1", "--batch", "4", "--merge"])
         #expect(sft.status == 0, "\(sft.err)")
+        #expect(FileManager.default.fileExists(atPath: scratch.path + "/sft/merged/model.safetensors"))
         let answer = try quarry(["generate", "--model", scratch.path + "/sft", "--prompt", "ab", "--max-tokens", "3", "--temperature", "0", "--ids"])
         #expect(answer.status == 0 && !answer.out.isEmpty, "\(answer.err)")
+        // Folded in (convert, as --merge does): a plain model with the adapted model's logits.
+        let converted = try quarry(["convert", scratch.path + "/sft", "--to", "hf", "--out", scratch.path + "/merged"])
+        #expect(converted.status == 0, "\(converted.err)")
+        let adapted = try quarry(["logits", "--model", scratch.path + "/sft", "--tokens", "97,98,99"])
+        let plain = try quarry(["logits", "--model", scratch.path + "/merged", "--tokens", "97,98,99"])
+        let a = adapted.out.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: CharacterSet(charactersIn: "[] \n"))) }
+        let b = plain.out.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: CharacterSet(charactersIn: "[] \n"))) }
+        #expect(a.count == 3 * 256 && b.count == a.count && zip(a, b).allSatisfy { abs($0 - $1) < 1e-4 }, "\(plain.err)")
 
         let gpt = try quarry(["finetune", "--from", scratch.path + "/nowhere", "--lora", "4", "--train", train, "--out", scratch.path + "/x"])
         #expect(gpt.status == 1)

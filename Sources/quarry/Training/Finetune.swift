@@ -41,6 +41,7 @@ struct Finetune: ParsableCommand {
     @Option(parsing: .unconditional, help: "LoRA's alpha: the adapters are scaled by alpha / rank.") var loraAlpha: Double = 16
     @Option(parsing: .unconditional, help: "Dropout on the adapters' inputs while training.") var loraDropout: Double = 0.05
     @Option(help: "The projections that get adapters: any of q,k,v,o,gate,up,down.") var loraTargets: String = "q,k,v,o"
+    @Flag(help: "With --lora: also write the adapted model with the adapters folded into its weights (OUT/merged, a plain Hugging Face directory); `quarry convert RUN --to hf|gguf` does the same later.") var merge = false
     @Option(help: "Labelled JSONL ({\"text\", \"label\"}; for sft chat records), or a `quarry export --format shards` directory (its train.jsonl records).") var train: String?
     @Option(name: [.short, .long], help: "Where the fine-tuned model goes.") var out: String
     @Option(help: "classify or sft.") var task: String = "classify"
@@ -106,6 +107,7 @@ struct Finetune: ParsableCommand {
         if db == nil && train == nil { throw ValidationError("give --train FILE, or --db PATH with --labels-task NAME (a labelling task)") }
         if db != nil && labelsTaskName == nil { throw ValidationError("with --db, name the labelling task: --labels-task NAME") }
         guard epochs >= 1, batch >= 1, (lr ?? 1) > 0, headLr > 0, patience >= 1, jobs >= 1 else { throw ValidationError("--epochs, --batch, --patience, --jobs ≥ 1 and learning rates > 0") }
+        if merge && lora == nil { throw ValidationError("--merge folds LoRA adapters into the model: it goes with --lora") }
         if lora != nil {
             do { try loraConfig?.validate() } catch { throw ValidationError("\(error)") }
             if loraConfig == nil { throw ValidationError("--lora-targets takes q,k,v,o,gate,up,down (comma-separated)") }
@@ -175,6 +177,7 @@ struct Finetune: ParsableCommand {
         }
         let best = try runReporting { try tuner.run(train: data.train, dev: data.dev, endOfTextID: start.endOfText) }
         printError(String(format: "best dev macro-F1 %.4f (accuracy %.4f); saved in %@", best.macroF1, best.accuracy, out))
+        try writeMerged()
         if data.devWasHeldOut {
             // Which examples were held out, and how the kept model did on each: the split is
             // reproducible, but only quarry computes it.
@@ -204,5 +207,14 @@ struct Finetune: ParsableCommand {
         }
         let best = try runReporting { try trainer.run(train: data.train, dev: data.dev, endOfTextID: endOfText) }
         printError(String(format: "best dev loss %.4f; saved in %@ (try: quarry generate --model %@ --chat --prompt \"…\")", best, out, out))
+        try writeMerged()
+    }
+
+    /// `--merge`: the kept adapters folded into the base, as a plain Hugging Face directory.
+    func writeMerged() throws {
+        guard merge else { return }
+        let merged = out + "/merged"
+        try runReporting { try LanguageModel.load(out).saveHuggingFace(to: merged, bfloat16: false) }
+        printError("wrote \(merged): the adapted model with the adapters folded in (loads as a plain model)")
     }
 }
