@@ -16,6 +16,7 @@ struct ModelSpeed: ParsableCommand {
     @Option(parsing: .unconditional, help: "Tokens per sequence.") var context: Int = 128
     @Option(parsing: .unconditional, help: "Timed repetitions of each (after one untimed).") var steps: Int = 2
     @Option(parsing: .unconditional, help: "OpenBLAS threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Time a LoRA step instead: adapters of this rank on q, k, v, o (dropout 0.05), the base frozen.") var lora: Int?
 
     func validate() throws {
         guard batch >= 1, context >= 2, steps >= 1, threads >= 1 else { throw ValidationError("--batch, --steps and --threads must be at least 1, --context at least 2") }
@@ -34,9 +35,8 @@ struct ModelSpeed: ParsableCommand {
         let tokens = (0..<(batch * context)).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) }
         let targets = (0..<(batch * context)).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) }
         // Weight decay on the matrices, as for any Llama fine-tune.
-        var decay = [Float](repeating: 0, count: c.parameterCount)
-        for (_, _, shape, range) in c.namedTensors where shape.count == 2 { for i in range { decay[i] = 1 } }
-        var optimizer = AdamW(count: c.parameterCount, decay: decay, weightDecay: 0.1)
+        if let lora { try runReporting { try llama.attachAdapters(LoRAConfig(rank: lora), seed: 1) } }
+        var optimizer = llama.makeOptimizer(weightDecay: 0.1)
         func timed(_ body: () throws -> Void) rethrows -> Double {
             try body()   // once untimed: buffers are allocated on the first pass
             let start = Date()
