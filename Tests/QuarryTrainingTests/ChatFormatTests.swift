@@ -47,4 +47,21 @@ struct ChatFormatTests {
                                                        today: Date(timeIntervalSince1970: 1_796_644_800))  // 2026-12-07 12:00 UTC
         #expect(today == "Cutting Knowledge Date: December 2023\nToday Date: 07 Dec 2026\n\n")
     }
+
+    /// sft's pieces of a whole conversation: joined, transformers' rendering of it (no generation
+    /// prompt) with the same templates; trained, exactly the assistant's words and its end of turn.
+    @Test func aConversationIsTrainedOnTheAssistantsTurnOnly() throws {
+        let messages = [ChatMessage(role: .user, content: "What is 2+2?"), ChatMessage(role: .assistant, content: "4.")]
+        let chatML = try #require(ChatFormat.recognise(template: Self.smolLM2)).segments(messages)
+        #expect(chatML.map(\.text).joined()
+                == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n4.<|im_end|>\n")
+        #expect(chatML.filter(\.trained).map(\.text) == ["4.", "<|im_end|>"])
+        let llama = try #require(ChatFormat.recognise(template: Self.llama31)).segments([ChatMessage(role: .system, content: "Be brief.")] + messages)
+        #expect(llama.map(\.text).joined()
+                == "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWhat is 2+2?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n4.<|eot_id|>")
+        #expect(llama.filter(\.trained).map(\.text) == ["4.", "<|eot_id|>"])
+        // The prompt generate --chat writes is the same text up to where the answer begins.
+        let format = try #require(ChatFormat.recognise(template: Self.smolLM2))
+        #expect(chatML.map(\.text).joined().hasPrefix(format.prompt(user: "What is 2+2?", system: nil)))
+    }
 }

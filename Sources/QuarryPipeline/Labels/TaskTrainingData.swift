@@ -57,7 +57,7 @@ public struct TaskTrainingData {
 
     /// Chats for `--task sft` (any task: the answer is the assistant's turn, after the task's
     /// instructions as the system message, as `export --format chat` writes them).
-    public func chats(encoder: some TokenEncoder, endOfText: Int32, limit: Int) throws
+    public func chats(encoder: some TokenEncoder, endOfText: Int32, limit: Int, format: ChatFormat = .quarry) throws
         -> (train: ChatExamples, dev: ChatExamples?, report: Exporter.Report) {
         let (trainRecords, devRecords, report) = try records()
         let instructions = exporter.task.task.instructions
@@ -66,7 +66,7 @@ public struct TaskTrainingData {
             for record in records {
                 let system = instructions.isEmpty ? [] : [ChatMessage(role: .system, content: instructions)]
                 chats.append(system + [ChatMessage(role: .user, content: record.text), ChatMessage(role: .assistant, content: record.answer.text)],
-                             encoder: encoder, endOfText: endOfText, limit: limit)
+                             encoder: encoder, endOfText: endOfText, limit: limit, format: format)
             }
             return chats
         }

@@ -95,9 +95,22 @@ public struct LanguageModel {
                              summary: "\(c.architecture.rawValue), \(c.nLayer) layers × \(c.nEmbd), \(c.nHead)/\(c.nKVHead) heads, vocabulary \(c.vocabSize)")
     }
 
+    /// The chat template a model brings (Jinja text): a GGUF's `tokenizer.chat_template`, a
+    /// directory's tokenizer_config.json `chat_template`, an adapter run's base's; nil without one.
+    public static func chatTemplate(of spec: String) -> String? {
+        if LoRACheckpoint.isAdapterDirectory(spec) {
+            return (try? LoRACheckpoint.configuration(in: spec)).flatMap { chatTemplate(of: $0.base) }
+        }
+        guard let path = try? HubCache.resolve(spec) else { return nil }
+        if isGGUF(path) { return (try? GGUFFile(path: path))?.string("tokenizer.chat_template") }
+        guard let data = FileManager.default.contents(atPath: path + "/tokenizer_config.json"),
+              let json = try? JSONValue.parse(Array(data)) else { return nil }
+        return json["chat_template"]?.string
+    }
+
     /// The model's chat format: its template's family; quarry's plain one when it has no template
     /// (a base model, or one quarry fine-tuned with that one); nil for a template quarry does not know.
-    static func chatFormat(_ template: String?) -> ChatFormat? {
+    public static func chatFormat(_ template: String?) -> ChatFormat? {
         guard let template else { return .quarry }
         return ChatFormat.recognise(template: template)
     }

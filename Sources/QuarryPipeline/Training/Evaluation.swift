@@ -56,6 +56,12 @@ public struct StartingModel {
     public let tokenizer: BPEModel
     /// Documents end with `<|endoftext|>`, else the model's end-of-sequence token.
     public let endOfText: Int32?
+    /// The chat template the model brings (nil: none, quarry's plain one is used).
+    public let chatTemplate: String?
+    /// How sft renders chats and `generate --chat` asks: the model's own template's family,
+    /// else quarry's plain one (a template quarry does not know too: `chatTemplateIsUnknown`).
+    public var chatFormat: ChatFormat { LanguageModel.chatFormat(chatTemplate) ?? .quarry }
+    public var chatTemplateIsUnknown: Bool { chatTemplate != nil && LanguageModel.chatFormat(chatTemplate) == nil }
 
     /// `lora`: adapters to train on a frozen Llama (issue 24); GPT-2 takes none yet.
     public init(directory: String, dropout: Double?, lora: LoRAConfig? = nil, seed: UInt64 = 1337) throws {
@@ -71,6 +77,7 @@ public struct StartingModel {
             FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory)
             endOfText = tokenizer.id(of: "<|endoftext|>")
                 ?? ShardTokenizer.endOfSequence(of: resolved, isDirectory: isDirectory.boolValue, vocabulary: tokenizer.vocabularySize)
+            chatTemplate = LanguageModel.chatTemplate(of: directory)
         } else {
             if lora != nil { throw QuarryError("--lora needs a Llama-family model (SmolLM2, Qwen2, Llama): \(directory) is a GPT-2 run") }
             let gpt = try Checkpoint.load(from: directory)
@@ -78,6 +85,7 @@ public struct StartingModel {
             model = gpt
             tokenizer = try TokenizerFile.load(path: directory + "/tokenizer.json")
             endOfText = tokenizer.id(of: "<|endoftext|>")
+            chatTemplate = nil
         }
         guard tokenizer.vocabularySize <= model.vocabularySize else {
             throw QuarryError("the tokenizer's vocabulary (\(tokenizer.vocabularySize)) is larger than the model's (\(model.vocabularySize))")
@@ -100,6 +108,13 @@ public struct StartingModel {
             try? FileManager.default.copyItem(atPath: own, toPath: out + "/tokenizer.json")
         } else if !FileManager.default.fileExists(atPath: out + "/tokenizer.json") {
             try TokenizerFile.save(tokenizer, to: out + "/tokenizer.json")
+        }
+        // The chat template goes with the run, so `generate --chat` asks it as sft trained it.
+        if let chatTemplate, LanguageModel.chatFormat(chatTemplate) != nil {
+            var members: [(String, JSONValue)] = [("tokenizer_class", .string("PreTrainedTokenizerFast")), ("chat_template", .string(chatTemplate))]
+            if let eos = chatFormat.endOfTurnToken ?? endOfText.flatMap({ try? tokenizer.decode([$0]) }) { members.append(("eos_token", .string(eos))) }
+            let file = try OutputFile(path: out + "/tokenizer_config.json")
+            do { try file.write(Array((JSONValue.object(members).serialized + "\n").utf8)); try file.commit() } catch { file.abandon(); throw error }
         }
     }
 }

@@ -76,10 +76,11 @@ extension FineTuningSource {
     }
 
     /// Chats for `--task sft`; chats whose prompt fills the context are left out and counted.
-    public func chats(encoder: some TokenEncoder, endOfText: Int32, limit: Int) throws -> FineTuningSet<ChatExample> {
+    /// `format`: the model's chat template (quarry's plain one for GPT-2 and models without one).
+    public func chats(encoder: some TokenEncoder, endOfText: Int32, limit: Int, format: ChatFormat = .quarry) throws -> FineTuningSet<ChatExample> {
         let (train, dev, trainName, notes) = try load(readFile: { path, _ in
-            try ChatExamples.read(path, encoder: encoder, endOfText: endOfText, limit: limit)
-        }, fromTask: { try $0.chats(encoder: encoder, endOfText: endOfText, limit: limit) })
+            try ChatExamples.read(path, encoder: encoder, endOfText: endOfText, limit: limit, format: format)
+        }, fromTask: { try $0.chats(encoder: encoder, endOfText: endOfText, limit: limit, format: format) })
         guard !train.examples.isEmpty else { throw QuarryError("no chat with an assistant turn to train on in \(trainName)") }
         var set = try dev.map { FineTuningSet(train: train.examples, dev: $0.examples, devWasHeldOut: false, notes: notes) }
             ?? Self.holdingOutATenth(train.examples, texts: train.texts, of: trainName, notes: notes)

@@ -44,13 +44,14 @@ public struct ChatExample: Sendable {
     public var tokens: [Int32]
     public var trained: [Bool]
 
-    /// Encodes a chat piece by piece (so the mask falls on token boundaries), appending the
-    /// end-of-text token after every assistant message; cut to `limit` tokens. Nil when no
-    /// trained token is left inside the limit.
-    public init?(_ messages: [ChatMessage], encoder: some TokenEncoder, endOfText: Int32, limit: Int) {
+    /// Encodes a chat piece by piece (so the mask falls on token boundaries) in `format` (the
+    /// model's own chat template; quarry's plain one appends the end-of-text token after every
+    /// assistant message); cut to `limit` tokens. Nil when no trained token is left inside the limit.
+    public init?(_ messages: [ChatMessage], encoder: some TokenEncoder, endOfText: Int32, limit: Int, format: ChatFormat = .quarry) {
         var tokens: [Int32] = [], trained: [Bool] = []
-        for (text, isTrained) in ChatTemplate.segments(messages) {
-            let ids = encoder.encode(text) + (isTrained ? [endOfText] : [])
+        let appendsEndOfText = format == .quarry
+        for (text, isTrained) in format.segments(messages) {
+            let ids = encoder.encode(text) + (isTrained && appendsEndOfText ? [endOfText] : [])
             tokens += ids
             trained += [Bool](repeating: isTrained, count: ids.count)
         }
@@ -114,8 +115,8 @@ public struct ChatExamples {
 
     public init() {}
 
-    public mutating func append(_ messages: [ChatMessage], encoder: some TokenEncoder, endOfText: Int32, limit: Int) {
-        if let example = ChatExample(messages, encoder: encoder, endOfText: endOfText, limit: limit) {
+    public mutating func append(_ messages: [ChatMessage], encoder: some TokenEncoder, endOfText: Int32, limit: Int, format: ChatFormat = .quarry) {
+        if let example = ChatExample(messages, encoder: encoder, endOfText: endOfText, limit: limit, format: format) {
             examples.append(example)
             texts.append(messages.map(\.content).joined(separator: "\n"))
         } else {
@@ -124,10 +125,10 @@ public struct ChatExamples {
     }
 
     /// Every chat record of a JSONL file (`ChatRecords`).
-    public static func read(_ path: String, encoder: some TokenEncoder, endOfText: Int32, limit: Int) throws -> ChatExamples {
+    public static func read(_ path: String, encoder: some TokenEncoder, endOfText: Int32, limit: Int, format: ChatFormat = .quarry) throws -> ChatExamples {
         var chats = ChatExamples()
         try JSONLines.forEachRecord(in: path) { json, place in
-            chats.append(try ChatRecords.messages(of: json, place: place), encoder: encoder, endOfText: endOfText, limit: limit)
+            chats.append(try ChatRecords.messages(of: json, place: place), encoder: encoder, endOfText: endOfText, limit: limit, format: format)
         }
         return chats
     }

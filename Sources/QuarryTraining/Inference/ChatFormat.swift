@@ -48,6 +48,41 @@ public enum ChatFormat: Equatable, Sendable {
         }
     }
 
+    /// A conversation as the format writes it, in pieces, each marked trained or not: only the
+    /// assistant's words and the end of its turn are trained (the model learns to answer, and to
+    /// stop); headers, system and user turns are context. `prompt(user:system:)` is the same
+    /// text for one user turn, up to where the answer begins. (quarry's own format:
+    /// `ChatTemplate.segments`, the end-of-text token appended by `ChatExample`.)
+    public func segments(_ messages: [ChatMessage]) -> [(text: String, trained: Bool)] {
+        switch self {
+        case .quarry:
+            return ChatTemplate.segments(messages)
+        case .chatML(let defaultSystem):
+            var out: [(String, Bool)] = []
+            if messages.first?.role != .system, let defaultSystem { out.append(("<|im_start|>system\n\(defaultSystem)<|im_end|>\n", false)) }
+            for message in messages {
+                let answer = message.role == .assistant
+                out += [("<|im_start|>\(message.role.rawValue)\n", false), (message.content, answer), ("<|im_end|>", answer), ("\n", false)]
+            }
+            return out
+        case .llama3(let preamble):
+            var out: [(String, Bool)] = [("<|begin_of_text|>", false)]
+            var rest = messages[...]
+            let system = rest.first?.role == .system ? rest.removeFirst().content.trimmingCharacters(in: .whitespacesAndNewlines) : nil
+            if let preamble {
+                out.append(("<|start_header_id|>system<|end_header_id|>\n\n" + preamble + (system ?? "") + "<|eot_id|>", false))
+            } else if let system {
+                out.append(("<|start_header_id|>system<|end_header_id|>\n\n\(system)<|eot_id|>", false))
+            }
+            for message in rest {
+                let answer = message.role == .assistant
+                out += [("<|start_header_id|>\(message.role.rawValue)<|end_header_id|>\n\n", false),
+                        (message.content.trimmingCharacters(in: .whitespacesAndNewlines), answer), ("<|eot_id|>", answer)]
+            }
+            return out
+        }
+    }
+
     /// The token that ends the assistant's turn, when the format has one.
     public var endOfTurnToken: String? {
         switch self {

@@ -192,11 +192,13 @@ struct Finetune: ParsableCommand {
             printError("error: the tokenizer has no <|endoftext|> token, which ends every assistant turn in sft")
             throw ExitCode(1)
         }
-        let data = try runReporting { try source.chats(encoder: start.encoder, endOfText: endOfText, limit: start.model.contextLength) }
+        if start.chatTemplateIsUnknown { printError("warning: \(from) has a chat template quarry does not know: training on the plain User:/Assistant: one") }
+        let data = try runReporting { try source.chats(encoder: start.encoder, endOfText: endOfText, limit: start.model.contextLength, format: start.chatFormat) }
         for note in data.notes { printError(note) }
         try runReporting { try start.prepareOutput(out, refusingIfExists: lora == nil ? "model.safetensors" : "adapter_model.safetensors") }
         let trainer = SFTTrainer(model: start.model, options: sftOptions, directory: out)
-        printError("sft: \(data.train.count) train chats, \(data.dev.count) dev chats; loss on assistant tokens only")
+        let template = start.chatFormat == .quarry ? "quarry's plain User:/Assistant: template" : "the model's own chat template (\(start.chatFormat.endOfTurnToken ?? "") ends a turn)"
+        printError("sft: \(data.train.count) train chats, \(data.dev.count) dev chats, in \(template); loss on the assistant's tokens only")
         let before = try runReporting { try trainer.loss(data.dev) }
         printError(String(format: "before: dev loss %.4f", before))
         let progress = ProgressLine(label: "sft", enabled: progressEnabled())
