@@ -168,6 +168,22 @@ struct ModelCommandTests {
         #expect(badTarget.status != 0 && badTarget.err.contains("lora-targets"))
     }
 
+    /// --freeze-base: features computed once and kept beside the run; a rerun with another --out
+    /// reads them all back and trains the same head.
+    @Test func aFrozenBaseComputesEachTextsFeaturesOnce() throws {
+        let scratch = ScratchDirectory()
+        let model = try Self.tinyModel(in: scratch)
+        let labelled = (0..<24).map { "{\"text\": \"\($0 % 2 == 0 ? "granite and basalt" : "the old quarry road") \($0)\", \"label\": \"\($0 % 2 == 0 ? "rock" : "place")\"}" }
+        let train = scratch.write("train.jsonl", labelled.joined(separator: "\n") + "\n")
+        let flags = ["finetune", "--from", model, "--freeze-base", "--train", train, "--epochs", "3", "--batch", "4", "--head-lr", "1e-2"]
+        let first = try quarry(flags + ["--out", scratch.path + "/runs/a"])
+        #expect(first.status == 0 && first.err.contains("features of 24 texts computed, 0 read"), "\(first.err)")
+        let second = try quarry(flags + ["--out", scratch.path + "/runs/b"])
+        #expect(second.status == 0 && second.err.contains("features of 0 texts computed, 24 read"), "\(second.err)")
+        let metrics = { (run: String) in try String(contentsOfFile: scratch.path + "/runs/\(run)/metrics.jsonl", encoding: .utf8) }
+        #expect(try metrics("a") == metrics("b"))
+    }
+
     @Test func tokenizerEncodeTakesAGGUFFile() throws {
         let scratch = ScratchDirectory()
         let model = try Self.tinyModel(in: scratch)

@@ -151,7 +151,7 @@ public final class Classifier {
     func trainStep(_ batch: [[Int32]], targets: [Int], classWeights: [Float]?, freezeBase: Bool,
                    languageModelWeight: Float = 0) throws -> Float {
         let packed = PackedTexts(batch)
-        let B = batch.count, c = model.width, k = labels.count
+        let B = batch.count, c = model.width
         let withLanguageModel = languageModelWeight > 0 && !freezeBase
         let hidden: [Float]
         if withLanguageModel {
@@ -165,26 +165,13 @@ public final class Classifier {
             hidden = try model.features(tokens: packed.tokens, lengths: packed.sequences.lengths, training: true)
         }
         var hiddenGradient = [Float](repeating: 0, count: packed.tokens.count * c)
-        for i in weightGradient.indices { weightGradient[i] = 0 }
-        for i in biasGradient.indices { biasGradient[i] = 0 }
-        var loss: Float = 0
-        let norm = (0..<B).reduce(Float(0)) { $0 + (classWeights?[targets[$1]] ?? 1) }
-        for b in 0..<B {
-            let (start, length) = (packed.sequences.starts[b], packed.sequences.lengths[b])
-            let (features, largestRows) = pool(hidden, start, length)
-            let p = Self.softmax(logits(of: features))
-            let w = (classWeights?[targets[b]] ?? 1) / norm
-            loss -= w * Foundation.log(max(p[targets[b]], 1e-12))
-            var featureGradient = [Float](repeating: 0, count: featureWidth)
-            for j in 0..<k {
-                let d = (p[j] - (j == targets[b] ? 1 : 0)) * w
-                biasGradient[j] += d
-                for i in 0..<featureWidth {
-                    weightGradient[i * k + j] += features[i] * d
-                    featureGradient[i] += weight[i * k + j] * d
-                }
+        let pooled = (0..<B).map { pool(hidden, packed.sequences.starts[$0], packed.sequences.lengths[$0]) }
+        let (loss, featureGradients) = headStep(pooled.map(\.features), targets: targets, classWeights: classWeights)
+        if !freezeBase {
+            for b in 0..<B {
+                scatter(featureGradients[b], into: &hiddenGradient, largestRows: pooled[b].largestRows,
+                        packed.sequences.starts[b], packed.sequences.lengths[b])
             }
-            if !freezeBase { scatter(featureGradient, into: &hiddenGradient, largestRows: largestRows, start, length) }
         }
         if withLanguageModel, let gpt = model as? GPT<Float> {
             try gpt.backward(addingHiddenGradient: hiddenGradient)
@@ -194,6 +181,45 @@ public final class Classifier {
         }
         return loss
     }
+
+    /// The head's part of a step on pooled features: the mean (optionally class-weighted)
+    /// cross-entropy, the head's gradients (replacing the last ones) and each text's gradient
+    /// with respect to its features.
+    func headStep(_ features: [[Float]], targets: [Int], classWeights: [Float]?) -> (loss: Float, featureGradients: [[Float]]) {
+        let k = labels.count
+        for i in weightGradient.indices { weightGradient[i] = 0 }
+        for i in biasGradient.indices { biasGradient[i] = 0 }
+        var loss: Float = 0
+        let norm = targets.reduce(Float(0)) { $0 + (classWeights?[$1] ?? 1) }
+        var featureGradients: [[Float]] = []
+        for (b, x) in features.enumerated() {
+            let p = Self.softmax(logits(of: x))
+            let w = (classWeights?[targets[b]] ?? 1) / norm
+            loss -= w * Foundation.log(max(p[targets[b]], 1e-12))
+            var featureGradient = [Float](repeating: 0, count: featureWidth)
+            for j in 0..<k {
+                let d = (p[j] - (j == targets[b] ? 1 : 0)) * w
+                biasGradient[j] += d
+                for i in 0..<featureWidth {
+                    weightGradient[i * k + j] += x[i] * d
+                    featureGradient[i] += weight[i * k + j] * d
+                }
+            }
+            featureGradients.append(featureGradient)
+        }
+        return (loss, featureGradients)
+    }
+
+    /// Each text's pooled features under the model as it is (no dropout): what a frozen base
+    /// gives the head every epoch, so `FeatureCache` computes them once.
+    public func pooledFeatures(_ batch: [[Int32]]) throws -> [[Float]] {
+        let packed = PackedTexts(batch)
+        let hidden = try model.features(tokens: packed.tokens, lengths: packed.sequences.lengths, training: false)
+        return batch.indices.map { pooled(hidden, packed.sequences.starts[$0], packed.sequences.lengths[$0]) }
+    }
+
+    /// Class probabilities from pooled features.
+    public func probabilities(fromFeatures features: [[Float]]) -> [[Float]] { features.map { Self.softmax(logits(of: $0)) } }
 
     /// The index of the largest probability (the first of equals).
     public static func mostLikely(_ probabilities: [Float]) -> Int {

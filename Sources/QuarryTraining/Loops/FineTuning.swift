@@ -17,6 +17,9 @@ public struct FineTuneOptions: Sendable {
     public var languageModelWeight = 0.0
     public var weightDecay = 0.01
     public var freezeBase = false
+    /// With `freezeBase` (and no word dropout), each text's pooled features are computed once,
+    /// kept in a `FeatureCache` in this directory, and the epochs train the head on them.
+    public var featureCacheDirectory: String?
     public var classWeights = false
     public var seed: UInt64 = 1337
     public var patience = 2
@@ -62,6 +65,8 @@ public final class FineTuner {
     public var onEpoch: ((Int, Double, ClassificationReport) -> Void)?
     /// Called after each batch with the batches done and the most there can be (all epochs).
     public var onBatch: ((_ done: Int, _ total: Int) -> Void)?
+    /// A line worth telling the user (the feature cache's use).
+    public var onNote: ((String) -> Void)?
     /// After `run`: every dev example's probabilities from the kept (best) epoch.
     public private(set) var bestDevProbabilities: [[Float]] = []
 
@@ -104,6 +109,16 @@ public final class FineTuner {
         // Its own generator, so the data order and head stay those of a run without it.
         var tokenDropoutRNG = SplitMix64(seed: options.seed ^ 0x70CE_D209)
         var average = options.averageDecay > 0 ? WeightAverage(of: classifier, decay: options.averageDecay) : nil
+        // A frozen base gives every epoch the same features: computed once (or read back).
+        var cached: (train: [[Float]], dev: [[Float]])?
+        if options.freezeBase, options.tokenDropout == 0, let directory = options.featureCacheDirectory {
+            var cache = try FeatureCache(directory: directory, classifier: classifier)
+            let classifier = self.classifier
+            let trainFeatures = try cache.features(of: train.map(\.tokens), batch: options.batch) { try classifier.pooledFeatures($0) }
+            let devFeatures = try cache.features(of: dev.map(\.tokens), batch: options.batch) { try classifier.pooledFeatures($0) }
+            cached = (trainFeatures, devFeatures)
+            onNote?("frozen base: features of \(cache.computed) texts computed, \(cache.reused) read from \(cache.path)")
+        }
         var order = Array(train.indices)
         var best: ClassificationReport?
         var sinceBest = 0
@@ -119,8 +134,9 @@ public final class FineTuner {
                 let texts = options.tokenDropout > 0
                     ? batch.map { droppingTokens($0.tokens, probability: options.tokenDropout, rng: &tokenDropoutRNG) }
                     : batch.map(\.tokens)
-                let loss = try classifier.trainStep(texts, targets: batch.map(\.label), classWeights: weights,
-                                                    freezeBase: options.freezeBase, languageModelWeight: Float(options.languageModelWeight))
+                let loss = try cached.map { features in classifier.headStep(indices.map { features.train[$0] }, targets: batch.map(\.label), classWeights: weights).loss }
+                    ?? classifier.trainStep(texts, targets: batch.map(\.label), classWeights: weights,
+                                            freezeBase: options.freezeBase, languageModelWeight: Float(options.languageModelWeight))
                 if let languageModelLoss = classifier.lastLanguageModelLoss {
                     languageModelTotal += Double(languageModelLoss)
                     languageModelBatches += 1
@@ -143,7 +159,7 @@ public final class FineTuner {
             // With an average, dev measures and `save` keeps the averaged weights; training goes on from its own.
             average?.swap(with: classifier)
             defer { average?.swap(with: classifier) }
-            let devProbabilities = try probabilities(of: dev)
+            let devProbabilities = try cached.map { classifier.probabilities(fromFeatures: $0.dev) } ?? probabilities(of: dev)
             let report = report(dev, probabilities: devProbabilities)
             let trainLoss = total / Double(max(1, batches))
             let languageModelLoss = languageModelBatches > 0

@@ -134,6 +134,8 @@ struct Finetune: ParsableCommand {
         options.languageModelWeight = lmWeight
         options.weightDecay = weightDecay
         options.freezeBase = freezeBase
+        // Beside the run: reruns with another --out (other head settings) reuse the features.
+        options.featureCacheDirectory = (((out as NSString).deletingLastPathComponent as String).isEmpty ? "." : (out as NSString).deletingLastPathComponent) + "/.quarry-features"
         options.classWeights = classWeights
         options.patience = patience
         options.seed = seed
@@ -171,6 +173,7 @@ struct Finetune: ParsableCommand {
         let tuner = FineTuner(classifier: classifier, options: classifyOptions, directory: out)
         let progress = ProgressLine(label: "finetune", enabled: progressEnabled())
         tuner.onBatch = { progress.update(done: $0, of: $1) }
+        tuner.onNote = { printError($0) }
         tuner.onEpoch = { epoch, loss, report in
             progress.finish()
             printError(String(format: "epoch %d: train loss %.4f, dev accuracy %.4f, dev macro-F1 %.4f", epoch, loss, report.accuracy, report.macroF1))
