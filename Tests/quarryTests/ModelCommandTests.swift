@@ -182,6 +182,17 @@ struct ModelCommandTests {
         #expect(second.status == 0 && second.err.contains("features of 0 texts computed, 24 read"), "\(second.err)")
         let metrics = { (run: String) in try String(contentsOfFile: scratch.path + "/runs/\(run)/metrics.jsonl", encoding: .utf8) }
         #expect(try metrics("a") == metrics("b"))
+        // Another block and a token limit: other features, computed (cut to 6 byte tokens, the 24
+        // texts are two: "granit" and "the ol"), kept with the run for eval.
+        let probe = try quarry(flags + ["--layer", "1", "--max-tokens", "6", "--out", scratch.path + "/runs/c"])
+        #expect(probe.status == 0 && probe.err.contains("features of 2 texts computed, 22 read"), "\(probe.err)")
+        let metadata = try SafeTensors.metadata(scratch.path + "/runs/c/classifier.safetensors")
+        #expect(metadata["layer"] == "1" && metadata["max_tokens"] == "6")
+        #expect(try quarry(["eval", "--model", scratch.path + "/runs/c", "--data", train]).status == 0)
+        let beyond = try quarry(flags + ["--layer", "2", "--out", scratch.path + "/runs/d"])
+        #expect(beyond.status == 1 && beyond.err.contains("blocks 1…1"))
+        let unfrozen = try quarry(["finetune", "--from", model, "--layer", "1", "--train", train, "--out", scratch.path + "/runs/e"])
+        #expect(unfrozen.status != 0 && unfrozen.err.contains("--freeze-base"))
     }
 
     @Test func tokenizerEncodeTakesAGGUFFile() throws {

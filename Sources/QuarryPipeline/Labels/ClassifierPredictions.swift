@@ -32,7 +32,7 @@ public struct ClassifierPredictions {
     public func store(into store: LabelStore, task: LabelStore.StoredTask, name: String, batch: Int,
                       progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> Int {
         try store.storePredictions(task: task, model: name, batchSize: batch, progress: progress) { texts in
-            let ids = texts.map { Classifier.encode($0, encoder: encoder, limit: classifier.model.contextLength) }
+            let ids = texts.map { Classifier.encode($0, encoder: encoder, limit: min(classifier.model.contextLength, classifier.maxTokens ?? Int.max)) }
             return try classifier.probabilities(ids).map { p in
                 let best = Classifier.mostLikely(p)
                 return (classifier.labels[best], Double(p[best]))

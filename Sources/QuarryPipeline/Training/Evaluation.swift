@@ -36,7 +36,7 @@ public enum Evaluation {
         let classifier = try Classifier.load(from: runDirectory, model: LanguageModel.runModel(runDirectory))
         let encoder = BPEEncoder(model: try TokenizerFile.load(path: runDirectory + "/tokenizer.json"))
         var examples = LabelledExamples(labels: classifier.labels, fixed: true)
-        try examples.read(data, encoder: encoder, limit: classifier.model.contextLength)
+        try examples.read(data, encoder: encoder, limit: min(classifier.model.contextLength, classifier.maxTokens ?? Int.max))
         guard !examples.examples.isEmpty else { throw QuarryError("\(data) has no examples") }
         let probabilities = try classifier.probabilities(of: examples.examples, batch: 16)
         if let predictions {

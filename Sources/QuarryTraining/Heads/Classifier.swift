@@ -25,6 +25,11 @@ public final class Classifier {
     public let model: any TrainableLanguageModel
     public let labels: [String]
     public let pooling: Pooling
+    /// Pool the residual stream after this block instead of the final states (a frozen base
+    /// only: probing an intermediate block; the second-to-last often probes better).
+    public var layer: Int?
+    /// Texts are cut to this many tokens (nil: the model's context).
+    public var maxTokens: Int?
     public var weight: [Float]      // (featureWidth, K)
     public var bias: [Float]        // (K)
     var weightGradient: [Float]
@@ -53,10 +58,16 @@ public final class Classifier {
         return ids.isEmpty ? [0] : Array(ids.prefix(limit))
     }
 
+    /// The states pooling reads: the final ones, or block `layer`'s.
+    func states(_ packed: PackedTexts, training: Bool) throws -> [Float] {
+        if let layer { return try model.states(tokens: packed.tokens, lengths: packed.sequences.lengths, afterBlock: layer) }
+        return try model.features(tokens: packed.tokens, lengths: packed.sequences.lengths, training: training)
+    }
+
     /// Class probabilities for a batch of token sequences.
     public func probabilities(_ batch: [[Int32]]) throws -> [[Float]] {
         let packed = PackedTexts(batch)
-        let hidden = try model.features(tokens: packed.tokens, lengths: packed.sequences.lengths, training: false)
+        let hidden = try states(packed, training: false)
         return batch.indices.map { b in Self.softmax(logits(of: pooled(hidden, packed.sequences.starts[b], packed.sequences.lengths[b]))) }
     }
 
@@ -162,7 +173,8 @@ public final class Classifier {
             hidden = Array(gpt.hidden())
         } else {
             lastLanguageModelLoss = nil
-            hidden = try model.features(tokens: packed.tokens, lengths: packed.sequences.lengths, training: true)
+            if layer != nil && !freezeBase { throw QuarryError("--layer pools an intermediate block of a frozen model: add --freeze-base") }
+            hidden = try states(packed, training: true)
         }
         var hiddenGradient = [Float](repeating: 0, count: packed.tokens.count * c)
         let pooled = (0..<B).map { pool(hidden, packed.sequences.starts[$0], packed.sequences.lengths[$0]) }
@@ -214,7 +226,7 @@ public final class Classifier {
     /// gives the head every epoch, so `FeatureCache` computes them once.
     public func pooledFeatures(_ batch: [[Int32]]) throws -> [[Float]] {
         let packed = PackedTexts(batch)
-        let hidden = try model.features(tokens: packed.tokens, lengths: packed.sequences.lengths, training: false)
+        let hidden = try states(packed, training: false)
         return batch.indices.map { pooled(hidden, packed.sequences.starts[$0], packed.sequences.lengths[$0]) }
     }
 
@@ -240,7 +252,8 @@ public final class Classifier {
         let f = featureWidth, k = labels.count
         try SafeTensors.write(directory + "/classifier.safetensors",
                               tensors: [("score.weight", [f, k], weight[...]), ("score.bias", [k], bias[...])],
-                              metadata: ["format": "pt", "labels": labels.joined(separator: "\n"), "pooling": pooling.rawValue])
+                              metadata: ["format": "pt", "labels": labels.joined(separator: "\n"), "pooling": pooling.rawValue]
+                                .merging([("layer", layer.map(String.init)), ("max_tokens", maxTokens.map(String.init))].compactMap { key, value in value.map { (key, $0) } }) { own, _ in own })
         let file = try OutputFile(path: directory + "/labels.json")
         try file.write(Array(JSONValue.array(labels.map { .string($0) }).serialized.utf8) + [0x0A])
         try file.commit()
@@ -264,6 +277,8 @@ public final class Classifier {
             throw QuarryError("\(directory)/classifier.safetensors does not match the model and labels")
         }
         let classifier = Classifier(model: model, labels: labels, seed: 0, pooling: pooling)
+        classifier.layer = metadata["layer"].flatMap { Int($0) }
+        classifier.maxTokens = metadata["max_tokens"].flatMap { Int($0) }
         classifier.weight = w.values
         classifier.bias = b.values
         return classifier

@@ -3,7 +3,7 @@ import QuarryCore
 
 /// Pooled features of texts under a frozen model (`finetune --freeze-base`), computed once: the
 /// epochs of a frozen-base classifier then cost one forward pass of the data, and so do reruns,
-/// from a file keyed by the model (a SHA-256 of its weights), the pooling and the width. Each
+/// from a file keyed by the model (a SHA-256 of its weights), the layer, the pooling and the width. Each
 /// record is a text's SHA-256 (of its token ids) and its features; new texts are appended.
 public struct FeatureCache {
     public let path: String
@@ -16,7 +16,7 @@ public struct FeatureCache {
     public init(directory: String, classifier: Classifier) throws {
         var hasher = SHA256()
         classifier.model.parameters.withUnsafeBytes { hasher.update($0) }
-        hasher.update(Array("\(classifier.pooling.rawValue) \(classifier.featureWidth)".utf8))
+        hasher.update(Array("\(classifier.pooling.rawValue) \(classifier.featureWidth) layer \(classifier.layer.map(String.init) ?? "final")".utf8))
         width = classifier.featureWidth
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = directory + "/" + String(hasher.hexDigest().prefix(24)) + ".features"

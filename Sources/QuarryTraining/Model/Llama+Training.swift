@@ -221,6 +221,13 @@ extension Llama {
         return loss
     }
 
+    /// The residual stream after block `layer` (1…L) of the last pass ([rows, C]).
+    func residualStream(afterBlock layer: Int) -> ArraySlice<T> {
+        guard let start = pass.offsets["x"] else { return [] }
+        let size = pass.sequences.rows * config.nEmbd
+        return pass.activations[(start + layer * size)..<(start + (layer + 1) * size)]
+    }
+
     /// Every row's final (normed) state of the last headless pass ([rows, C]).
     func features() -> ArraySlice<T> {
         guard pass.hasFeatures, let start = pass.offsets["nf"] else { return [] }

@@ -28,6 +28,10 @@ public protocol TrainableLanguageModel: AnyObject {
     /// Each row's final (normed) hidden state, [rows, width], for a task head; a training pass
     /// keeps what `backward(featureGradient:)` needs.
     func features(tokens: [Int32], lengths: [Int], training: Bool) throws -> [Float]
+    /// Each row's residual stream after block `layer` (1…L; L is the final states before the
+    /// last norm), for probing an intermediate block. Inference only: no backward follows.
+    func states(tokens: [Int32], lengths: [Int], afterBlock layer: Int) throws -> [Float]
+    var layerCount: Int { get }
     /// Adds the gradients of the last training pass's loss.
     func backward() throws
     /// Adds the gradients of a head's loss, given its gradient with respect to the last `features`.
@@ -93,6 +97,11 @@ extension GPT: TrainableLanguageModel where T == Float {
 
     public func backward(featureGradient: [Float]) throws { try backward(hiddenGradient: featureGradient) }
 
+    public var layerCount: Int { config.nLayer }
+    public func states(tokens: [Int32], lengths: [Int], afterBlock layer: Int) throws -> [Float] {
+        throw QuarryError("pooling an intermediate block (--layer) is for Llama-family models so far")
+    }
+
     public func divideGradients(by divisor: Float) { for i in gradients.indices { gradients[i] /= divisor } }
     public func makeOptimizer(weightDecay: Float, layerDecay: Float) -> AdamW {
         AdamW(model: self, weightDecay: weightDecay, layerDecay: layerDecay)
@@ -138,6 +147,13 @@ extension Llama: TrainableLanguageModel where T == Float {
     }
 
     public func backward(featureGradient: [Float]) throws { try backwardPass(featureGradient: featureGradient) }
+
+    public var layerCount: Int { config.nLayer }
+    public func states(tokens: [Int32], lengths: [Int], afterBlock layer: Int) throws -> [Float] {
+        guard (1...config.nLayer).contains(layer) else { throw QuarryError("--layer \(layer): the model has blocks 1…\(config.nLayer)") }
+        _ = try forward(tokens: tokens, targets: nil, Layers.Sequences(lengths: lengths), headless: true)
+        return Array(residualStream(afterBlock: layer))
+    }
 
     public func divideGradients(by divisor: Float) {
         if adapters != nil { adapters?.gradients.withUnsafeMutableBufferPointer { g in for i in g.indices { g[i] /= divisor } }; return }

@@ -37,6 +37,8 @@ struct Finetune: ParsableCommand {
           quarry finetune --from run1 --task sft --train chats.jsonl --out run3 --lr 3e-4
         """)
     @Option(help: "The model to start from: a quarry run, a Hugging Face GPT-2 or Llama-family directory, a .gguf file, or ORG/NAME in the Hugging Face cache.") var from: String
+    @Option(parsing: .unconditional, help: "Classify: pool the residual stream after this block (1…layers) instead of the final states, on a frozen Llama-family base (--freeze-base); the second-to-last blocks often probe better.") var layer: Int?
+    @Option(parsing: .unconditional, help: "Classify: cut each text to this many tokens (default: the model's context); eval and predictions cut the same.") var maxTokens: Int?
     @Option(parsing: .unconditional, help: "Train low-rank adapters of this rank (LoRA) on a frozen Llama-family model instead of the whole model; saved in PEFT's layout (adapter_config.json, adapter_model.safetensors). 8 is usual.") var lora: Int?
     @Option(parsing: .unconditional, help: "LoRA's alpha: the adapters are scaled by alpha / rank.") var loraAlpha: Double = 16
     @Option(parsing: .unconditional, help: "Dropout on the adapters' inputs while training.") var loraDropout: Double = 0.05
@@ -107,6 +109,8 @@ struct Finetune: ParsableCommand {
         if db == nil && train == nil { throw ValidationError("give --train FILE, or --db PATH with --labels-task NAME (a labelling task)") }
         if db != nil && labelsTaskName == nil { throw ValidationError("with --db, name the labelling task: --labels-task NAME") }
         guard epochs >= 1, batch >= 1, (lr ?? 1) > 0, headLr > 0, patience >= 1, jobs >= 1 else { throw ValidationError("--epochs, --batch, --patience, --jobs ≥ 1 and learning rates > 0") }
+        if layer != nil && (!freezeBase || kind != "classify") { throw ValidationError("--layer pools an intermediate block for --task classify on a frozen base: add --freeze-base") }
+        if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
         if merge && lora == nil { throw ValidationError("--merge folds LoRA adapters into the model: it goes with --lora") }
         if lora != nil {
             do { try loraConfig?.validate() } catch { throw ValidationError("\(error)") }
@@ -165,11 +169,14 @@ struct Finetune: ParsableCommand {
         try runReporting { try BLAS.load(threads: jobs) }
         let start = try runReporting { try StartingModel(directory: from, dropout: dropout, lora: loraConfig, seed: seed) }
         if kind == "sft" { return try runSFT(start) }
-        let limit = start.model.contextLength
+        let limit = min(start.model.contextLength, maxTokens ?? Int.max)
+        if let layer, layer > start.model.layerCount || layer < 1 { printError("error: --layer \(layer): the model has blocks 1…\(start.model.layerCount)"); throw ExitCode(1) }
         let (data, labels) = try runReporting { try source.classification(encoder: start.encoder, limit: limit) }
         for note in data.notes { printError(note) }
         try runReporting { try start.prepareOutput(out, refusingIfExists: "labels.json") }
         let classifier = Classifier(model: start.model, labels: labels, seed: seed, pooling: poolingKind ?? .lastToken)
+        classifier.layer = layer
+        classifier.maxTokens = maxTokens
         let tuner = FineTuner(classifier: classifier, options: classifyOptions, directory: out)
         let progress = ProgressLine(label: "finetune", enabled: progressEnabled())
         tuner.onBatch = { progress.update(done: $0, of: $1) }
