@@ -43,7 +43,8 @@ public struct FeatureCache {
 
     /// Every example's features, computing the missing ones `batch` at a time with `compute`
     /// and appending them to the file.
-    public mutating func features(of examples: [[Int32]], batch: Int, compute: ([[Int32]]) throws -> [[Float]]) throws -> [[Float]] {
+    public mutating func features(of examples: [[Int32]], batch: Int, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in },
+                                  compute: ([[Int32]]) throws -> [[Float]]) throws -> [[Float]] {
         let keys = examples.map(Self.key)
         // The missing texts once each, in the examples' order (the same batches every run).
         var missing: [[UInt8]] = [], firstOfKey: [[UInt8]: Int] = [:]
@@ -60,6 +61,7 @@ public struct FeatureCache {
                 appended.append(contentsOf: key)
                 vector.withUnsafeBytes { appended.append(contentsOf: $0) }
             }
+            progress(min(missing.count, start + chunk.count), missing.count)
         }
         computed += missing.count
         reused += keys.count - missing.count

@@ -67,6 +67,8 @@ public final class FineTuner {
     public var onBatch: ((_ done: Int, _ total: Int) -> Void)?
     /// A line worth telling the user (the feature cache's use).
     public var onNote: ((String) -> Void)?
+    /// Texts whose frozen features are computed so far, of those missing from the cache.
+    public var onFeatures: ((_ done: Int, _ total: Int) -> Void)?
     /// After `run`: every dev example's probabilities from the kept (best) epoch.
     public private(set) var bestDevProbabilities: [[Float]] = []
 
@@ -114,8 +116,9 @@ public final class FineTuner {
         if options.freezeBase, options.tokenDropout == 0, let directory = options.featureCacheDirectory {
             var cache = try FeatureCache(directory: directory, classifier: classifier)
             let classifier = self.classifier
-            let trainFeatures = try cache.features(of: train.map(\.tokens), batch: options.batch) { try classifier.pooledFeatures($0) }
-            let devFeatures = try cache.features(of: dev.map(\.tokens), batch: options.batch) { try classifier.pooledFeatures($0) }
+            let progress = onFeatures ?? { _, _ in }
+            let trainFeatures = try cache.features(of: train.map(\.tokens), batch: options.batch, progress: progress) { try classifier.pooledFeatures($0) }
+            let devFeatures = try cache.features(of: dev.map(\.tokens), batch: options.batch, progress: progress) { try classifier.pooledFeatures($0) }
             cached = (trainFeatures, devFeatures)
             onNote?("frozen base: features of \(cache.computed) texts computed, \(cache.reused) read from \(cache.path)")
         }

@@ -181,6 +181,11 @@ struct Finetune: ParsableCommand {
         let progress = ProgressLine(label: "finetune", enabled: progressEnabled())
         tuner.onBatch = { progress.update(done: $0, of: $1) }
         tuner.onNote = { printError($0) }
+        let featureProgress = ProgressLine(label: "frozen features (texts)", enabled: progressEnabled())
+        tuner.onFeatures = { done, total in
+            featureProgress.update(done: done, of: total)
+            if done == total { featureProgress.finish() }
+        }
         tuner.onEpoch = { epoch, loss, report in
             progress.finish()
             printError(String(format: "epoch %d: train loss %.4f, dev accuracy %.4f, dev macro-F1 %.4f", epoch, loss, report.accuracy, report.macroF1))
