@@ -393,4 +393,29 @@ import QuarryCore
         }
         #expect(Double(padded) < 0.6 * Double(randomPadded), "padded \(padded) vs \(randomPadded)")
     }
+
+    /// The feature cache: computed once, read back by another cache on the same model and
+    /// pooling; a torn last record (a killed run) is cut and the text computed again.
+    @Test func theFeatureCacheKeepsWholeRecordsOnly() throws {
+        try BLAS.load(threads: 1)
+        let model = try GPT<Float>(config: ModelConfig(vocabSize: 20, nLayer: 1, nHead: 2, nEmbd: 8, nPositions: 8))
+        model.initialise(seed: 4)
+        let classifier = Classifier(model: model, labels: ["a", "b"], seed: 1, pooling: .mean)
+        let directory = NSTemporaryDirectory() + "quarry-features-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let texts: [[Int32]] = [[1, 2, 3], [4, 5], [1, 2, 3], [6, 7, 8, 9]]
+        var first = try FeatureCache(directory: directory, classifier: classifier)
+        let computed = try first.features(of: texts, batch: 2) { try classifier.pooledFeatures($0) }
+        #expect(first.computed == 3 && first.reused == 1 && computed[0] == computed[2])
+        #expect(computed == (try classifier.pooledFeatures(texts)))
+        // Cut in the middle of the last record, as a kill would leave it.
+        let handle = try #require(FileHandle(forWritingAtPath: first.path))
+        try handle.truncate(atOffset: UInt64((32 + 4 * 8) * 2 + 10))
+        try handle.close()
+        var second = try FeatureCache(directory: directory, classifier: classifier)
+        let again = try second.features(of: texts, batch: 2) { try classifier.pooledFeatures($0) }
+        #expect(second.computed == 1 && second.reused == 3 && again == computed)
+        var third = try FeatureCache(directory: directory, classifier: classifier)
+        #expect(try third.features(of: texts, batch: 2) { _ in [] } == computed && third.computed == 0)
+    }
 }

@@ -22,6 +22,11 @@ public struct FeatureCache {
         path = directory + "/" + String(hasher.hexDigest().prefix(24)) + ".features"
         guard let data = FileManager.default.contents(atPath: path) else { return }
         let record = 32 + 4 * width
+        if data.count % record != 0, let handle = FileHandle(forWritingAtPath: path) {
+            // A killed run's torn last record: cut, so that new records line up after the whole ones.
+            try handle.truncate(atOffset: UInt64(data.count - data.count % record))
+            try handle.close()
+        }
         // A torn last record (a killed run) is ignored; whole ones are kept.
         data.withUnsafeBytes { raw in
             var offset = 0
@@ -52,27 +57,30 @@ public struct FeatureCache {
             firstOfKey[key] = index
             missing.append(key)
         }
-        var appended = Data()
+        // Appended batch by batch: a run killed halfway keeps what it computed (a torn last
+        // record is dropped on reading), and the next run starts from there.
+        var handle: FileHandle?
+        defer { try? handle?.close() }
+        if !missing.isEmpty {
+            if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+            guard let opened = FileHandle(forWritingAtPath: path) else { throw QuarryError("cannot write the feature cache \(path)") }
+            try opened.seekToEnd()
+            handle = opened
+        }
         for start in stride(from: 0, to: missing.count, by: max(1, batch)) {
             let chunk = missing[start..<min(missing.count, start + max(1, batch))]
             let vectors = try compute(chunk.compactMap { firstOfKey[$0].map { examples[$0] } })
+            var appended = Data()
             for (key, vector) in zip(chunk, vectors) where vector.count == width {
                 entries[key] = vector
                 appended.append(contentsOf: key)
                 vector.withUnsafeBytes { appended.append(contentsOf: $0) }
             }
+            try handle?.write(contentsOf: appended)
             progress(min(missing.count, start + chunk.count), missing.count)
         }
         computed += missing.count
         reused += keys.count - missing.count
-        if !appended.isEmpty {
-            guard let handle = FileHandle(forWritingAtPath: path) ?? (FileManager.default.createFile(atPath: path, contents: nil) ? FileHandle(forWritingAtPath: path) : nil) else {
-                throw QuarryError("cannot write the feature cache \(path)")
-            }
-            defer { try? handle.close() }
-            try handle.seekToEnd()
-            try handle.write(contentsOf: appended)
-        }
         return try keys.map { key in
             guard let vector = entries[key] else { throw QuarryError("the feature cache lost a text's features (\(path))") }
             return vector
