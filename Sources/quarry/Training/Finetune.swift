@@ -18,9 +18,13 @@ struct Finetune: ParsableCommand {
 
         --task sft trains the next-token loss on the assistant's words only (the prompt is \
         context, not target) of chat records ({"messages": [{"role", "content"}, …]}, as \
-        `quarry export --format chat` writes them, or {"text", "response"}), each rendered as \
-        `SYSTEM\\n\\nUser: …\\n\\nAssistant: …<|endoftext|>`. The epoch with the best dev loss is kept \
-        in --out as a plain GPT-2 checkpoint: `quarry generate --model RUN2 --chat --prompt "…"` asks it.
+        `quarry export --format chat` writes them, or {"text", "response"}), each rendered in the \
+        model's own chat template (ChatML for SmolLM2 and Qwen2, Llama 3's headers), or in \
+        `SYSTEM\\n\\nUser: …\\n\\nAssistant: …<|endoftext|>` for a model without one. The epoch with \
+        the best dev loss is kept in --out: `quarry generate --model RUN2 --chat --prompt "…"` asks it.
+
+        --lora R trains low-rank adapters on a frozen Llama-family model (classify or sft) and \
+        saves them in PEFT's layout; every command that takes a run takes the adapter run.
 
         With --db and --labels-task NAME, the examples come straight from a labelling task (its \
         adjudicated answers, else the annotators' agreed ones, as `quarry export` takes them), \
@@ -35,6 +39,7 @@ struct Finetune: ParsableCommand {
           quarry finetune --from run1 --train data/train.jsonl --dev data/dev.jsonl --out run2 --epochs 3
           quarry finetune --from run1 --db quarry.db --labels-task sections --out run2
           quarry finetune --from run1 --task sft --train chats.jsonl --out run3 --lr 3e-4
+          quarry finetune --from SmolLM2-135M-Instruct.Q4_1.gguf --lora 8 --train data/train.jsonl --out run4
         """)
     @Option(help: "The model to start from: a quarry run, a Hugging Face GPT-2 or Llama-family directory, a .gguf file, or ORG/NAME in the Hugging Face cache.") var from: String
     @Option(parsing: .unconditional, help: "Classify: pool the residual stream after this block (1…layers) instead of the final states, on a frozen Llama-family base (--freeze-base); the second-to-last blocks often probe better.") var layer: Int?
