@@ -161,14 +161,12 @@ extension Llama: TrainableLanguageModel where T == Float {
     }
 
     public func clipGradients(maxNorm: Float) -> Float {
-        var trained = adapters?.gradients ?? gradients
-        var sum: Float = 0
-        for g in trained { sum += g * g }
-        let norm = sum.squareRoot()
+        // Read in place: a copy held here would make the scaling below copy every gradient.
+        func sumOfSquares(_ values: [Float]) -> Float { values.reduce(0) { $0 + $1 * $1 } }
+        let norm = (adapters.map { sumOfSquares($0.gradients) } ?? sumOfSquares(gradients)).squareRoot()
         guard norm > maxNorm && norm > 0 else { return norm }
         let scale = maxNorm / norm
         if adapters != nil {
-            trained = []
             adapters?.gradients.withUnsafeMutableBufferPointer { g in for i in g.indices { g[i] *= scale } }
         } else {
             for i in gradients.indices { gradients[i] *= scale }
