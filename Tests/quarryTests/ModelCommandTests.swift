@@ -104,6 +104,20 @@ struct ModelCommandTests {
         let fresh = try quarry(["pretrain", "--data", scratch.path + "/other", "--preset", "llama-tiny", "--out", scratch.path + "/run3"] + steps)
         #expect(fresh.status == 0, "\(fresh.err)")
         #expect(try String(contentsOfFile: scratch.path + "/run3/config.json", encoding: .utf8).contains("\"hidden_size\": 256"))
+
+        // --random-weights: the model's shape and tokenizer, new weights drawn from the seed.
+        let noSteps = ["--steps", "0", "--batch", "2", "--context", "32", "--val-every", "0", "-q"]
+        for (name, extra) in [("copy", [String]()), ("random-a", ["--random-weights"]), ("random-b", ["--random-weights"])] {
+            let made = try quarry(["pretrain", "--data", scratch.path + "/shards", "--init-from", model, "--out", scratch.path + "/" + name] + extra + noSteps)
+            #expect(made.status == 0, "\(made.err)")
+        }
+        let file = { (run: String, name: String) in FileManager.default.contents(atPath: scratch.path + "/\(run)/\(name)") }
+        #expect(file("random-a", "config.json") != nil && file("random-a", "config.json") == file("copy", "config.json"))
+        #expect(file("random-a", "tokenizer.json") != nil && file("random-a", "tokenizer.json") == file("copy", "tokenizer.json"))
+        #expect(file("random-a", "model.safetensors") != file("copy", "model.safetensors"))
+        #expect(file("random-a", "model.safetensors") == file("random-b", "model.safetensors"), "the same seed draws the same weights")
+        let unnamed = try quarry(["pretrain", "--data", scratch.path + "/shards", "--random-weights", "--out", scratch.path + "/run4"] + noSteps)
+        #expect(unnamed.status != 0 && unnamed.err.contains("--init-from"), "\(unnamed.err)")
     }
 
     /// finetune starts from a pre-trained Llama (here a GGUF): a classifier and a chat model,

@@ -15,6 +15,9 @@ public final class PretrainingRun {
         /// Llama-family model in any form (`LanguageModel.llama`: an HF directory, a .gguf file,
         /// ORG/NAME in the Hugging Face cache).
         case checkpoint(String)
+        /// A checkpoint's shape and tokenizer with new random weights (transformers' `from_config`):
+        /// the from-scratch baseline of a pre-trained model.
+        case shape(of: String)
         /// The run in the output directory, from its last checkpoint.
         case resume
     }
@@ -34,7 +37,7 @@ public final class PretrainingRun {
         switch start {
         case .resume: return Pretrainer.savedOptions(in: directory)?.learningRate ?? 6e-4
         case .new(let preset, _): return preset == "tiny" || preset == "llama-tiny" ? 1.5e-3 : 6e-4
-        case .checkpoint: return 6e-4
+        case .checkpoint, .shape: return 6e-4
         }
     }
 
@@ -58,6 +61,16 @@ public final class PretrainingRun {
             } else {
                 model = try Checkpoint.load(from: HubCache.resolve(spec))
             }
+        case .shape(let spec):
+            if let llama = try LanguageModel.llama(spec) {
+                llama.initialise(seed: options.seed)
+                model = llama
+                modelTokenizer = try TokenizerSource.load(spec)
+            } else {
+                let gpt = try Checkpoint.load(from: HubCache.resolve(spec))
+                gpt.initialise(seed: options.seed)
+                model = gpt
+            }
         case .new(let preset, let dropout):
             if let config = try LlamaConfig.preset(preset, vocabSize: manifest.tokenizer.vocabSize) {
                 guard dropout == 0 else { throw QuarryError("--dropout is for GPT-2 presets: quarry's Llama models have no dropout (as the configs they load)") }
@@ -77,7 +90,7 @@ public final class PretrainingRun {
         }
         switch start {
         case .resume: try ShardsProvenance.check(manifest, directory: data, against: directory)
-        case .checkpoint(let spec):
+        case .checkpoint(let spec), .shape(of: let spec):
             if let modelTokenizer {
                 try ShardsProvenance.check(manifest, directory: data, againstTokenizer: modelTokenizer, of: spec)
             } else {

@@ -17,10 +17,15 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
     @Option(parsing: .unconditional, help: "Windows of this many tokens (language models).") var context: Int = 256
     @Option(parsing: .unconditional, help: "Batches to average (language models).") var batches: Int = 16
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Threads for matrix products (default: all cores).") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Also write each example's prediction to this JSONL file ({\"id\", \"label\", \"predicted\", \"probabilities\"}; schemas/prediction.schema.json), for reading the errors or averaging several models.") var predictions: String?
 
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+    }
+
     func run() throws {
-        try runReporting { try BLAS.load() }
+        try runReporting { try BLAS.load(threads: jobs) }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: data, isDirectory: &isDirectory), isDirectory.boolValue {
             let result = try runReporting { try Evaluation.languageModel(model, shards: data, context: context, batches: batches) }

@@ -23,6 +23,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "A new model's shape: tiny (GPT-2, 4 layers × 256), small (GPT-2, 6 layers × 384), llama-tiny or llama-small (the same sizes in the Llama family: RMSNorm, rotary positions, SwiGLU, grouped-query attention).") var preset: String = "tiny"
     @Option(parsing: .unconditional, help: "Dropout of a new model (embeddings, attention weights, residual branches); a checkpoint keeps its own.") var dropout: Double = 0
     @Option(help: "Start from a pre-trained model instead of a random one: a quarry run, a Hugging Face directory (GPT-2 or Llama-family), a .gguf file, or ORG/NAME in the Hugging Face cache. The shards must use its tokenizer (ingest --tokenizer MODEL).") var initFrom: String?
+    @Flag(help: "With --init-from: keep that model's shape and tokenizer but draw new random weights (seeded by --seed), as transformers' from_config: the from-scratch baseline of a pre-trained model.") var randomWeights = false
     @Option(parsing: .unconditional, help: "Optimizer steps.") var steps: Int = 1000
     @Option(parsing: .unconditional, help: "Sequences per batch.") var batch: Int = 16
     @Option(parsing: .unconditional, help: "Tokens per sequence (at most the model's n_positions).") var context: Int = 256
@@ -47,12 +48,13 @@ struct Pretrain: ParsableCommand {
         guard (lr ?? 1).isFinite, gradClip.isFinite && gradClip > 0, weightDecay.isFinite && weightDecay >= 0 else {
             throw ValidationError("--lr, --grad-clip (> 0) and --weight-decay (≥ 0) must be finite numbers")
         }
+        guard !randomWeights || initFrom != nil else { throw ValidationError("--random-weights takes the shape of --init-from MODEL: name the model") }
         guard valEvery >= 0 else { throw ValidationError("--val-every must be 0 (never) or more") }
     }
 
     var start: PretrainingRun.Start {
         if resume { return .resume }
-        if let initFrom { return .checkpoint(initFrom) }
+        if let initFrom { return randomWeights ? .shape(of: initFrom) : .checkpoint(initFrom) }
         return .new(preset: preset, dropout: dropout)
     }
 
