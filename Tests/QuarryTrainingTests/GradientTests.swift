@@ -59,6 +59,61 @@ import CTrainingKernels
     }
 
     /// The vectorised Float kernels (C) against the plain Double definitions.
+    /// LoRA on GPT-2 (all four projections, its fused c_attn too): the adapters' gradients
+    /// against finite differences with the model's dropout and the adapters' own, the base frozen
+    /// (no gradient buffer); a new adapter changes nothing, and merging keeps the adapted outputs.
+    @Test(arguments: [(0.0, 0.0), (0.2, 0.3)])
+    func gpt2AdapterGradientsMatchFiniteDifferences(dropout: Double, adapterDropout: Double) throws {
+        let config = ModelConfig(vocabSize: 11, nLayer: 2, nHead: 2, nEmbd: 8, nPositions: 6, dropout: dropout)
+        let model = try GPT<Double>(config: config)
+        model.initialise(seed: 7)
+        for i in model.parameters.indices { model.setParameter(i, model.parameters[i] * 10 + (i % 3 == 0 ? 0.05 : -0.03)) }
+        let tokens: [Int32] = [1, 5, 9, 2, 0, 7, 3, 10, 4, 6], targets: [Int32] = [5, 9, -1, 4, 7, 3, -1, 1, 2, 8]
+        _ = try model.forward(tokens: tokens, targets: nil, B: 2, T: 5)
+        let plainLogits = Array(model.logits())
+        try model.attachAdapters(LoRAConfig(rank: 3, alpha: 6, dropout: adapterDropout, targets: [.fusedQKV, .output, .up, .down]), seed: 5)
+        _ = try model.forward(tokens: tokens, targets: nil, B: 2, T: 5)
+        #expect(Array(model.logits()) == plainLogits, "B starts at zero")
+        var rng = SplitMix64(seed: 8)
+        for i in model.adapters!.parameters.indices { model.adapters!.parameters[i] = rng.uniform() - 0.5 }   // B nonzero too
+        _ = try model.forward(tokens: tokens, targets: targets, B: 2, T: 5, pass: .training)
+        try model.backward()
+        let analytic = model.adapters!.gradients
+        #expect(model.gradients.isEmpty, "the frozen base's gradients are never allocated")
+        let h = 1e-5, original = model.adapters!.parameters
+        var worst = 0.0
+        for i in original.indices {
+            model.adapters!.parameters[i] = original[i] + h
+            let up = try #require(try model.forward(tokens: tokens, targets: targets, B: 2, T: 5, pass: .lossWithCurrentDropout))
+            model.adapters!.parameters[i] = original[i] - h
+            let down = try #require(try model.forward(tokens: tokens, targets: targets, B: 2, T: 5, pass: .lossWithCurrentDropout))
+            model.adapters!.parameters[i] = original[i]
+            let numeric = (up - down) / (2 * h)
+            worst = max(worst, abs(numeric - analytic[i]) / max(1e-3, abs(numeric) + abs(analytic[i])))
+        }
+        // Weights ten times GPT-2's make the curvature, hence the differences' own error, larger than the Llama check's.
+        #expect(worst < 1e-5, "worst relative difference \(worst)")
+        #expect(analytic.contains { $0 != 0 })
+
+        _ = try model.forward(tokens: tokens, targets: nil, B: 2, T: 5)
+        let adapted = Array(model.logits())
+        #expect(adapted != plainLogits)
+        model.mergeAdapters()
+        _ = try model.forward(tokens: tokens, targets: nil, B: 2, T: 5)
+        let merged = Array(model.logits())
+        #expect(zip(merged, adapted).allSatisfy { abs($0 - $1) < 1e-9 }, "merged weights give the adapted outputs")
+    }
+
+    @Test func gpt2TargetsAreItsOwnProjections() throws {
+        #expect(try LoRATarget.forGPT2([.query, .key, .value, .output]) == [.fusedQKV, .output])
+        #expect(try LoRATarget.forGPT2([.up, .down]) == [.up, .down])
+        #expect(throws: QuarryError.self) { try LoRATarget.forGPT2([.query, .value]) }
+        #expect(throws: QuarryError.self) { try LoRATarget.forGPT2([.gate]) }
+        #expect(LoRATarget.named("c_proj") == [.output, .down])
+        #expect(LoRATarget.named("c_attn") == [.fusedQKV] && LoRATarget.named("mlp.c_fc") == [.up] && LoRATarget.named("attn.c_proj") == [.output])
+        #expect(LoRATarget.named("q_proj") == [.query] && LoRATarget.named("lm_head") == nil)
+    }
+
     @Test func floatKernelsMatchTheDoubleDefinitions() throws {
         var rng = SplitMix64(seed: 11)
         let n = 4099

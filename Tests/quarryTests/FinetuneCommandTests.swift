@@ -35,6 +35,37 @@ import Testing
         #expect(missing.status == 1 && missing.err.contains("nosuch"))
     }
 
+    /// finetune --lora on a GPT-2 run: adapters on its fused c_attn and c_proj in PEFT's layout
+    /// (fan_in_fan_out, as PEFT sets for Conv1D); eval reads the adapter run; sft with --merge
+    /// writes a plain model whose logits are the adapted model's; a gate projection is refused.
+    @Test func loraFineTunesAFrozenGPT2() throws {
+        let dir = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.prepare(dir)
+        let run = try quarry(["finetune", "--from", dir + "/run1", "--train", dir + "/x.jsonl", "--lora", "4", "--out", dir + "/cls", "--epochs", "2", "--batch", "8"])
+        #expect(run.status == 0, "\(run.err)")
+        let config = try String(contentsOfFile: dir + "/cls/adapter_config.json", encoding: .utf8)
+        #expect(config.contains("\"c_attn\"") && config.contains("\"attn.c_proj\"") && config.contains("\"fan_in_fan_out\":true"), "\(config)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/cls/model.safetensors"))
+        let evaluated = try quarry(["eval", "--model", dir + "/cls", "--data", dir + "/x.jsonl", "--json"])
+        #expect(evaluated.status == 0 && evaluated.out.contains("accuracy"), "\(evaluated.err)")
+
+        let chats = (0..<12).map { "{\"messages\": [{\"role\": \"user\", \"content\": \"apples \($0)\"}, {\"role\": \"assistant\", \"content\": \"pears\"}]}" }
+        write(dir + "/chats.jsonl", chats.joined(separator: "\n"))
+        let sft = try quarry(["finetune", "--task", "sft", "--from", dir + "/run1", "--train", dir + "/chats.jsonl", "--lora", "4",
+                              "--lora-targets", "q,k,v,o,up,down", "--lora-alpha", "64", "--lr", "0.05", "--out", dir + "/sft", "--epochs", "1", "--batch", "4", "--merge"])
+        #expect(sft.status == 0, "\(sft.err)")
+        let adapted = try quarry(["logits", "--model", dir + "/sft", "--tokens", "5,6,7"])
+        let merged = try quarry(["logits", "--model", dir + "/sft/merged", "--tokens", "5,6,7"])
+        let base = try quarry(["logits", "--model", dir + "/run1", "--tokens", "5,6,7"])
+        let numbers = { (out: String) in out.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: CharacterSet(charactersIn: "[] \n"))) } }
+        let (a, m, b) = (numbers(adapted.out), numbers(merged.out), numbers(base.out))
+        #expect(!a.isEmpty && a.count == m.count && zip(a, m).allSatisfy { abs($0 - $1) < 1e-4 }, "\(adapted.err) \(merged.err)")
+        #expect(a.count == b.count && zip(a, b).contains { abs($0 - $1) > 1e-4 }, "the adapters changed the model")
+        let gate = try quarry(["finetune", "--from", dir + "/run1", "--train", dir + "/x.jsonl", "--lora", "4", "--lora-targets", "gate", "--out", dir + "/g"])
+        #expect(gate.status == 1 && gate.err.contains("no gate"), "\(gate.err)")
+    }
+
     @Test func aShardsExportFineTunesWithItsRecordsLabels() throws {
         let dir = scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -144,7 +144,7 @@ struct ModelCommandTests {
     }
 
     /// finetune --lora: adapters in PEFT's layout on a frozen GGUF base; eval and generate take the
-    /// adapter run (its base from adapter_config.json); a GPT-2 run is refused.
+    /// adapter run (its base from adapter_config.json); a missing base is refused.
     @Test func loraFineTunesAFrozenBase() throws {
         let scratch = ScratchDirectory()
         let model = try Self.tinyModel(in: scratch)

@@ -42,21 +42,41 @@ public struct LanguageModel {
     static func loadAdapterRun(_ directory: String) throws -> LanguageModel {
         let (_, base) = try LoRACheckpoint.configuration(in: directory)
         let model = try adapterRunModel(directory)
-        model.mergeAdapters()
         let plain = try load(base)
-        return LanguageModel(generator: LlamaGenerator(model: model), tokenizer: plain.tokenizer, endOfText: plain.endOfText,
+        let generator: any TokenGenerator
+        switch model {
+        case let llama as Llama<Float>:
+            llama.mergeAdapters()
+            generator = LlamaGenerator(model: llama)
+        case let gpt as GPT<Float>:
+            gpt.mergeAdapters()
+            generator = Generator(model: gpt)
+        default: throw QuarryError("\(directory): adapters on a model quarry cannot generate with")
+        }
+        return LanguageModel(generator: generator, tokenizer: plain.tokenizer, endOfText: plain.endOfText,
                              chatFormat: plain.chatFormat, chatTemplate: plain.chatTemplate, summary: plain.summary + ", with LoRA adapters from \(directory)")
     }
 
-    /// An adapter run's base (`base_model_name_or_path`, any form `llama` reads) with the run's adapters on.
-    public static func adapterRunModel(_ directory: String) throws -> Llama<Float> {
+    /// An adapter run's base (`base_model_name_or_path`: a Llama-family model in any form `llama`
+    /// reads, or a GPT-2 directory) with the run's adapters on.
+    public static func adapterRunModel(_ directory: String) throws -> any TrainableLanguageModel {
         let (_, base) = try LoRACheckpoint.configuration(in: directory)
-        guard !base.isEmpty, let model = try llama(base) else {
-            throw QuarryError("\(directory)/adapter_config.json names base model \"\(base)\", which is not a Llama-family model quarry can load")
+        guard !base.isEmpty, !LoRACheckpoint.isAdapterDirectory(base) else {
+            throw QuarryError("\(directory)/adapter_config.json names no base model quarry can load (\"\(base)\")")
         }
-        model.baseModelName = base
-        try LoRACheckpoint.attach(to: model, from: directory)
-        return model
+        if let model = try llama(base) {
+            model.baseModelName = base
+            try LoRACheckpoint.attach(to: model, from: directory)
+            return model
+        }
+        let resolved = try HubCache.resolve(base)
+        guard FileManager.default.fileExists(atPath: resolved + "/config.json") else {
+            throw QuarryError("\(directory)/adapter_config.json names base model \"\(base)\", which is not a model quarry can load")
+        }
+        let gpt = try Checkpoint.load(from: resolved)
+        gpt.baseModelName = base
+        try LoRACheckpoint.attach(to: gpt, from: directory)
+        return gpt
     }
 
     /// A run's trainable model: an adapter run's base with its adapters, a Llama or a GPT-2 run.
@@ -69,7 +89,8 @@ public struct LanguageModel {
     /// The Llama-family model `spec` names (a .gguf file or a Hugging Face directory), or nil
     /// when it names a GPT-2 run.
     public static func llama(_ spec: String) throws -> Llama<Float>? {
-        if LoRACheckpoint.isAdapterDirectory(spec) { return try adapterRunModel(spec) }
+        // An adapter run on a GPT-2 is not a Llama: nil, as for the GPT-2 itself.
+        if LoRACheckpoint.isAdapterDirectory(spec) { return try adapterRunModel(spec) as? Llama<Float> }
         let spec = try HubCache.resolve(spec)
         if isGGUF(spec) { return try LlamaGGUF.load(GGUFFile(path: spec)) }
         if LlamaCheckpoint.isLlamaDirectory(spec) { return try LlamaCheckpoint.load(from: spec) }

@@ -10,19 +10,22 @@ extension LanguageModel {
     /// the end-of-sequence token). Written into a staging directory renamed into place, so a
     /// failure leaves nothing half-written at `directory`.
     public func saveHuggingFace(to directory: String, bfloat16: Bool) throws {
-        guard let llama = (generator as? LlamaGenerator)?.model else {
-            throw QuarryError("converting GPT-2 runs is not supported yet: their run directory already is a Hugging Face GPT-2 directory")
-        }
+        let llama = (generator as? LlamaGenerator)?.model, gpt = (generator as? Generator)?.model
+        guard llama != nil || gpt != nil else { throw QuarryError("this model cannot be written as a Hugging Face directory") }
+        if gpt != nil && bfloat16 { throw QuarryError("a GPT-2 is written in F32 (its run directory already is a Hugging Face GPT-2 directory)") }
         guard !FileManager.default.fileExists(atPath: directory) else {
             throw QuarryError("\(directory) already exists: give a new directory to --out")
         }
         let parent = (directory as NSString).deletingLastPathComponent
         let staging = (parent.isEmpty ? "." : parent) + "/.\((directory as NSString).lastPathComponent).tmp-\(UInt32.random(in: 0...UInt32.max))"
         do {
-            try LlamaCheckpoint.save(llama, to: staging, bfloat16: bfloat16, bos: nil, eos: endOfText)
+            // A GPT-2 here is an adapter run's base with the adapters folded in (a plain run already is this directory).
+            if let llama { try LlamaCheckpoint.save(llama, to: staging, bfloat16: bfloat16, bos: nil, eos: endOfText) }
+            if let gpt { try Checkpoint.save(gpt, to: staging, endOfTextID: endOfText) }
             try TokenizerFile.save(tokenizer, to: staging + "/tokenizer.json")
+            let context = llama?.config.nPositions ?? gpt?.config.nPositions ?? 0
             var members: [(String, JSONValue)] = [("tokenizer_class", .string("PreTrainedTokenizerFast")),
-                                                  ("model_max_length", .number(Double(llama.config.nPositions)))]
+                                                  ("model_max_length", .number(Double(context)))]
             if let eos = endOfText, let text = try? tokenizer.decode([eos]) { members.append(("eos_token", .string(text))) }
             if let chatTemplate { members.append(("chat_template", .string(chatTemplate))) }
             let file = try OutputFile(path: staging + "/tokenizer_config.json")

@@ -63,7 +63,7 @@ public struct StartingModel {
     public var chatFormat: ChatFormat { LanguageModel.chatFormat(chatTemplate) ?? .quarry }
     public var chatTemplateIsUnknown: Bool { chatTemplate != nil && LanguageModel.chatFormat(chatTemplate) == nil }
 
-    /// `lora`: adapters to train on a frozen Llama (issue 24); GPT-2 takes none yet.
+    /// `lora`: adapters to train on the frozen model (on GPT-2, q,k,v become its fused c_attn).
     public init(directory: String, dropout: Double?, lora: LoRAConfig? = nil, seed: UInt64 = 1337) throws {
         self.directory = directory
         if let llama = try LanguageModel.llama(directory) {
@@ -79,9 +79,16 @@ public struct StartingModel {
                 ?? ShardTokenizer.endOfSequence(of: resolved, isDirectory: isDirectory.boolValue, vocabulary: tokenizer.vocabularySize)
             chatTemplate = LanguageModel.chatTemplate(of: directory)
         } else {
-            if lora != nil { throw QuarryError("--lora needs a Llama-family model (SmolLM2, Qwen2, Llama): \(directory) is a GPT-2 run") }
-            let gpt = try Checkpoint.load(from: directory)
+            let isAdapterRun = LoRACheckpoint.isAdapterDirectory(directory)
+            guard let gpt = try isAdapterRun ? LanguageModel.adapterRunModel(directory) as? GPT<Float> : Checkpoint.load(from: directory) else {
+                throw QuarryError("\(directory): not a model quarry can fine-tune")
+            }
             if let dropout { try gpt.setDropout(dropout) }
+            if gpt.baseModelName == nil { gpt.baseModelName = directory }
+            if var lora, gpt.adapters == nil {
+                lora.targets = try LoRATarget.forGPT2(lora.targets)
+                try gpt.attachAdapters(lora, seed: seed)
+            }
             model = gpt
             tokenizer = try TokenizerFile.load(path: directory + "/tokenizer.json")
             endOfText = tokenizer.id(of: "<|endoftext|>")

@@ -27,6 +27,13 @@ public final class GPT<T: TrainingScalar> {
     public var dropoutCounter: UInt64 = 0
     /// The masks of the last training forward pass, for its backward.
     private var activeDropout: Layers.Dropout?
+    /// Low-rank adapters (LoRA.swift). With them the base is frozen: backward computes the
+    /// adapters' gradients and the inputs' only, and the base's gradients are never allocated.
+    public internal(set) var adapters: LoRAAdapters<T>?
+    /// What an adapter run names as its base (`base_model_name_or_path`).
+    public var baseModelName: String?
+    /// The last training pass drew LoRA dropout masks (backward draws them again).
+    private var adapterDropout = false
 
     /// Attention backward's T×T scratch (dpre and datt) for each (sequence, head), reused each step.
     private var attentionScratch: [T] = []
@@ -92,6 +99,9 @@ public final class GPT<T: TrainingScalar> {
             ("ln2rstd", l * bt, false), ("fch", l * bt * 4 * c, true), ("fchgelu", bt * 4 * c, true), ("fcproj", bt * c, true),
             ("residual3", l * bt * c, true), ("lnf", bt * c, true), ("lnfmean", bt, false), ("lnfrstd", bt, false),
             ("losses", bt, false), ("headChunk", Self.headChunkRows * v, false),
+            // Each adapter's H = s·dropout(x)·Aᵀ per layer, and one input with dropout applied.
+            ("loraH", l * bt * (adapters?.config.rank ?? 0) * (adapters?.config.targets.count ?? 0), false),
+            ("loraX", adapters == nil ? 0 : bt * 4 * c, false),
         ]
     }
 
@@ -186,6 +196,13 @@ public final class GPT<T: TrainingScalar> {
         case .lossWithCurrentDropout:
             dropout = currentDropout
         }
+        switch pass {
+        case .hidden(training: true), .training:
+            adapters?.dropoutCounter &+= 1
+            adapterDropout = true
+        case .lossWithCurrentDropout: adapterDropout = true
+        case .inference, .hidden(training: false): adapterDropout = false
+        }
         var languageModelHead = true, computeHeadGradients = false, gradientScale: T = 1
         if case .hidden = pass { languageModelHead = false }
         if case .training(let scale) = pass { computeHeadGradients = true; gradientScale = scale }
@@ -232,16 +249,26 @@ public final class GPT<T: TrainingScalar> {
         headGradientsReady = computeHeadGradients && targets != nil
         activeDropout = dropout
         let lnfGradientOffset = gradientOffsets["lnf"] ?? 0, wteOffset = offsets[.wte] ?? 0
+        let lora = adapters, frozen = baseFrozen, adapterDropout = self.adapterDropout
+        var loraWeights = lora?.parameters ?? []
         parameters.withUnsafeMutableBufferPointer { pp in
           activationGradients.withUnsafeMutableBufferPointer { dd in
           gradients.withUnsafeMutableBufferPointer { gg in
+          loraWeights.withUnsafeMutableBufferPointer { lw in
             let dlnf: UnsafeMutablePointer<T>? = computeHeadGradients ? dd.baseAddress! + lnfGradientOffset : nil
-            let dwte: UnsafeMutablePointer<T>? = computeHeadGradients ? gg.baseAddress! + wteOffset : nil
+            // A frozen base has no gradient buffer (an empty array's address is not one to write through).
+            let dwte: UnsafeMutablePointer<T>? = computeHeadGradients && !frozen ? gg.baseAddress.map { $0 + wteOffset } : nil
             activations.withUnsafeMutableBufferPointer { aa in
-                let pBase = pp.baseAddress!, aBase = aa.baseAddress!
+                let pBase = pp.baseAddress!, aBase = aa.baseAddress!, loraBase = lw.baseAddress
                 let offsets = self.offsets, activationOffsets = self.activationOffsets
                 let p = { (name: GPT2Tensor) in pBase + (offsets[name] ?? 0) }
                 let a = { (name: String) in aBase + (activationOffsets[name] ?? 0) }
+                // out += s·dropout(inp)·Aᵀ·Bᵀ for an adapted projection, keeping H for backward.
+                let adapt = { (target: LoRATarget, layer: Int, inp: UnsafeMutablePointer<T>, out: UnsafeMutablePointer<T>) in
+                    guard let lora, let loraBase, let slot = lora.config.targets.firstIndex(of: target) else { return }
+                    let h = a("loraH") + (slot * l + layer) * bt * lora.config.rank
+                    lora.forward(target, layer: layer, inp: inp, out: out, h: h, rows: bt, dropout: adapterDropout, weights: loraBase, buffer: a("loraX"))
+                }
                 tokens.withUnsafeBufferPointer { tok in
                     Layers.encoderForward(a("encoded"), tok.baseAddress!, p(.wte), p(.wpe), sequences, C: c)
                     if let dropout { Layers.dropout(a("encoded"), N: bt * c, dropout.site(-1, 0)) }
@@ -256,16 +283,20 @@ public final class GPT<T: TrainingScalar> {
                     let fcproj = a("fcproj"), residual3 = a("residual3") + layer * bt * c
                     Layers.layernormForward(ln1, ln1m, ln1r, residual, p(.ln1w) + layer * c, p(.ln1b) + layer * c, N: bt, C: c)
                     Layers.matmulForward(qkv, ln1, p(.qkvw) + layer * c * 3 * c, p(.qkvb) + layer * 3 * c, N: bt, C: c, OC: 3 * c)
+                    adapt(.fusedQKV, layer, ln1, qkv)
                     attentionScratch.withUnsafeMutableBufferPointer { sc in
                         Layers.attentionForward(atty, sc.baseAddress!, qkv, sequences, C: c, NH: nh, dropout: dropout?.site(layer, 1))
                     }
                     Layers.matmulForward(attproj, atty, p(.attprojw) + layer * c * c, p(.attprojb) + layer * c, N: bt, C: c, OC: c)
+                    adapt(.output, layer, atty, attproj)
                     if let dropout { Layers.dropout(attproj, N: bt * c, dropout.site(layer, 2)) }
                     Layers.residualForward(residual2, residual, attproj, N: bt * c)
                     Layers.layernormForward(ln2, ln2m, ln2r, residual2, p(.ln2w) + layer * c, p(.ln2b) + layer * c, N: bt, C: c)
                     Layers.matmulForward(fch, ln2, p(.fcw) + layer * c * 4 * c, p(.fcb) + layer * 4 * c, N: bt, C: c, OC: 4 * c)
+                    adapt(.up, layer, ln2, fch)
                     Layers.geluForward(fchg, fch, N: bt * 4 * c)
                     Layers.matmulForward(fcproj, fchg, p(.fcprojw) + layer * 4 * c * c, p(.fcprojb) + layer * c, N: bt, C: 4 * c, OC: c)
+                    adapt(.down, layer, fchg, fcproj)
                     if let dropout { Layers.dropout(fcproj, N: bt * c, dropout.site(layer, 3)) }
                     Layers.residualForward(residual3, residual2, fcproj, N: bt * c)
                 }
@@ -293,8 +324,10 @@ public final class GPT<T: TrainingScalar> {
                             Layers.softmaxCrossEntropyBackwardInPlace(chunk, tg.baseAddress! + start, dloss: lossScale * gradientScale, N: rows, V: v)
                             T.gemm(transA: false, transB: false, m: rows, n: c, k: v, a: chunk, lda: v, b: wte, ldb: c, beta: 0,
                                    c: dlnf! + start * c, ldc: c)
-                            T.gemm(transA: true, transB: false, m: v, n: c, k: rows, a: chunk, lda: v, b: lnf + start * c, ldb: c, beta: 1,
-                                   c: dwte!, ldc: c)
+                            if let dwte {
+                                T.gemm(transA: true, transB: false, m: v, n: c, k: rows, a: chunk, lda: v, b: lnf + start * c, ldb: c, beta: 1,
+                                       c: dwte, ldc: c)
+                            }
                         }
                     }
                 }
@@ -302,6 +335,7 @@ public final class GPT<T: TrainingScalar> {
                 for i in 0..<bt { sum += losses[i] }
                 loss = sum * lossScale
             }
+          }
           }
           }
         }
@@ -322,6 +356,7 @@ public final class GPT<T: TrainingScalar> {
 
     public func zeroGradients() {
         for i in gradients.indices { gradients[i] = 0 }
+        adapters?.gradients.withUnsafeMutableBufferPointer { g in for i in g.indices { g[i] = 0 } }
     }
 
     // MARK: backward
@@ -349,20 +384,39 @@ public final class GPT<T: TrainingScalar> {
         let c = config.nEmbd, l = config.nLayer, nh = config.nHead, bt = sequences.rows
         headGradientsReady = false
         let dropout = activeDropout
+        let frozen = baseFrozen, adapterDropout = self.adapterDropout
+        // The adapters' weights and gradients, moved out for the pass and back after it.
+        let lora = adapters
+        var loraWeights = lora?.parameters ?? [], loraGradients = adapters?.gradients ?? []
+        adapters?.gradients = []
+        defer { adapters?.gradients = loraGradients }
+        var loraScratch = [T](repeating: 0, count: lora == nil ? 0 : bt * ((lora?.config.rank ?? 0) + 2 * 4 * c))
         // Moved out and back (not copied: a second reference would make the write below copy 2 MB).
         var scratch: [T] = []
         swap(&scratch, &attentionScratch)
         defer { swap(&scratch, &attentionScratch) }
         parameters.withUnsafeMutableBufferPointer { pp in
+          loraWeights.withUnsafeMutableBufferPointer { lw in
+            loraGradients.withUnsafeMutableBufferPointer { lg in
+              loraScratch.withUnsafeMutableBufferPointer { ls in
             gradients.withUnsafeMutableBufferPointer { gg in
                 activations.withUnsafeMutableBufferPointer { aa in
                     activationGradients.withUnsafeMutableBufferPointer { dd in
-                        let pBase = pp.baseAddress!, gBase = gg.baseAddress!, aBase = aa.baseAddress!, dBase = dd.baseAddress!
+                        let pBase = pp.baseAddress!, gBase = frozen ? nil : gg.baseAddress, aBase = aa.baseAddress!, dBase = dd.baseAddress!
                         let offsets = self.offsets, activationOffsets = self.activationOffsets, gradientOffsets = self.gradientOffsets
                         let p = { (name: GPT2Tensor) in pBase + (offsets[name] ?? 0) }
-                        let g = { (name: GPT2Tensor) in gBase + (offsets[name] ?? 0) }
+                        // A base weight's gradient; none when the base is frozen.
+                        let g = { (name: GPT2Tensor) -> UnsafeMutablePointer<T>? in gBase.map { $0 + (offsets[name] ?? 0) } }
                         let a = { (name: String) in aBase + (activationOffsets[name] ?? 0) }
                         let d = { (name: String) in dBase + (gradientOffsets[name] ?? 0) }
+                        let loraWeightsBase = lw.baseAddress, loraGradientsBase = lg.baseAddress, loraScratchBase = ls.baseAddress
+                        let adapt = { (target: LoRATarget, layer: Int, dout: UnsafeMutablePointer<T>, inp: UnsafeMutablePointer<T>, dinp: UnsafeMutablePointer<T>) in
+                            guard let lora, let weights = loraWeightsBase, let gradients = loraGradientsBase, let scratch = loraScratchBase,
+                                  let slot = lora.config.targets.firstIndex(of: target) else { return }
+                            let h = a("loraH") + (slot * l + layer) * bt * lora.config.rank
+                            lora.backward(target, layer: layer, weights: weights, gradients: gradients, dout: dout, inp: inp, dinp: dinp,
+                                          h: h, rows: bt, dropout: adapterDropout, scratch: scratch)
+                        }
                         if let hiddenGradient {
                             let dl = d("lnf")
                             for i in 0..<(bt * c) { dl[i] = i < hiddenGradient.count ? hiddenGradient[i] : 0 }
@@ -383,37 +437,77 @@ public final class GPT<T: TrainingScalar> {
                             Layers.residualBackward(d("residual2"), d("fcproj"), incoming, N: bt * c)
                             if let dropout { Layers.dropout(d("fcproj"), N: bt * c, dropout.site(layer, 3)) }
                             Layers.geluForward(a("fchgelu"), a("fch") + off4, N: bt * 4 * c)   // recomputed, not stored per layer
-                            Layers.matmulBackward(d("fchgelu"), g(.fcprojw) + layer * 4 * c * c, g(.fcprojb) + layer * c, d("fcproj"),
+                            Layers.matmulBackward(d("fchgelu"), g(.fcprojw).map { $0 + layer * 4 * c * c }, g(.fcprojb).map { $0 + layer * c }, d("fcproj"),
                                                   a("fchgelu"), p(.fcprojw) + layer * 4 * c * c, N: bt, C: 4 * c, OC: c)
+                            adapt(.down, layer, d("fcproj"), a("fchgelu"), d("fchgelu"))
                             Layers.geluBackward(d("fch"), a("fch") + off4, d("fchgelu"), N: bt * 4 * c)
-                            Layers.matmulBackward(d("ln2"), g(.fcw) + layer * c * 4 * c, g(.fcb) + layer * 4 * c, d("fch"),
+                            Layers.matmulBackward(d("ln2"), g(.fcw).map { $0 + layer * c * 4 * c }, g(.fcb).map { $0 + layer * 4 * c }, d("fch"),
                                                   a("ln2") + off, p(.fcw) + layer * c * 4 * c, N: bt, C: c, OC: 4 * c)
-                            Layers.layernormBackward(d("residual2"), g(.ln2w) + layer * c, g(.ln2b) + layer * c, d("ln2"),
+                            adapt(.up, layer, d("fch"), a("ln2") + off, d("ln2"))
+                            Layers.layernormBackward(d("residual2"), g(.ln2w).map { $0 + layer * c }, g(.ln2b).map { $0 + layer * c }, d("ln2"),
                                                      a("residual2") + off, p(.ln2w) + layer * c, a("ln2mean") + layer * bt, a("ln2rstd") + layer * bt, N: bt, C: c)
                             Layers.residualBackward(dresidual, d("attproj"), d("residual2"), N: bt * c)
                             if let dropout { Layers.dropout(d("attproj"), N: bt * c, dropout.site(layer, 2)) }
-                            Layers.matmulBackward(d("atty"), g(.attprojw) + layer * c * c, g(.attprojb) + layer * c, d("attproj"),
+                            Layers.matmulBackward(d("atty"), g(.attprojw).map { $0 + layer * c * c }, g(.attprojb).map { $0 + layer * c }, d("attproj"),
                                                   a("atty") + off, p(.attprojw) + layer * c * c, N: bt, C: c, OC: c)
+                            adapt(.output, layer, d("attproj"), a("atty") + off, d("atty"))
                             scratch.withUnsafeMutableBufferPointer { sc in
                                 Layers.attentionBackward(d("qkv"), sc.baseAddress!, d("atty"), a("qkv") + off3, sequences, C: c, NH: nh,
                                                          dropout: dropout?.site(layer, 1))
                             }
-                            Layers.matmulBackward(d("ln1"), g(.qkvw) + layer * c * 3 * c, g(.qkvb) + layer * 3 * c, d("qkv"),
+                            Layers.matmulBackward(d("ln1"), g(.qkvw).map { $0 + layer * c * 3 * c }, g(.qkvb).map { $0 + layer * 3 * c }, d("qkv"),
                                                   a("ln1") + off, p(.qkvw) + layer * c * 3 * c, N: bt, C: c, OC: 3 * c)
-                            Layers.layernormBackward(dresidual, g(.ln1w) + layer * c, g(.ln1b) + layer * c, d("ln1"),
+                            adapt(.fusedQKV, layer, d("qkv"), a("ln1") + off, d("ln1"))
+                            Layers.layernormBackward(dresidual, g(.ln1w).map { $0 + layer * c }, g(.ln1b).map { $0 + layer * c }, d("ln1"),
                                                      residual, p(.ln1w) + layer * c, a("ln1mean") + layer * bt, a("ln1rstd") + layer * bt, N: bt, C: c)
                             swap(&incoming, &outgoing)
                         }
                         tokens.withUnsafeBufferPointer { tok in
                             if let dropout { Layers.dropout(incoming, N: bt * c, dropout.site(-1, 0)) }
-                            Layers.encoderBackward(g(.wte), g(.wpe), incoming, tok.baseAddress!, sequences, C: c)
+                            if let dwte = g(.wte), let dwpe = g(.wpe) {
+                                Layers.encoderBackward(dwte, dwpe, incoming, tok.baseAddress!, sequences, C: c)
+                            }
                         }
                     }
                 }
             }
+              }
+            }
+          }
         }
     }
 
     /// Sets one parameter (gradient checks).
     func setParameter(_ index: Int, _ value: T) { parameters[index] = value }
+
+    // MARK: adapters
+
+    /// Puts new adapters on the model (PEFT's initialisation: the model's outputs do not change)
+    /// and freezes the base. `config.targets` are GPT-2's (`LoRATarget.forGPT2` maps q,k,v to qkv).
+    public func attachAdapters(_ config: LoRAConfig, seed: UInt64) throws {
+        adapters = try LoRAAdapters(config: config, model: self.config, seed: seed)
+        gradients = []
+        preparedShape = (0, 0)   // the activations gain the adapters' buffers
+    }
+
+    /// The base takes no gradient: adapters are on.
+    var baseFrozen: Bool { adapters != nil }
+
+    /// Folds the adapters into the weights and takes them off: a plain model with the adapted
+    /// model's outputs. GPT-2's Conv1D weights are [in, out], so each gets (s·B·A)ᵀ.
+    public func mergeAdapters() {
+        guard let lora = adapters else { return }
+        let tensors: [LoRATarget: GPT2Tensor] = [.fusedQKV: .qkvw, .output: .attprojw, .up: .fcw, .down: .fcprojw]
+        for target in lora.config.targets {
+            guard let (inputs, outputs) = lora.shapes[target], let tensor = tensors[target], let base = offsets[tensor] else { continue }
+            for l in 0..<config.nLayer {
+                let w = base + l * inputs * outputs
+                let delta = lora.delta(target, layer: l)   // [out, in]
+                for o in 0..<outputs { for i in 0..<inputs { parameters[w + i * outputs + o] += delta[o * inputs + i] } }
+            }
+        }
+        adapters = nil
+        gradients = [T](repeating: 0, count: parameters.count)
+        preparedShape = (0, 0)
+    }
 }

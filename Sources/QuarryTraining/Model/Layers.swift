@@ -78,7 +78,8 @@ enum Layers {
         }
     }
 
-    static func layernormBackward<T: TrainingScalar>(_ dinp: P<T>, _ dweight: P<T>, _ dbias: P<T>, _ dout: P<T>, _ inp: P<T>, _ weight: P<T>,
+    /// `dweight` and `dbias` nil: a frozen layer, the input's gradient only.
+    static func layernormBackward<T: TrainingScalar>(_ dinp: P<T>, _ dweight: P<T>?, _ dbias: P<T>?, _ dout: P<T>, _ inp: P<T>, _ weight: P<T>,
                                                      _ mean: P<T>, _ rstd: P<T>, N: Int, C: Int) {
         for i in 0..<N {
             let d = dout + i * C, x = inp + i * C, dx = dinp + i * C
@@ -95,8 +96,8 @@ enum Layers {
             for k in 0..<C {
                 let norm = (x[k] - m) * s
                 let dnorm = weight[k] * d[k]
-                dbias[k] += d[k]
-                dweight[k] += norm * d[k]
+                dbias?[k] += d[k]
+                dweight?[k] += norm * d[k]
                 dx[k] += (dnorm - dnormMean - norm * dnormNormMean) * s
             }
         }
@@ -109,11 +110,12 @@ enum Layers {
         if let bias { for i in 0..<N { let o = out + i * OC; for j in 0..<OC { o[j] += bias[j] } } }
     }
 
-    static func matmulBackward<T: TrainingScalar>(_ dinp: P<T>, _ dweight: P<T>, _ dbias: P<T>?, _ dout: P<T>, _ inp: P<T>, _ weight: P<T>,
+    /// `dweight` nil: a frozen weight, the input's gradient only.
+    static func matmulBackward<T: TrainingScalar>(_ dinp: P<T>, _ dweight: P<T>?, _ dbias: P<T>?, _ dout: P<T>, _ inp: P<T>, _ weight: P<T>,
                                                   N: Int, C: Int, OC: Int) {
         // dinp[N×C] += dout[N×OC] · Wᵀ ; dW[C×OC] += inpᵀ · dout
         T.gemm(transA: false, transB: true, m: N, n: C, k: OC, a: dout, lda: OC, b: weight, ldb: OC, beta: 1, c: dinp, ldc: C)
-        T.gemm(transA: true, transB: false, m: C, n: OC, k: N, a: inp, lda: C, b: dout, ldb: OC, beta: 1, c: dweight, ldc: OC)
+        if let dweight { T.gemm(transA: true, transB: false, m: C, n: OC, k: N, a: inp, lda: C, b: dout, ldb: OC, beta: 1, c: dweight, ldc: OC) }
         if let dbias { for i in 0..<N { let d = dout + i * OC; for j in 0..<OC { dbias[j] += d[j] } } }
     }
 

@@ -124,17 +124,9 @@ extension Llama {
                 // out += s·dropout(inp)·Aᵀ·Bᵀ for an adapted projection, keeping s·dropout(inp)·Aᵀ.
                 let loraBase = lb.baseAddress
                 let adapt = { (target: LoRATarget, l: Int, inp: P, out: P) in
-                    guard let lora, let base = loraBase, let (a, b) = lora.offsets[target], let (inputs, outputs) = lora.shapes[target],
-                          let slot = lora.config.targets.firstIndex(of: target) else { return }
-                    let r = lora.config.rank, layers = self.config.nLayer
-                    let h = act("loraH") + ((slot * layers + l) * rows * r)
-                    let dropped = Self.adapterInput(inp, lora, target, layer: l, rows: rows, inputs: inputs, dropout: dropoutOn, into: act("loraX"))
-                    T.gemm(transA: false, transB: true, m: rows, n: r, k: inputs, a: dropped, lda: inputs, b: base + a + l * r * inputs, ldb: inputs,
-                           beta: 0, c: h, ldc: r)
-                    let s = T(lora.config.scale)
-                    for i in 0..<(rows * r) { h[i] *= s }
-                    T.gemm(transA: false, transB: true, m: rows, n: outputs, k: r, a: h, lda: r, b: base + b + l * outputs * r, ldb: r,
-                           beta: 1, c: out, ldc: outputs)
+                    guard let lora, let base = loraBase, let slot = lora.config.targets.firstIndex(of: target) else { return }
+                    let h = act("loraH") + ((slot * self.config.nLayer + l) * rows * lora.config.rank)
+                    lora.forward(target, layer: l, inp: inp, out: out, h: h, rows: rows, dropout: dropoutOn, weights: base, buffer: act("loraX"))
                 }
                 let x = act("x"), embedding = w(.embedding)
                 for row in 0..<rows { for i in 0..<c { x[row * c + i] = embedding[Int(tokens[row]) * c + i] } }
@@ -296,7 +288,7 @@ extension Llama {
                             guard let lora, let lwBase = loraWeightsBase, let lgBase = loraGradientsBase, let scratch = loraScratchBase,
                                   let slot = lora.config.targets.firstIndex(of: target) else { return }
                             let h = act("loraH") + (slot * self.config.nLayer + l) * rows * lora.config.rank
-                            Self.adapterBackward(target, layer: l, lora: lora, weights: lwBase, gradients: lgBase, dout: dout, inp: inp, dinp: dinp,
+                            lora.backward(target, layer: l, weights: lwBase, gradients: lgBase, dout: dout, inp: inp, dinp: dinp,
                                                  h: h, rows: rows, dropout: adapterDropout, scratch: scratch)
                         }
                         let dx = sb.baseAddress!, dn = dx + rows * c, dy = dn + rows * c, dmid = dy + rows * c
@@ -435,41 +427,6 @@ extension Llama {
     }
 
     /// out[rows × outputs] = inp[rows × inputs] · Wᵀ (+ b), W [outputs, inputs].
-    /// An adapter's input: `inp` itself, or with this pass's dropout applied (into `buffer`).
-    static func adapterInput(_ inp: P, _ lora: LoRAAdapters<T>, _ target: LoRATarget, layer: Int, rows: Int, inputs: Int,
-                             dropout: Bool, into buffer: P) -> P {
-        guard dropout, lora.config.dropout > 0 else { return inp }
-        let keep = 1 / T(1 - lora.config.dropout)
-        for i in 0..<(rows * inputs) { buffer[i] = lora.keeps(target, layer: layer, index: i) ? inp[i] * keep : 0 }
-        return buffer
-    }
-
-    /// An adapter's backward: dB += doutᵀ·H (H = s·dropout(inp)·Aᵀ, kept), dH = s·dout·B,
-    /// dA += dHᵀ·dropout(inp), dinp += dropout′(dH·A).
-    static func adapterBackward(_ target: LoRATarget, layer l: Int, lora: LoRAAdapters<T>, weights: P, gradients: P,
-                                dout: P, inp: P, dinp: P, h: P, rows: Int, dropout: Bool, scratch: P) {
-        guard let (a, b) = lora.offsets[target], let (inputs, outputs) = lora.shapes[target] else { return }
-        let r = lora.config.rank, s = T(lora.config.scale)
-        let dh = scratch, dropped = scratch + rows * r, dx = dropped + rows * inputs
-        T.gemm(transA: true, transB: false, m: outputs, n: r, k: rows, a: dout, lda: outputs, b: h, ldb: r, beta: 1,
-               c: gradients + b + l * outputs * r, ldc: r)
-        T.gemm(transA: false, transB: false, m: rows, n: r, k: outputs, a: dout, lda: outputs, b: weights + b + l * outputs * r, ldb: r,
-               beta: 0, c: dh, ldc: r)
-        for i in 0..<(rows * r) { dh[i] *= s }
-        let input = adapterInput(inp, lora, target, layer: l, rows: rows, inputs: inputs, dropout: dropout, into: dropped)
-        T.gemm(transA: true, transB: false, m: r, n: inputs, k: rows, a: dh, lda: r, b: input, ldb: inputs, beta: 1,
-               c: gradients + a + l * r * inputs, ldc: inputs)
-        guard dropout, lora.config.dropout > 0 else {
-            T.gemm(transA: false, transB: false, m: rows, n: inputs, k: r, a: dh, lda: r, b: weights + a + l * r * inputs, ldb: inputs,
-                   beta: 1, c: dinp, ldc: inputs)
-            return
-        }
-        T.gemm(transA: false, transB: false, m: rows, n: inputs, k: r, a: dh, lda: r, b: weights + a + l * r * inputs, ldb: inputs,
-               beta: 0, c: dx, ldc: inputs)
-        let keep = 1 / T(1 - lora.config.dropout)
-        for i in 0..<(rows * inputs) where lora.keeps(target, layer: l, index: i) { dinp[i] += dx[i] * keep }
-    }
-
     /// One (sequence, head)'s attention weights: softmax(scale · Q·Kᵀ) over the causal triangle,
     /// [len, len] with the masked upper part 0. Forward and backward both call it, so the weights
     /// backward makes again are those forward used, bit for bit.

@@ -224,18 +224,11 @@ extension Llama {
     /// the adapted model's outputs, for generation and for `--merge`.
     public func mergeAdapters() {
         guard let lora = adapters else { return }
-        let r = lora.config.rank, s = T(lora.config.scale)
         for target in lora.config.targets {
-            guard let (a, b) = lora.offsets[target], let (inputs, outputs) = lora.shapes[target], let base = offsets[target.tensor] else { continue }
+            guard let (inputs, outputs) = lora.shapes[target], let tensor = target.tensor, let base = offsets[tensor] else { continue }
             for l in 0..<config.nLayer {
-                let w = base + l * outputs * inputs, aStart = a + l * r * inputs, bStart = b + l * outputs * r
-                for o in 0..<outputs {
-                    for i in 0..<inputs {
-                        var sum: T = 0
-                        for k in 0..<r { sum += lora.parameters[bStart + o * r + k] * lora.parameters[aStart + k * inputs + i] }
-                        parameters[w + o * inputs + i] += s * sum
-                    }
-                }
+                let w = base + l * outputs * inputs   // [out, in], as s·B·A
+                for (i, d) in lora.delta(target, layer: l).enumerated() { parameters[w + i] += d }
             }
         }
         adapters = nil

@@ -77,8 +77,8 @@ extension GPT: TrainableLanguageModel where T == Float {
     public var vocabularySize: Int { config.vocabSize }
     public var shapeSummary: String { "GPT-2, \(config.nLayer) layers × \(config.nEmbd)" }
     public var trainableParameters: [Float] {
-        get { parameters }
-        set { parameters = newValue }
+        get { adapters?.parameters ?? parameters }
+        set { if adapters != nil { adapters?.parameters = newValue } else { parameters = newValue } }
     }
     public var width: Int { config.nEmbd }
 
@@ -102,9 +102,14 @@ extension GPT: TrainableLanguageModel where T == Float {
         throw QuarryError("pooling an intermediate block (--layer) is for Llama-family models so far")
     }
 
-    public func divideGradients(by divisor: Float) { for i in gradients.indices { gradients[i] /= divisor } }
+    public func divideGradients(by divisor: Float) {
+        if adapters != nil { adapters?.gradients.withUnsafeMutableBufferPointer { g in for i in g.indices { g[i] /= divisor } }; return }
+        for i in gradients.indices { gradients[i] /= divisor }
+    }
     public func makeOptimizer(weightDecay: Float, layerDecay: Float) -> AdamW {
-        AdamW(model: self, weightDecay: weightDecay, layerDecay: layerDecay)
+        // Adapters: every A and B is a matrix, decayed (as Hugging Face's Trainer does).
+        if let adapters { return AdamW(count: adapters.parameters.count, decay: [Float](repeating: 1, count: adapters.parameters.count), weightDecay: weightDecay) }
+        return AdamW(model: self, weightDecay: weightDecay, layerDecay: layerDecay)
     }
     public func step(_ optimizer: inout AdamW, lr: Float) { optimizer.update(self, lr: lr) }
 
@@ -113,8 +118,13 @@ extension GPT: TrainableLanguageModel where T == Float {
         dropoutCounter = counter
     }
 
+    /// A frozen model with adapters saves the adapters only, in PEFT's layout; else the whole model.
     public func saveCheckpoint(to directory: String, endOfTextID: Int32?, metadata: [String: String]) throws {
-        try Checkpoint.save(self, to: directory, endOfTextID: endOfTextID, metadata: metadata)
+        if let adapters {
+            try LoRACheckpoint.save(adapters, layers: config.nLayer, base: baseModelName ?? "", to: directory, metadata: metadata)
+        } else {
+            try Checkpoint.save(self, to: directory, endOfTextID: endOfTextID, metadata: metadata)
+        }
     }
 }
 

@@ -68,6 +68,10 @@ public struct AdamW {
 
     /// One update with learning rate `lr` from the model's accumulated gradients.
     public mutating func update(_ model: GPT<Float>, lr: Float) {
+        if let gradients = model.adapters?.gradients {
+            update(&model.adapters!.parameters, gradients, lr: lr)   // the `if let` saw them
+            return
+        }
         model.update { params, grads in update(&params, grads, lr: lr) }
     }
 
@@ -102,15 +106,20 @@ extension GPT {
         body(&parameters, gradients)
     }
 
-    /// Scales gradients so their global norm is at most `maxNorm`; returns the norm before.
+    /// Scales gradients (a frozen base's adapters') so their global norm is at most `maxNorm`;
+    /// returns the norm before.
     @discardableResult
     public func clipGradients(maxNorm: T) -> T {
         var sum: T = 0
-        for g in gradients { sum += g * g }
+        for g in adapters?.gradients ?? gradients { sum += g * g }
         let norm = T.squareRoot(sum)
         if norm > maxNorm && norm > 0 {
             let scale = maxNorm / norm
-            for i in gradients.indices { gradients[i] *= scale }
+            if adapters != nil {
+                adapters?.gradients.withUnsafeMutableBufferPointer { g in for i in g.indices { g[i] *= scale } }
+            } else {
+                for i in gradients.indices { gradients[i] *= scale }
+            }
         }
         return norm
     }

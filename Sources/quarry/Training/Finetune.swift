@@ -23,7 +23,7 @@ struct Finetune: ParsableCommand {
         `SYSTEM\\n\\nUser: …\\n\\nAssistant: …<|endoftext|>` for a model without one. The epoch with \
         the best dev loss is kept in --out: `quarry generate --model RUN2 --chat --prompt "…"` asks it.
 
-        --lora R trains low-rank adapters on a frozen Llama-family model (classify or sft) and \
+        --lora R trains low-rank adapters on a frozen model, Llama family or GPT-2 (classify or sft), and \
         saves them in PEFT's layout; every command that takes a run takes the adapter run.
 
         With --db and --labels-task NAME, the examples come straight from a labelling task (its \
@@ -44,10 +44,10 @@ struct Finetune: ParsableCommand {
     @Option(help: "The model to start from: a quarry run, a Hugging Face GPT-2 or Llama-family directory, a .gguf file, or ORG/NAME in the Hugging Face cache.") var from: String
     @Option(parsing: .unconditional, help: "Classify: pool the residual stream after this block (1…layers) instead of the final states, on a frozen Llama-family base (--freeze-base); the second-to-last blocks often probe better.") var layer: Int?
     @Option(parsing: .unconditional, help: "Classify: cut each text to this many tokens (default: the model's context); eval and predictions cut the same.") var maxTokens: Int?
-    @Option(parsing: .unconditional, help: "Train low-rank adapters of this rank (LoRA) on a frozen Llama-family model instead of the whole model; saved in PEFT's layout (adapter_config.json, adapter_model.safetensors). 8 is usual.") var lora: Int?
+    @Option(parsing: .unconditional, help: "Train low-rank adapters of this rank (LoRA) on the frozen model (Llama family or GPT-2) instead of the whole model; saved in PEFT's layout (adapter_config.json, adapter_model.safetensors). 8 is usual.") var lora: Int?
     @Option(parsing: .unconditional, help: "LoRA's alpha: the adapters are scaled by alpha / rank.") var loraAlpha: Double = 16
     @Option(parsing: .unconditional, help: "Dropout on the adapters' inputs while training.") var loraDropout: Double = 0.05
-    @Option(help: "The projections that get adapters: any of q,k,v,o,gate,up,down.") var loraTargets: String = "q,k,v,o"
+    @Option(help: "The projections that get adapters: any of q,k,v,o,gate,up,down (GPT-2: q,k,v together are its fused c_attn; no gate).") var loraTargets: String = "q,k,v,o"
     @Flag(help: "With --lora: also write the adapted model with the adapters folded into its weights (OUT/merged, a plain Hugging Face directory); `quarry convert RUN --to hf|gguf` does the same later.") var merge = false
     @Option(help: "Labelled JSONL ({\"text\", \"label\"}; for sft chat records), or a `quarry export --format shards` directory (its train.jsonl records).") var train: String?
     @Option(name: [.short, .long], help: "Where the fine-tuned model goes.") var out: String

@@ -22,7 +22,9 @@ struct Logits: ParsableCommand {
             try runReporting { _ = try llama.forward(tokens: ids, targets: nil, B: 1, T: ids.count) }
             logits = Array(llama.logits())
         } else {
-            let gpt = try runReporting { try Checkpoint.load(from: model) }
+            // A GPT-2 run, or an adapter run on one (the adapters applied as they train).
+            let loaded = try runReporting { try LanguageModel.runModel(model) }
+            guard let gpt = loaded as? GPT<Float> else { throw ValidationError("\(model) is not a model quarry runs") }
             try runReporting { _ = try gpt.forward(tokens: ids, targets: nil, B: 1, T: ids.count) }
             logits = Array(gpt.logits())
         }
