@@ -13,6 +13,7 @@ let targets: [(name: String, uses: [String])] = [
     ("FuzzSafetensors", ["QuarryTraining"]),  // safetensors checkpoints and config.json
     ("FuzzShards", ["QuarryShards"]),         // Megatron .idx, llm.c headers, manifest.json
     ("FuzzGGUF", ["QuarryTraining", "QuarryTokenizer", "QuarryPipeline"]),  // GGUF models: tensors, metadata, tokenizer
+    ("FuzzFastText", ["QuarryIngest"]),       // fastText models (.bin, .ftz) and predictions with them
 ]
 
 let package = Package(

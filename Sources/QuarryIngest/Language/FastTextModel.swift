@@ -316,21 +316,23 @@ struct HuffmanTree {
     /// fastText's depth-first search for the k best leaves: a branch is left once its score falls
     /// under log(threshold) or under the k-th best found.
     func search(k: Int, threshold: Float, hidden: [Float], output: FastTextMatrix, into best: inout TopK) {
+        guard labels > 0 else { return }
         let floor = FastTextModel.stdLog(threshold)
-        func visit(_ node: Int, _ score: Float) {
-            if score < floor { return }
-            if best.isFull, let lowest = best.lowest, score < lowest { return }
+        // fastText recurses; a stack of its own here (a skewed tree of a million labels is a
+        // million deep), visited in the same order: left before right.
+        var pending: [(node: Int, score: Float)] = [(2 * labels - 2, 0)]
+        while let (node, score) = pending.popLast() {
+            if score < floor { continue }
+            if best.isFull, let lowest = best.lowest, score < lowest { continue }
             if left[node] == -1 && right[node] == -1 {
                 best.insert(score: score, label: node)
-                return
+                continue
             }
             // As fastText: exp in float, the division in double, kept as a float.
             let f = Float(1.0 / Double(1 + expf(-output.dot(row: node - labels, hidden))))
-            visit(left[node], score + FastTextModel.stdLog(Float(1.0 - Double(f))))
-            visit(right[node], score + FastTextModel.stdLog(f))
+            pending.append((right[node], score + FastTextModel.stdLog(f)))
+            pending.append((left[node], score + FastTextModel.stdLog(Float(1.0 - Double(f)))))
         }
-        guard labels > 0 else { return }
-        visit(2 * labels - 2, 0)
     }
 }
 
