@@ -19,6 +19,12 @@ public enum DocumentJSON {
             out.append(contentsOf: Array(#","url":"#.utf8))
             JSONText.appendString(url, to: &out)
         }
+        if let language = doc.language, let score = doc.languageScore {
+            out.append(contentsOf: Array(#","language":"#.utf8))
+            JSONText.appendString(language, to: &out)
+            // The float's shortest decimal (0.9746555, not 0.9746555089950562): what was computed, no more.
+            out.append(contentsOf: Array(",\"language_score\":\(score.isFinite ? score : 0)".utf8))
+        }
         out.append(contentsOf: Array(#","text":"#.utf8))
         JSONText.appendString(doc.text, to: &out)
         out.append(contentsOf: [UInt8(ascii: "}"), 0x0A])

@@ -8,13 +8,20 @@ public struct Document: Sendable, Equatable {
     public var title: String?
     public var url: String?
     public var text: String
+    /// The identified language (the model's label without `__label__`) and its probability,
+    /// when language identification ran (`extract --lang-model`, `ingest --languages`).
+    public var language: String?
+    public var languageScore: Float?
 
-    public init(id: String, source: String, title: String? = nil, url: String? = nil, text: String) {
+    public init(id: String, source: String, title: String? = nil, url: String? = nil, text: String,
+                language: String? = nil, languageScore: Float? = nil) {
         self.id = id
         self.source = source
         self.title = title
         self.url = url
         self.text = text
+        self.language = language
+        self.languageScore = languageScore
     }
 }
 

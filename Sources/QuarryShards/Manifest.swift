@@ -33,9 +33,13 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var part: IngestPart
         /// How plain-text inputs were cut into documents; absent means whole files.
         public var sampleBy: String? = nil
+        /// `--languages` (sorted) and `--lang-threshold`: the languages kept; absent: every language.
+        public var languages: [String]? = nil
+        public var languageThreshold: Double? = nil
         enum CodingKeys: String, CodingKey {
             case format, tokenWidth = "token_dtype", shardTokens = "shard_tokens", valFraction = "val_fraction"
             case minWords = "min_words", quality = "quality_filter", dedup, part, sampleBy = "sample_by"
+            case languages, languageThreshold = "lang_threshold"
         }
 
         public init(format: ShardFormat, tokenWidth: TokenWidth, shardTokens: Int, valFraction: Double, minWords: Int,
@@ -68,10 +72,13 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var documentsRead: Int
     public var documentsKept: Int
     public var dropped: [String: Int]
+    /// Kept documents per identified language (`ingest --languages` or `--lang-model`); absent
+    /// when languages were not identified.
+    public var languages: [String: Int]? = nil
     public var resume: [String: ResumePoint]
 
     enum CodingKeys: String, CodingKey {
-        case version, complete, tokenizer, settings, sources, shards, totals, dropped, resume
+        case version, complete, tokenizer, settings, sources, shards, totals, dropped, languages, resume
         case documentsRead = "documents_read", documentsKept = "documents_kept"
     }
 

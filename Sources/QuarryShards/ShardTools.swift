@@ -166,6 +166,7 @@ public enum ShardTools {
                 merged.shards.append(shard)
             }
             for (k, v) in m.dropped { merged.dropped[k, default: 0] += v }
+            for (k, v) in m.languages ?? [:] { merged.languages = merged.languages ?? [:]; merged.languages?[k, default: 0] += v }
             merged.documentsRead += m.documentsRead
             merged.documentsKept += m.documentsKept
         }

@@ -2,6 +2,12 @@ import ArgumentParser
 
 @main
 struct Quarry: ParsableCommand {
+    /// `--lang-model` may stand alone (the default model); the parser wants a value, so a bare
+    /// one is given the empty value here (`--lang-model=`).
+    static func main() {
+        main(LanguageModelArgument.givingBareOnesTheDefault(Array(CommandLine.arguments.dropFirst())))
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "quarry",
         abstract: "From raw text dumps to a trained language model, in one binary.",

@@ -6,7 +6,8 @@ public enum Conversion {
         case dropped(DropReason)
     }
 
-    public static func convert(_ record: RawRecord) -> Result {
+    /// `languages`: identify each document's language (its top label and probability).
+    public static func convert(_ record: RawRecord, languages: LanguageIdentifier? = nil) -> Result {
         var title = record.title
         let outcome: TextCleaner.Outcome
         switch record.payload {
@@ -28,8 +29,12 @@ public enum Conversion {
         case .clean(let text, let repaired):
             let id = record.id ?? stableID(record.source)
             let cleanTitle = title.map(TextCleaner.clean).flatMap { $0.isEmpty ? nil : $0 }
-            return .document(Document(id: id, source: record.source, title: cleanTitle, url: record.url, text: text),
-                             repairedBytes: repaired)
+            var document = Document(id: id, source: record.source, title: cleanTitle, url: record.url, text: text)
+            if let found = languages?.identify(text).first {
+                document.language = found.language
+                document.languageScore = found.score
+            }
+            return .document(document, repairedBytes: repaired)
         }
     }
 

@@ -8,12 +8,15 @@ public struct ExtractionOptions: Sendable {
     public var showProgress: Bool
     /// What one document of a plain-text file is.
     public var textSampling: TextSampling
+    /// Identify each document's language on the workers (nil: not identified).
+    public var languages: LanguageIdentifier?
 
     public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, showProgress: Bool = isatty(2) != 0,
-                textSampling: TextSampling = .document) {
+                textSampling: TextSampling = .document, languages: LanguageIdentifier? = nil) {
         self.jobs = max(1, jobs)
         self.showProgress = showProgress
         self.textSampling = textSampling
+        self.languages = languages
     }
 }
 
@@ -106,17 +109,17 @@ public final class ExtractionRun {
             let slots = ResultSlots(count: batch.count)
             let group = DispatchGroup()
             if options.jobs == 1 {
-                for (i, record) in batch.enumerated() { slots.set(i, Conversion.convert(record)) }
+                for (i, record) in batch.enumerated() { slots.set(i, Conversion.convert(record, languages: options.languages)) }
             } else {
                 let width = min(options.jobs, batch.count)
                 let records = batch
-                let next = NextIndex()
+                let next = NextIndex(), languages = options.languages
                 DispatchQueue.global().async(group: group) {
                     // Records are taken one at a time as workers free up: pages differ in size
                     // by orders of magnitude, so a fixed share per worker leaves one idle.
                     DispatchQueue.concurrentPerform(iterations: width) { _ in
                         while let i = next.take(below: records.count) {
-                            slots.set(i, Conversion.convert(records[i]))
+                            slots.set(i, Conversion.convert(records[i], languages: languages))
                         }
                     }
                 }

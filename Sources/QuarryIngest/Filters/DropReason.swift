@@ -26,6 +26,9 @@ public enum DropReason: String, Sendable, CaseIterable {
     case exactDuplicate = "duplicate_exact"
     case nearDuplicate = "duplicate_near"
 
+    // `ingest --languages`: the identified language is not one kept, or scored under the threshold.
+    case language = "language"
+
     // `ingest --part K/N`: the document belongs to another part.
     case otherPart = "other_part"
 }

@@ -32,6 +32,14 @@ public struct QualityFilter: Sendable {
         return text.withUTF8 { check(bytes: $0) }
     }
 
+    /// The same for a document identified as `language` (nil: not identified): the English
+    /// stop-word rule applies to English (or unidentified) documents only.
+    public func check(_ text: String, language: String?) -> DropReason? {
+        var filter = self
+        if let language, language != "en" { filter.requireStopWords = false }
+        return filter.check(text)
+    }
+
     private func check(bytes s: UnsafeBufferPointer<UInt8>) -> DropReason? {
         var words = 0, wordCharacters = 0, measuredWords = 0, alphabeticWords = 0, symbols = 0, stops = 0
         var lines = 0, bullets = 0, ellipses = 0

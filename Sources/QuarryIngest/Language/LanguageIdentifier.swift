@@ -8,20 +8,25 @@ public struct LanguageIdentifier: Sendable {
     public let model: FastTextModel
     public let path: String
 
-    /// lid.176.ftz (FineWeb's model, 176 languages) in quarry's models cache, where
-    /// `scripts/fetch-models lid176` puts it: $QUARRY_MODELS, else ${XDG_CACHE_HOME:-~/.cache}/quarry/models.
-    public static var defaultModelPath: String {
+    /// lid.176.ftz (FineWeb's model, 176 languages), found in quarry's models cache.
+    public static let defaultModelName = "lid.176.ftz"
+
+    /// Where `scripts/fetch-models` puts model files: $QUARRY_MODELS, else ${XDG_CACHE_HOME:-~/.cache}/quarry/models.
+    public static var modelsCache: String {
         let environment = ProcessInfo.processInfo.environment
-        let cache = environment["QUARRY_MODELS"]
-            ?? (environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache") + "/quarry/models"
-        return cache + "/lid.176.ftz"
+        return environment["QUARRY_MODELS"] ?? (environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache") + "/quarry/models"
     }
 
-    /// `path` nil: the default model, with the way to fetch it when it is missing.
-    public init(modelPath path: String? = nil) throws {
-        let path = path ?? Self.defaultModelPath
+    /// `path`: a model file, or the name of one in the models cache; nil: lid.176.ftz there.
+    /// A missing model is an error that says how to fetch it.
+    public init(modelPath given: String? = nil) throws {
+        let named = given ?? Self.defaultModelName
+        let cached = Self.modelsCache + "/" + named
+        let path = FileManager.default.fileExists(atPath: named) || named.contains("/") ? named : cached
         guard FileManager.default.fileExists(atPath: path) else {
-            throw QuarryError("no language-identification model at \(path): run scripts/fetch-models lid176 (it fetches lid.176.ftz there), or give --lang-model PATH")
+            throw QuarryError(named == Self.defaultModelName
+                ? "no language-identification model at \(cached): run scripts/fetch-models lid176 (it fetches lid.176.ftz there), or give --lang-model PATH"
+                : "no fastText model at \(named) (nor in the models cache, \(Self.modelsCache))")
         }
         self.path = path
         model = try FastTextModel(path: path)

@@ -17,6 +17,12 @@ public struct IngestOptions: Sendable {
     public var dedup: Deduplicator.Mode = .exact
     public var showProgress = false
     public var textSampling: TextSampling = .document
+    /// Identify each document's language (counted in the manifest; the English stop-word rule
+    /// then applies to English documents only).
+    public var languageIdentifier: LanguageIdentifier? = nil
+    /// Keep only documents identified as one of these, scoring at least `languageThreshold`.
+    public var languages: Set<String>? = nil
+    public var languageThreshold = 0.65
 
     public init() {}
 }
@@ -54,12 +60,17 @@ public final class IngestRun {
         deduplicator = Deduplicator(mode: options.dedup)
         encoder = ParallelEncoder(model: tokenizer.model, jobs: options.jobs)
         let width = try TokenWidth.forFormat(options.format, vocabularySize: tokenizer.model.vocabularySize)
-        let settings = Manifest.Settings(format: options.format, tokenWidth: width, shardTokens: options.shardTokens,
+        var settings = Manifest.Settings(format: options.format, tokenWidth: width, shardTokens: options.shardTokens,
                                          valFraction: options.valFraction, minWords: options.minWords, quality: options.quality,
                                          dedup: options.dedup.rawValue, part: .slice(options.part, of: options.parts),
                                          sampleBy: options.textSampling == .document ? nil : options.textSampling.rawValue)
+        if let languages = options.languages {
+            settings.languages = languages.sorted()
+            settings.languageThreshold = options.languageThreshold
+        }
         manifest = Manifest(complete: false, tokenizer: tokenizer.manifestEntry, settings: settings, sources: files, shards: [],
                             totals: [:], documentsRead: 0, documentsKept: 0, dropped: [:], resume: [:])
+        if options.languageIdentifier != nil { manifest.languages = [:] }
     }
 
     /// What a run did: the final manifest, and whether it resumed a killed run or found the job done.
@@ -88,7 +99,8 @@ public final class IngestRun {
             : files
         let byDocument = options.parts > 1 && files.count < options.parts
         let extraction = ExtractionRun(files: selectedFiles, options: ExtractionOptions(jobs: options.jobs, showProgress: options.showProgress,
-                                                                                          textSampling: options.textSampling),
+                                                                                          textSampling: options.textSampling,
+                                                                                          languages: options.languageIdentifier),
                                        report: report)
         let summary = try extraction.run { doc in
             if byDocument && Self.partOf(doc, parts: options.parts) != options.part - 1 {
@@ -183,11 +195,16 @@ public final class IngestRun {
         let useQuality = options.quality
         let mode = options.dedup
         let verdicts = parallelMap(docs, jobs: options.jobs) { doc -> (DropReason?, Deduplicator.Fingerprint) in
-            (useQuality ? filter.check(doc.text) : nil, Deduplicator.fingerprint(doc.text, mode: mode))
+            (useQuality ? filter.check(doc.text, language: doc.language) : nil, Deduplicator.fingerprint(doc.text, mode: mode))
         }
         // Order-dependent decisions, in input order.
         var toEncode: [(doc: Document, split: IngestSplit, needed: Bool)] = []
         for (doc, verdict) in zip(docs, verdicts) {
+            if let kept = options.languages,
+               !(doc.language.map(kept.contains) ?? false) || Double(doc.languageScore ?? 0) < options.languageThreshold {
+                count(.language)
+                continue
+            }
             if let failure = verdict.0 {
                 count(failure)
                 continue
@@ -200,6 +217,7 @@ public final class IngestRun {
             let ordinal = ordinals[split, default: 0]
             ordinals[split] = ordinal + 1
             manifest.documentsKept += 1
+            if let language = doc.language { manifest.languages?[language, default: 0] += 1 }
             // Documents already in finished shards (a resumed run) need no tokens.
             toEncode.append((doc, split, !(writers[split]?.isWritten(ordinal: ordinal) ?? false)))
         }

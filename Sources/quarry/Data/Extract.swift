@@ -35,6 +35,8 @@ struct Extract: ParsableCommand {
     @Option(help: "What one document of a plain-text input is: the whole file, each blank-line-separated paragraph, or each line.")
     var sampleBy: TextSampling = .document
 
+    @Option(help: ArgumentHelp("Identify each document's language with this fastText model and add \"language\" and \"language_score\" (bare --lang-model: lid.176.ftz from the models cache, fetched by scripts/fetch-models lid176).", valueName: "path")) var langModel: String?
+
     @Flag(help: "Exit with an error if any file or record could not be read.")
     var strict = false
 
@@ -59,8 +61,10 @@ struct Extract: ParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
+        let languages = try langModel.map { path in try runReporting { try LanguageIdentifier(modelPath: path) } }
         let runner = ExtractionRun(files: expansion.files,
-                                   options: ExtractionOptions(jobs: jobs, showProgress: !quiet && isatty(2) != 0, textSampling: sampleBy),
+                                   options: ExtractionOptions(jobs: jobs, showProgress: !quiet && isatty(2) != 0, textSampling: sampleBy,
+                                                              languages: languages),
                                    report: { printError("warning: \($0)") })
         let summary: ExtractionSummary
         do {

@@ -65,6 +65,12 @@ struct Ingest: ParsableCommand {
     @Option(help: "What one document of a plain-text input is: the whole file, each blank-line-separated paragraph, or each line.")
     var sampleBy: TextSampling = .document
 
+    @Option(help: ArgumentHelp("Keep only documents whose identified language is one of these (e.g. en,de; lid.176's codes, or the --lang-model's labels without __label__), scoring at least --lang-threshold.", valueName: "list")) var languages: String?
+
+    @Option(parsing: .unconditional, help: "With --languages: the least probability of the top language a kept document has.") var langThreshold: Double = 0.65
+
+    @Option(help: ArgumentHelp("Identify languages with this fastText model (bare --lang-model, or --languages alone: lid.176.ftz from the models cache); kept documents are counted per language in the manifest, and the English stop-word rule applies to English documents only.", valueName: "path")) var langModel: String?
+
     @Flag(name: [.short, .long], help: "No progress and no summary on standard error.")
     var quiet = false
 
@@ -87,7 +93,13 @@ struct Ingest: ParsableCommand {
         options.dedup = dedup
         options.textSampling = sampleBy
         options.showProgress = progressEnabled(quiet: quiet)
+        options.languages = keptLanguages
+        options.languageThreshold = langThreshold
         return options
+    }
+
+    var keptLanguages: Set<String>? {
+        languages.map { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }) }
     }
 
     func validate() throws {
@@ -101,12 +113,17 @@ struct Ingest: ParsableCommand {
         guard minWords >= 0 else { throw ValidationError("--min-words must not be negative") }
         guard slice != nil else { throw ValidationError("--part must be K/N with 1 ≤ K ≤ N, e.g. 2/4 (got \(part))") }
         if let vocabSize, vocabSize < 257 { throw ValidationError("--vocab-size must be at least 257") }
+        if let kept = keptLanguages, kept.isEmpty { throw ValidationError("--languages needs at least one language, e.g. --languages en,de") }
+        guard langThreshold.isFinite && langThreshold >= 0 && langThreshold <= 1 else { throw ValidationError("--lang-threshold must be in [0, 1] (got \(langThreshold))") }
     }
 
     func run() throws {
         let expansion = try expandInputs(inputs)
         let started = Date()
         let result = try runReporting { () -> IngestRun.Outcome in
+            // The model is loaded (or its absence reported) before any other work.
+            var options = self.options
+            if langModel != nil || languages != nil { options.languageIdentifier = try LanguageIdentifier(modelPath: langModel) }
             let tokenizer = try ShardTokenizer(path: try tokenizerFile(files: expansion.files))
             return try IngestRun(files: expansion.files, directory: out, tokenizer: tokenizer, options: options,
                                  report: { printError("warning: \($0)") }).run()
@@ -121,6 +138,9 @@ struct Ingest: ParsableCommand {
         if result.resumed { lines.append("resumed an interrupted run") }
         lines.append("documents read \(m.documentsRead), kept \(m.documentsKept)")
         for (reason, count) in m.dropped.sorted(by: { $0.key < $1.key }) { lines.append("  dropped \(reason): \(count)") }
+        if let languages = m.languages, !languages.isEmpty {
+            lines.append("languages kept: " + languages.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
         for (split, t) in m.totals.sorted(by: { $0.key > $1.key }) {
             lines.append("\(split): \(t.shards) shard(s), \(t.documents) documents, \(t.tokens) tokens")
         }

@@ -18,6 +18,10 @@ struct ShardsStats: ParsableCommand {
             print("\(split): \(t.shards) shard(s), \(t.documents) documents, \(t.tokens) tokens")
         }
         for (reason, count) in m.dropped.sorted(by: { $0.key < $1.key }) { print("dropped \(reason): \(count)") }
+        if let languages = m.languages {
+            if let kept = m.settings.languages { print("languages kept: \(kept.joined(separator: ",")) (score at least \(m.settings.languageThreshold ?? 0))") }
+            for (language, count) in languages.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) { print("language \(language): \(count) documents") }
+        }
         print("document length (tokens):")
         let maxCount = stats.histogram.values.max() ?? 1
         for bucket in stats.histogram.keys.sorted() {
