@@ -76,7 +76,7 @@ public struct GGUFFile {
         guard bytes.count >= 4, Array(bytes[0..<4]) == Self.magic else {
             throw QuarryError("\(path) is not a GGUF file (it does not start with \"GGUF\")")
         }
-        reader.position = 4
+        _ = try reader.take(4)
         version = try reader.u32()
         guard version == 2 || version == 3 else { throw QuarryError("\(path): GGUF version \(version); quarry reads versions 2 and 3") }
         let tensorCount = try reader.count(minimumBytesEach: 8 + 4 + 8 + 4 + 8, what: "tensors")
@@ -210,30 +210,22 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
     ]
 }
 
-/// A cursor over the file's bytes whose every read is bounds-checked.
+/// GGUF's fields over a bounds-checked cursor.
 struct GGUFReader {
-    let bytes: [UInt8]
+    private var cursor: ByteCursor
     let path: String
-    var position = 0
     /// Arrays inside arrays: GGUF allows them; a file nesting them deeply is refused.
     static let maximumNesting = 8
 
-    private func truncated() -> QuarryError {
-        QuarryError("\(path) is truncated or damaged (a GGUF field runs past the end of the file at byte \(position))")
+    init(bytes: [UInt8], path: String) {
+        cursor = ByteCursor(bytes: bytes, name: path + " (a GGUF file)")
+        self.path = path
     }
 
-    mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
-        guard n >= 0, n <= bytes.count - position else { throw truncated() }
-        defer { position += n }
-        return bytes[position..<(position + n)]
-    }
+    var position: Int { cursor.position }
 
-    mutating func little<T: FixedWidthInteger>(_: T.Type) throws -> T {
-        let slice = try take(MemoryLayout<T>.size)
-        var v: T = 0
-        for (i, b) in slice.enumerated() { v |= T(truncatingIfNeeded: b) << (8 * i) }
-        return v
-    }
+    mutating func take(_ n: Int) throws -> ArraySlice<UInt8> { try cursor.take(n) }
+    mutating func little<T: FixedWidthInteger>(_ type: T.Type) throws -> T { try cursor.little(type) }
 
     mutating func u32() throws -> UInt32 { try little(UInt32.self) }
     mutating func u64() throws -> UInt64 { try little(UInt64.self) }
@@ -241,15 +233,15 @@ struct GGUFReader {
     /// A count of things each at least `minimumBytesEach` long: no more than the rest of the file holds.
     mutating func count(minimumBytesEach: Int, what: String) throws -> Int {
         let n = try u64()
-        guard n <= UInt64((bytes.count - position) / minimumBytesEach) else {
-            throw QuarryError("\(path) claims \(n) \(what), more than its \(bytes.count) bytes can hold (a damaged file)")
+        guard n <= UInt64(cursor.remaining / minimumBytesEach) else {
+            throw QuarryError("\(path) claims \(n) \(what), more than its \(cursor.bytes.count) bytes can hold (a damaged file)")
         }
         return Int(n)
     }
 
     mutating func string() throws -> String {
         let n = try u64()
-        guard n <= UInt64(bytes.count - position) else { throw truncated() }
+        guard n <= UInt64(cursor.remaining) else { throw cursor.damaged("a string runs past the end of the file") }
         let slice = try take(Int(n))
         return String(decoding: slice, as: UTF8.self)
     }
