@@ -56,6 +56,16 @@ import QuarryTestSupport
         #expect(abs(Double(pa) - (f + 1e-5)) < 1e-6)
     }
 
+    /// A model whose output weights are NaN (found by the fuzzer: one-vs-all's table lookup
+    /// converted the NaN score to an index and trapped) scores no label instead of crashing.
+    @Test(arguments: [Int32(1), 3, 4]) func nanWeightsScoreNothing(loss: Int32) throws {
+        var bytes = Self.tinyModel(loss: loss)
+        let nan = withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Array($0) }
+        bytes.replaceSubrange((bytes.count - 16)..<bytes.count, with: nan + nan + nan + nan)
+        let model = try FastTextModel(bytes: bytes, name: "nan.bin")
+        #expect(model.predict("rock road", k: 2).isEmpty)
+    }
+
     @Test func theHashIsFNV1aOverSignedBytes() {
         #expect(FastTextModel.hash([UInt8]()) == 2_166_136_261)
         #expect(FastTextModel.hash(Array("a".utf8)) == 0xe40c_292c)          // FNV-1a's published test vectors

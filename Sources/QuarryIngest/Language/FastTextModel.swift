@@ -150,7 +150,7 @@ public final class FastTextModel: @unchecked Sendable {
         guard bucket >= 0 else { return nil }
         guard let pruned else { return Int32(truncatingIfNeeded: Int64(words) + bucket) }
         guard let row = pruned[Int32(truncatingIfNeeded: bucket)] else { return nil }
-        return Int32(words) + row
+        return Int32(truncatingIfNeeded: words + Int(row))   // checked against the input's rows at load
     }
 
     /// `<word>`'s character n-grams of minn…maxn characters (UTF-8 sequences kept whole; a lone
@@ -225,6 +225,7 @@ public final class FastTextModel: @unchecked Sendable {
     }
 
     static func tableSigmoid(_ x: Float) -> Float {
+        if x.isNaN { return x }   // a model with NaN weights: no label scores (fastText's cast is undefined there)
         if x < -8 { return 0 }
         if x > 8 { return 1 }
         return sigmoidTable[min(512, Int((x + 8) * 512 / 8 / 2))]
@@ -262,7 +263,8 @@ public final class FastTextModel: @unchecked Sendable {
                 best.insert(score: score, label: label)
             }
         }
-        return best.sorted.map { (labels[$0.label], expf($0.score)) }
+        // A NaN score (a model with NaN weights) is no prediction.
+        return best.sorted.filter { !$0.score.isNaN }.map { (labels[$0.label], expf($0.score)) }
     }
 }
 
