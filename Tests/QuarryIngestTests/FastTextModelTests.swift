@@ -9,7 +9,7 @@ import QuarryTestSupport
 @Suite struct FastTextModelTests {
     /// A supervised model in fastText's format: words "</s>", "rock", "road", labels a and b,
     /// dimension 2, no subwords (maxn 0), no buckets; `loss` 1 (hierarchical softmax) or 3 (softmax).
-    static func tinyModel(loss: Int32, version: Int32 = 12) -> [UInt8] {
+    static func tinyModel(loss: Int32, version: Int32 = 12, labelCounts: (Int64, Int64) = (7, 3)) -> [UInt8] {
         var out: [UInt8] = []
         func int32(_ v: Int32) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
         func int64(_ v: Int64) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
@@ -19,7 +19,7 @@ import QuarryTestSupport
         for v: Int32 in [2, 5, 5, 1, 5, 1, loss, 3, 0, 0, 0, 100] { int32(v) }
         withUnsafeBytes(of: (1e-4 as Double).bitPattern.littleEndian) { out += $0 }
         int32(5); int32(3); int32(2); int64(100); int64(-1)
-        for (word, count, type) in [("</s>", 10, 0), ("rock", 5, 0), ("road", 5, 0), ("__label__a", 7, 1), ("__label__b", 3, 1)] as [(String, Int64, UInt8)] {
+        for (word, count, type) in [("</s>", 10, 0), ("rock", 5, 0), ("road", 5, 0), ("__label__a", labelCounts.0, 1), ("__label__b", labelCounts.1, 1)] as [(String, Int64, UInt8)] {
             out += Array(word.utf8) + [0]; int64(count); out.append(type)
         }
         out.append(0)   // input not quantised
@@ -82,6 +82,9 @@ import QuarryTestSupport
         for cut in stride(from: 8, to: good.count, by: 7) {
             #expect(throws: QuarryError.self) { try FastTextModel(bytes: Array(good[..<cut]), name: "x") }
         }
+        // Label counts past fastText's 10^15 placeholder make a node its own child: refused, not searched forever (fuzzer).
+        #expect(throws: QuarryError.self) { try FastTextModel(bytes: Self.tinyModel(loss: 1, labelCounts: (1 << 53, 3)), name: "x") }
+        #expect(throws: Never.self) { try FastTextModel(bytes: Self.tinyModel(loss: 3, labelCounts: (1 << 53, 3)), name: "x") }
         // A dictionary size the file cannot hold is refused before anything is allocated.
         var huge = good
         huge.replaceSubrange(64..<68, with: [0xFF, 0xFF, 0xFF, 0x7F])

@@ -124,7 +124,15 @@ public final class FastTextModel: @unchecked Sendable {
         self.prunedBuckets = pruned
         self.input = input
         self.output = output
-        self.tree = loss == .hierarchicalSoftmax ? HuffmanTree(counts: counts) : nil
+        if loss == .hierarchicalSoftmax {
+            let tree = HuffmanTree(counts: counts)
+            // fastText builds it assuming counts under 10^15 (its placeholder for a node not yet
+            // made); larger ones make a node its own child, and the search would never end.
+            guard tree.isWellFormed else { throw file.damaged("label counts (up to \(counts.max() ?? 0)) that do not make a tree") }
+            self.tree = tree
+        } else {
+            self.tree = nil
+        }
         var subwords: [[Int32]] = []
         subwords.reserveCapacity(size)
         for (i, word) in entries.enumerated() {
@@ -276,7 +284,7 @@ struct TopK {
     init(k: Int) { self.k = k }
 
     var isFull: Bool { items.count >= k }
-    var lowest: Float? { items.map(\.score).min() }
+    var lowest: Float? { items.lazy.map(\.score).min() }
 
     mutating func insert(score: Float, label: Int) {
         items.append((score, label))
@@ -313,6 +321,12 @@ struct HuffmanTree {
         self.left = left
         self.right = right
         labels = n
+    }
+
+    /// Every inner node's children were made before it (so the search ends).
+    var isWellFormed: Bool {
+        guard labels > 1 else { return true }
+        return (labels..<(2 * labels - 1)).allSatisfy { left[$0] >= 0 && left[$0] < $0 && right[$0] >= 0 && right[$0] < $0 }
     }
 
     /// fastText's depth-first search for the k best leaves: a branch is left once its score falls
