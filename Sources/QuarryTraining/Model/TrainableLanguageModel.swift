@@ -171,17 +171,9 @@ extension Llama: TrainableLanguageModel where T == Float {
     }
 
     public func clipGradients(maxNorm: Float) -> Float {
-        // Read in place: a copy held here would make the scaling below copy every gradient.
-        func sumOfSquares(_ values: [Float]) -> Float { values.reduce(0) { $0 + $1 * $1 } }
-        let norm = (adapters.map { sumOfSquares($0.gradients) } ?? sumOfSquares(gradients)).squareRoot()
-        guard norm > maxNorm && norm > 0 else { return norm }
-        let scale = maxNorm / norm
-        if adapters != nil {
-            adapters?.gradients.withUnsafeMutableBufferPointer { g in for i in g.indices { g[i] *= scale } }
-        } else {
-            for i in gradients.indices { gradients[i] *= scale }
-        }
-        return norm
+        // In place: a copy held here would make the scaling copy every gradient.
+        if adapters != nil { return adapters?.gradients.clipNorm(to: maxNorm) ?? 0 }
+        return gradients.clipNorm(to: maxNorm)
     }
 
     public func makeOptimizer(weightDecay: Float, layerDecay: Float) -> AdamW {

@@ -110,17 +110,21 @@ extension GPT {
     /// returns the norm before.
     @discardableResult
     public func clipGradients(maxNorm: T) -> T {
-        var sum: T = 0
-        for g in adapters?.gradients ?? gradients { sum += g * g }
-        let norm = T.squareRoot(sum)
-        if norm > maxNorm && norm > 0 {
-            let scale = maxNorm / norm
-            if adapters != nil {
-                adapters?.gradients.withUnsafeMutableBufferPointer { g in for i in g.indices { g[i] *= scale } }
-            } else {
-                for i in gradients.indices { gradients[i] *= scale }
-            }
-        }
+        if adapters != nil { return adapters?.gradients.clipNorm(to: maxNorm) ?? 0 }
+        return gradients.clipNorm(to: maxNorm)
+    }
+}
+
+extension Array where Element: TrainingScalar {
+    /// Scales the values in place so their Euclidean norm is at most `maxNorm`; returns the norm
+    /// before (gradient clipping, the whole model's or its adapters').
+    mutating func clipNorm(to maxNorm: Element) -> Element {
+        var sum: Element = 0
+        for g in self { sum += g * g }
+        let norm = Element.squareRoot(sum)
+        guard norm > maxNorm && norm > 0 else { return norm }
+        let scale = maxNorm / norm
+        withUnsafeMutableBufferPointer { g in for i in g.indices { g[i] *= scale } }
         return norm
     }
 }
