@@ -84,6 +84,7 @@ import QuarryTestSupport
         }
         // Label counts past fastText's 10^15 placeholder make a node its own child: refused, not searched forever (fuzzer).
         #expect(throws: QuarryError.self) { try FastTextModel(bytes: Self.tinyModel(loss: 1, labelCounts: (1 << 53, 3)), name: "x") }
+        #expect(throws: QuarryError.self) { try FastTextModel(bytes: Self.tinyModel(loss: 1, labelCounts: (1 << 53, 1 << 53)), name: "x") }
         #expect(throws: Never.self) { try FastTextModel(bytes: Self.tinyModel(loss: 3, labelCounts: (1 << 53, 3)), name: "x") }
         // A dictionary size the file cannot hold is refused before anything is allocated.
         var huge = good

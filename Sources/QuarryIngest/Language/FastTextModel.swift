@@ -311,11 +311,19 @@ struct HuffmanTree {
             for i in n..<total {
                 var pair = [0, 0]
                 for j in 0..<2 {
-                    if leaf >= 0 && count[leaf] < count[node] { pair[j] = leaf; leaf -= 1 } else { pair[j] = node; node += 1 }
+                    // As fastText for counts under its 10^15 placeholder; past it no node is left
+                    // to take (-1), which `isWellFormed` refuses.
+                    if leaf >= 0 && (node >= total || count[leaf] < count[node]) {
+                        pair[j] = leaf; leaf -= 1
+                    } else if node < total {
+                        pair[j] = node; node += 1
+                    } else {
+                        pair[j] = -1
+                    }
                 }
                 left[i] = pair[0]
                 right[i] = pair[1]
-                count[i] = count[pair[0]] &+ count[pair[1]]
+                count[i] = pair.reduce(0) { $0 &+ ($1 >= 0 ? count[$1] : 0) }
             }
         }
         self.left = left
