@@ -4,7 +4,9 @@ import QuarryCore
 /// Serialises documents as JSON Lines, one object per line, keys in a fixed order so output is
 /// byte-for-byte reproducible.
 public enum DocumentJSON {
-    public static func line(_ doc: Document) -> [UInt8] {
+    /// `rejection`: a dropped document (`ingest --rejected`) also says the filter that dropped it,
+    /// the reason and the statistic that decided, when there is one.
+    public static func line(_ doc: Document, rejection: (reason: DropReason, value: Double?)? = nil) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(doc.text.utf8.count + 128)
         out.append(contentsOf: Array(#"{"id":"#.utf8))
@@ -27,6 +29,13 @@ public enum DocumentJSON {
         }
         out.append(contentsOf: Array(#","text":"#.utf8))
         JSONText.appendString(doc.text, to: &out)
+        if let (reason, value) = rejection {
+            out.append(contentsOf: Array(#","filter":"#.utf8))
+            JSONText.appendString(reason.filter, to: &out)
+            out.append(contentsOf: Array(#","filter_reason":"#.utf8))
+            JSONText.appendString(reason.rawValue, to: &out)
+            if let value, value.isFinite { out.append(contentsOf: Array(",\"value\":\(JSONValue.number(value).serialized)".utf8)) }
+        }
         out.append(contentsOf: [UInt8(ascii: "}"), 0x0A])
         return out
     }

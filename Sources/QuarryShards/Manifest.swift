@@ -36,10 +36,13 @@ public struct Manifest: Codable, Sendable, Equatable {
         /// `--languages` (sorted) and `--lang-threshold`: the languages kept; absent: every language.
         public var languages: [String]? = nil
         public var languageThreshold: Double? = nil
+        /// `--filters` in the order they ran; absent: the Gopher quality rules alone (or none,
+        /// when `quality_filter` is false), the default before the other filters existed.
+        public var filters: [String]? = nil
         enum CodingKeys: String, CodingKey {
             case format, tokenWidth = "token_dtype", shardTokens = "shard_tokens", valFraction = "val_fraction"
             case minWords = "min_words", quality = "quality_filter", dedup, part, sampleBy = "sample_by"
-            case languages, languageThreshold = "lang_threshold"
+            case languages, languageThreshold = "lang_threshold", filters
         }
 
         public init(format: ShardFormat, tokenWidth: TokenWidth, shardTokens: Int, valFraction: Double, minWords: Int,

@@ -36,7 +36,7 @@ struct Quarry: ParsableCommand {
         """,
         version: "0.1.0",
         groupedSubcommands: [
-            CommandGroup(name: "Data", subcommands: [Extract.self, Language.self, TokenizerCommand.self, Ingest.self, Shards.self]),
+            CommandGroup(name: "Data", subcommands: [Extract.self, Language.self, Filter.self, TokenizerCommand.self, Ingest.self, Shards.self]),
             CommandGroup(name: "Labelling", subcommands: [TaskCommand.self, Import.self, Tag.self, Review.self, Stats.self,
                                                           Export.self, Predictions.self]),
             CommandGroup(name: "Training", subcommands: [Pretrain.self, Finetune.self, Eval.self, Generate.self, Pull.self, Convert.self, Logits.self, Gradients.self, ModelSpeed.self]),

@@ -78,7 +78,10 @@ public final class ExtractionRun {
         self.report = report
     }
 
-    public func run(writing write: (Document) throws -> Void) throws -> ExtractionSummary {
+    /// `rejected`: called, in input order, with each record that converted to nothing (empty, too
+    /// many attributes …) and the reason; records a reader skips (redirects …) are only counted.
+    public func run(writing write: (Document) throws -> Void,
+                    rejected: ((DropReason, RawRecord) throws -> Void)? = nil) throws -> ExtractionSummary {
         let started = Date()
         let stream = RecordStream(files: files, textSampling: options.textSampling, threads: options.jobs) { [weak self] message, isError in
             guard let self else { return }
@@ -90,11 +93,11 @@ public final class ExtractionRun {
 
         // Several batches are converted at once, so the workers go on with the next batch while
         // the last pages of the previous one finish; results are delivered oldest first.
-        var inflight: [(results: ResultSlots, group: DispatchGroup)] = []
+        var inflight: [(results: ResultSlots, records: [RawRecord], group: DispatchGroup)] = []
         func deliverOldest() throws {
             let job = inflight.removeFirst()
             job.group.wait()
-            try deliver(job.results, write: write)
+            try deliver(job.results, records: job.records, write: write, rejected: rejected)
             progress.update(bytes: stream.bytesConsumed, items: summary.documentsWritten)
         }
         defer { for job in inflight { job.group.wait() } }
@@ -124,7 +127,7 @@ public final class ExtractionRun {
                     }
                 }
             }
-            inflight.append((slots, group))
+            inflight.append((slots, rejected == nil ? [] : batch, group))
         }
         summary.filesOpened = stream.filesOpened
         summary.filesFailed = stream.filesFailed
@@ -134,7 +137,8 @@ public final class ExtractionRun {
         return summary
     }
 
-    private func deliver(_ results: ResultSlots, write: (Document) throws -> Void) throws {
+    private func deliver(_ results: ResultSlots, records: [RawRecord], write: (Document) throws -> Void,
+                         rejected: ((DropReason, RawRecord) throws -> Void)?) throws {
         for i in 0..<results.count {
             switch results.get(i) {
             case .document(let doc, let repaired):
@@ -144,6 +148,7 @@ public final class ExtractionRun {
                 if repaired > 0 { summary.repairedDocuments += 1 }
             case .dropped(let reason):
                 summary.dropped[reason, default: 0] += 1
+                if let rejected, i < records.count { try rejected(reason, records[i]) }
             case nil:
                 break
             }

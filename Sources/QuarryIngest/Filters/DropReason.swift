@@ -22,6 +22,32 @@ public enum DropReason: String, Sendable, CaseIterable {
     case alphabeticWords = "gopher_alphabetic_words"
     case stopWords = "gopher_stop_words"
 
+    // Gopher's repetition rules (`RepetitionFilter`), datatrove's names.
+    case duplicateParagraphFraction = "dup_para_frac"
+    case duplicateParagraphCharacterFraction = "dup_para_char_frac"
+    case duplicateLineFraction = "dup_line_frac"
+    case duplicateLineCharacterFraction = "dup_line_char_frac"
+    case top2Gram = "top_2_gram"
+    case top3Gram = "top_3_gram"
+    case top4Gram = "top_4_gram"
+    case duplicated5NGrams = "duplicated_5_n_grams"
+    case duplicated6NGrams = "duplicated_6_n_grams"
+    case duplicated7NGrams = "duplicated_7_n_grams"
+    case duplicated8NGrams = "duplicated_8_n_grams"
+    case duplicated9NGrams = "duplicated_9_n_grams"
+    case duplicated10NGrams = "duplicated_10_n_grams"
+
+    // FineWeb's quality rules (`FineWebQualityFilter`), datatrove's names.
+    case linePunctuationRatio = "line_punct_ratio"
+    case shortLineRatio = "short_line_ratio"
+    case characterDuplicateRatio = "char_dup_ratio"
+    case listRatio = "list_ratio"
+
+    // C4's document rules (`C4Filter`), datatrove's names.
+    case loremIpsum = "lorem_ipsum"
+    case curlyBracket = "curly_bracket"
+    case tooFewSentences = "too_few_sentences"
+
     // De-duplication (`Deduplicator`): the first copy is kept.
     case exactDuplicate = "duplicate_exact"
     case nearDuplicate = "duplicate_near"
@@ -31,4 +57,31 @@ public enum DropReason: String, Sendable, CaseIterable {
 
     // `ingest --part K/N`: the document belongs to another part.
     case otherPart = "other_part"
+
+    static func topNGram(_ n: Int) -> DropReason? { DropReason(rawValue: "top_\(n)_gram") }
+    static func duplicatedNGrams(_ n: Int) -> DropReason? { DropReason(rawValue: "duplicated_\(n)_n_grams") }
+
+    /// The step that dropped a document for this reason: a `--filters` name, or the stage's.
+    public var filter: String {
+        switch self {
+        case .empty, .invalidUTF8, .notMainNamespace, .redirect, .notHTML, .httpStatus, .badRecord, .recordTooLarge, .tooManyAttributes:
+            return "extract"
+        case .tooFewWords, .tooManyWords, .meanWordLength, .symbolRatio, .bulletLines, .ellipsisLines, .alphabeticWords, .stopWords:
+            return "gopher-quality"
+        case .duplicateParagraphFraction, .duplicateParagraphCharacterFraction, .duplicateLineFraction, .duplicateLineCharacterFraction,
+             .top2Gram, .top3Gram, .top4Gram, .duplicated5NGrams, .duplicated6NGrams, .duplicated7NGrams, .duplicated8NGrams,
+             .duplicated9NGrams, .duplicated10NGrams:
+            return "gopher-repetition"
+        case .linePunctuationRatio, .shortLineRatio, .characterDuplicateRatio, .listRatio:
+            return "fineweb"
+        case .loremIpsum, .curlyBracket, .tooFewSentences:
+            return "c4"
+        case .exactDuplicate, .nearDuplicate:
+            return "dedup"
+        case .language:
+            return "language"
+        case .otherPart:
+            return "part"
+        }
+    }
 }

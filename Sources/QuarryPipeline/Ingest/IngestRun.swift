@@ -13,7 +13,10 @@ public struct IngestOptions: Sendable {
     public var part = 1
     public var parts = 1
     public var minWords = 50
+    /// Skip the Gopher quality rules even when `filters` names them (`--no-quality-filter`).
     public var quality = true
+    /// The cleaning filters, in order (`--filters`).
+    public var filters: [FilterChain.Name] = [.gopherQuality]
     public var dedup: Deduplicator.Mode = .exact
     public var showProgress = false
     public var textSampling: TextSampling = .document
@@ -23,6 +26,8 @@ public struct IngestOptions: Sendable {
     /// Keep only documents identified as one of these, scoring at least `languageThreshold`.
     public var languages: Set<String>? = nil
     public var languageThreshold = 0.65
+    /// `--rejected DIR`: write every dropped document there, by filter.
+    public var rejectedDirectory: String? = nil
 
     public init() {}
 }
@@ -45,6 +50,7 @@ public final class IngestRun {
     private let encoder: ParallelEncoder
     private var pending: [Document] = []
     private var pendingBytes = 0
+    private var rejected: RejectedWriter?
 
     static let batchDocuments = 2048
     static let batchBytes = 16 << 20
@@ -61,9 +67,11 @@ public final class IngestRun {
         encoder = ParallelEncoder(model: tokenizer.model, jobs: options.jobs)
         let width = try TokenWidth.forFormat(options.format, vocabularySize: tokenizer.model.vocabularySize)
         var settings = Manifest.Settings(format: options.format, tokenWidth: width, shardTokens: options.shardTokens,
-                                         valFraction: options.valFraction, minWords: options.minWords, quality: options.quality,
+                                         valFraction: options.valFraction, minWords: options.minWords,
+                                         quality: options.quality && options.filters.contains(.gopherQuality),
                                          dedup: options.dedup.rawValue, part: .slice(options.part, of: options.parts),
                                          sampleBy: options.textSampling == .document ? nil : options.textSampling.rawValue)
+        if options.filters != [.gopherQuality] { settings.filters = options.filters.map(\.rawValue) }
         if let languages = options.languages {
             settings.languages = languages.sorted()
             settings.languageThreshold = options.languageThreshold
@@ -97,21 +105,24 @@ public final class IngestRun {
         let selectedFiles = options.parts > 1 && files.count >= options.parts
             ? files.enumerated().filter { $0.offset % options.parts == options.part - 1 }.map(\.element)
             : files
+        if let folder = options.rejectedDirectory { rejected = try RejectedWriter(directory: folder, namePrefix: prefix) }
         let byDocument = options.parts > 1 && files.count < options.parts
         let extraction = ExtractionRun(files: selectedFiles, options: ExtractionOptions(jobs: options.jobs, showProgress: options.showProgress,
                                                                                           textSampling: options.textSampling,
                                                                                           languages: options.languageIdentifier),
                                        report: report)
-        let summary = try extraction.run { doc in
+        let summary = try extraction.run(writing: { doc in
             if byDocument && Self.partOf(doc, parts: options.parts) != options.part - 1 {
                 count(.otherPart)
+                try rejected?.write(doc, reason: .otherPart)
                 return
             }
             pending.append(doc)
             pendingBytes += doc.text.utf8.count
             if pending.count >= Self.batchDocuments || pendingBytes >= Self.batchBytes { try processBatch() }
-        }
+        }, rejected: rejected.map { writer in { reason, record in try writer.write(record, reason: reason) } })
         try processBatch()
+        try rejected?.finish()
         for (reason, n) in summary.dropped where n > 0 { count(reason, n) }
         manifest.documentsRead += summary.documentsWritten
         for split in IngestSplit.allCases { try writers[split]?.finish() }
@@ -188,29 +199,35 @@ public final class IngestRun {
         let docs = pending
         pending.removeAll(keepingCapacity: true)
         pendingBytes = 0
-        // Measurements that do not depend on order: quality verdicts and fingerprints.
-        var qualityFilter = QualityFilter()
-        qualityFilter.minimumWords = options.minWords
-        let filter = qualityFilter
-        let useQuality = options.quality
+        // Measurements that do not depend on order: the filters' verdicts (and the text C4 leaves)
+        // and the fingerprints of what they keep.
+        let chain = filterChain
         let mode = options.dedup
-        let verdicts = parallelMap(docs, jobs: options.jobs) { doc -> (DropReason?, Deduplicator.Fingerprint) in
-            (useQuality ? filter.check(doc.text, language: doc.language) : nil, Deduplicator.fingerprint(doc.text, mode: mode))
+        let verdicts = parallelMap(docs, jobs: options.jobs) { doc -> (FilterOutcome, Deduplicator.Fingerprint?) in
+            let outcome = chain.apply(doc.text, language: doc.language)
+            guard case .keep(let edited) = outcome else { return (outcome, nil) }
+            return (outcome, Deduplicator.fingerprint(edited ?? doc.text, mode: mode))
         }
         // Order-dependent decisions, in input order.
         var toEncode: [(doc: Document, split: IngestSplit, needed: Bool)] = []
-        for (doc, verdict) in zip(docs, verdicts) {
+        for (var doc, verdict) in zip(docs, verdicts) {
             if let kept = options.languages,
                !(doc.language.map(kept.contains) ?? false) || Double(doc.languageScore ?? 0) < options.languageThreshold {
                 count(.language)
+                try rejected?.write(doc, reason: .language, value: doc.languageScore.map(Double.init))
                 continue
             }
-            if let failure = verdict.0 {
-                count(failure)
+            guard case .keep(let edited) = verdict.0, let fingerprint = verdict.1 else {
+                if case .drop(let failure, let value) = verdict.0 {
+                    count(failure)
+                    try rejected?.write(doc, reason: failure, value: failure.filter == "gopher-quality" ? nil : value)
+                }
                 continue
             }
-            if let duplicate = deduplicator.judge(verdict.1).dropReason {
+            if let edited { doc.text = edited }
+            if let duplicate = deduplicator.judge(fingerprint).dropReason {
                 count(duplicate)
+                try rejected?.write(doc, reason: duplicate)
                 continue
             }
             let split: IngestSplit = Self.isValidation(doc, fraction: options.valFraction) ? .validation : .train
@@ -226,6 +243,13 @@ public final class IngestRun {
         for (item, ids) in zip(toEncode, tokens) {
             try writers[item.split]?.add(ids)
         }
+    }
+
+    /// `options.filters`, Gopher's word minimum at `--min-words`, without the Gopher quality rules under `--no-quality-filter`.
+    private var filterChain: FilterChain {
+        var chain = FilterChain(names: options.filters.filter { options.quality || $0 != .gopherQuality })
+        chain.quality.minimumWords = options.minWords
+        return chain
     }
 
     private func count(_ reason: DropReason, _ n: Int = 1) {

@@ -59,6 +59,12 @@ struct Ingest: ParsableCommand {
     @Flag(help: "Skip the Gopher quality rules (the word-count minimum included).")
     var noQualityFilter = false
 
+    @Option(help: ArgumentHelp("Cleaning filters, run in this order: gopher-quality, gopher-repetition, fineweb, c4 (datatrove's rules and defaults; `quarry filter --help` says what each checks). C4 removes lines, and the text it leaves is what is tokenized.", valueName: "list"))
+    var filters: String = "gopher-quality"
+
+    @Option(help: ArgumentHelp("Write every dropped document (JSONL with id, source, text, filter, filter_reason, value, language) to DIR/<filter>/rejected.jsonl, so you can read what a threshold costs; records that converted to nothing are listed with empty text.", valueName: "dir"))
+    var rejected: String?
+
     @Option(help: "exact, near (MinHash LSH) or off.")
     var dedup: Deduplicator.Mode = .exact
 
@@ -90,6 +96,8 @@ struct Ingest: ParsableCommand {
         options.parts = slice?.n ?? 1
         options.minWords = minWords
         options.quality = !noQualityFilter
+        options.filters = (try? FilterChain(parsing: filters).names) ?? [.gopherQuality]
+        options.rejectedDirectory = rejected
         options.dedup = dedup
         options.textSampling = sampleBy
         options.showProgress = progressEnabled(quiet: quiet)
@@ -110,6 +118,7 @@ struct Ingest: ParsableCommand {
         if format == .llmc && shardTokens >= 1 << 31 { throw ValidationError("llm.c shards hold fewer than 2^31 tokens: lower --shard-tokens") }
         guard valFraction >= 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in [0, 1)") }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1 (got \(jobs))") }
+        do { _ = try FilterChain(parsing: filters) } catch let error as QuarryError { throw ValidationError(error.message) }
         guard minWords >= 0 else { throw ValidationError("--min-words must not be negative") }
         guard slice != nil else { throw ValidationError("--part must be K/N with 1 ≤ K ≤ N, e.g. 2/4 (got \(part))") }
         if let vocabSize, vocabSize < 257 { throw ValidationError("--vocab-size must be at least 257") }
