@@ -39,10 +39,12 @@ public struct Manifest: Codable, Sendable, Equatable {
         /// `--filters` in the order they ran; absent: the Gopher quality rules alone (or none,
         /// when `quality_filter` is false), the default before the other filters existed.
         public var filters: [String]? = nil
+        /// `--pii`: e-mail and public IPv4 addresses replaced; absent: not.
+        public var pii: Bool? = nil
         enum CodingKeys: String, CodingKey {
             case format, tokenWidth = "token_dtype", shardTokens = "shard_tokens", valFraction = "val_fraction"
             case minWords = "min_words", quality = "quality_filter", dedup, part, sampleBy = "sample_by"
-            case languages, languageThreshold = "lang_threshold", filters
+            case languages, languageThreshold = "lang_threshold", filters, pii
         }
 
         public init(format: ShardFormat, tokenWidth: TokenWidth, shardTokens: Int, valFraction: Double, minWords: Int,

@@ -87,4 +87,16 @@ import Testing
         #expect(throws: (any Error).self) { try FilterChain(parsing: "c4,gopher") }
         #expect(DropReason.top3Gram.filter == "gopher-repetition" && DropReason.listRatio.filter == "fineweb" && DropReason.stopWords.filter == "gopher-quality")
     }
+
+    @Test func piiAsDatatroveReplacesIt() {
+        // One formatter over the texts in order: the replacements' turn goes on from text to text.
+        var pii = PIIFormatter()
+        #expect(pii.format("Write to jane.doe@mail.example.net or bob@host.co.uk.") == "Write to email@example.com or firstname.lastname@example.org.")
+        // Public addresses only; the regex has no word boundaries; a leading zero is not an address.
+        #expect(pii.format("Server 8.8.8.8, gateway 192.168.1.1, odd 1234.5.6.7 and 1.2.3.456 and 01.2.3.4.")
+                == "Server 22.214.171.124, gateway 192.168.1.1, odd 1126.96.36.199 and 188.8.131.526 and 01.2.3.4.")
+        #expect(pii.format("no@dots and a@b.c- end") == "no@dots and email@example.com- end")
+        #expect(pii.format("user+tag@sub-domain.example.com, again x@y.org") == "firstname.lastname@example.org, again email@example.com")
+        #expect(pii.format("nothing to see") == "nothing to see")
+    }
 }

@@ -24,6 +24,9 @@ import QuarryTestSupport
         let kept = try quarry(["filter", "--filters", "c4", docs])
         #expect(kept.out == "{\"id\":\"a\",\"text\":\"\(Self.edited)\",\"url\":\"https://example.org/a\"}\n", "\(kept.out)")
 
+        let pii = try quarry(["filter", "--filters", "", "--pii"], stdin: "{\"text\": \"Mail bob@host.co.uk from 8.8.8.8.\"}\n")
+        #expect(pii.out == "{\"text\":\"Mail email@example.com from 22.214.171.124.\"}\n", "\(pii.out) \(pii.err)")
+
         let unknown = try quarry(["filter", "--filters", "c4,gopher", docs])
         #expect(unknown.status != 0 && unknown.err.contains("unknown filter 'gopher'") && unknown.err.contains("gopher-repetition"), "\(unknown.err)")
     }
@@ -54,6 +57,10 @@ import QuarryTestSupport
         #expect(!a.isEmpty && a == b)
         let all = try Data(contentsOf: URL(fileURLWithPath: scratch.path + "/all/train.bin"))
         #expect(all.count > a.count, "the unfiltered shards hold more")
+
+        let piiRun = try quarry(["ingest", docs, "--tokenizer", tokenizer, "--filters", "c4", "--pii", "--out", scratch.path + "/pii"] + common)
+        let piiManifest = try String(contentsOfFile: scratch.path + "/pii/manifest.json", encoding: .utf8)
+        #expect(piiRun.status == 0 && piiManifest.contains("\"pii\" : true"), "\(piiRun.err)")
 
         // --rejected: every dropped document, by filter, as many as the manifest counts.
         let twice = scratch.write("twice.jsonl", [Self.page, Self.short, Self.page, Self.lorem].map { "{\"text\": \"\($0)\"}" }.joined(separator: "\n") + "\n")

@@ -26,6 +26,8 @@ public struct IngestOptions: Sendable {
     /// Keep only documents identified as one of these, scoring at least `languageThreshold`.
     public var languages: Set<String>? = nil
     public var languageThreshold = 0.65
+    /// `--pii`: replace e-mail and public IPv4 addresses in the kept documents (datatrove's PIIFormatter).
+    public var pii = false
     /// `--rejected DIR`: write every dropped document there, by filter.
     public var rejectedDirectory: String? = nil
 
@@ -51,6 +53,7 @@ public final class IngestRun {
     private var pending: [Document] = []
     private var pendingBytes = 0
     private var rejected: RejectedWriter?
+    private var piiFormatter = PIIFormatter()
 
     static let batchDocuments = 2048
     static let batchBytes = 16 << 20
@@ -72,6 +75,7 @@ public final class IngestRun {
                                          dedup: options.dedup.rawValue, part: .slice(options.part, of: options.parts),
                                          sampleBy: options.textSampling == .document ? nil : options.textSampling.rawValue)
         if options.filters != [.gopherQuality] { settings.filters = options.filters.map(\.rawValue) }
+        if options.pii { settings.pii = true }
         if let languages = options.languages {
             settings.languages = languages.sorted()
             settings.languageThreshold = options.languageThreshold
@@ -230,6 +234,8 @@ public final class IngestRun {
                 try rejected?.write(doc, reason: duplicate)
                 continue
             }
+            // After de-duplication, as FineWeb does; in input order, so the replacements' turn is too.
+            if options.pii { doc.text = piiFormatter.format(doc.text) }
             let split: IngestSplit = Self.isValidation(doc, fraction: options.valFraction) ? .validation : .train
             let ordinal = ordinals[split, default: 0]
             ordinals[split] = ordinal + 1

@@ -30,6 +30,7 @@ struct Filter: ParsableCommand {
 
     @Option(help: "Comma-separated filters (gopher-quality, gopher-repetition, fineweb, c4).") var filters: String = "gopher-repetition,gopher-quality,c4,fineweb"
     @Flag(help: "One verdict per document instead of the kept documents.") var verdicts = false
+    @Flag(help: "Replace e-mail addresses and public IPv4 addresses in the kept documents (as ingest --pii).") var pii = false
     /// For scripts/crosscheck-filters: each document's words and sentence count as the filters see them.
     @Flag(help: .hidden) var showWords = false
     @Option(name: [.short, .long], parsing: .unconditional, help: "Threads (default: all cores).") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -38,7 +39,7 @@ struct Filter: ParsableCommand {
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1 (got \(jobs))") }
         do {
-            if try FilterChain(parsing: filters).names.isEmpty { throw ValidationError("--filters needs at least one filter, e.g. --filters fineweb") }
+            if try FilterChain(parsing: filters).names.isEmpty && !pii { throw ValidationError("--filters needs at least one filter, e.g. --filters fineweb (or --pii alone)") }
         } catch let error as QuarryError { throw ValidationError(error.message) }
     }
 
@@ -48,6 +49,7 @@ struct Filter: ParsableCommand {
         let showVerdicts = verdicts, showWords = self.showWords
         try runReporting {
             var ordinal = 0
+            var formatter = PIIFormatter()
             for path in inputs.isEmpty ? ["-"] : inputs {
                 let reader = try LineReader(path: path)
                 var kind: JSONLines.Kind?
@@ -75,7 +77,12 @@ struct Filter: ParsableCommand {
                                 fields += [("filter", .string(reason.filter)), ("filter_reason", .string(reason.rawValue)), ("value", .number(value))]
                             }
                             try out.write(Array((JSONValue.object(fields).serialized + "\n").utf8))
-                        } else if case .keep(let edited) = outcome {
+                        } else if case .keep(var edited) = outcome {
+                            if pii {
+                                let text = edited ?? (isJSON ? record?["text"]?.string ?? "" : line)
+                                let formatted = formatter.format(text)
+                                if formatted != text { edited = formatted }
+                            }
                             let kept: String
                             if let edited {
                                 if isJSON, case .object(let members)? = record {

@@ -62,6 +62,9 @@ struct Ingest: ParsableCommand {
     @Option(help: ArgumentHelp("Cleaning filters, run in this order: gopher-quality, gopher-repetition, fineweb, c4 (datatrove's rules and defaults; `quarry filter --help` says what each checks). C4 removes lines, and the text it leaves is what is tokenized.", valueName: "list"))
     var filters: String = "gopher-quality"
 
+    @Flag(help: "Replace e-mail addresses and public IPv4 addresses in the kept documents, as datatrove's PIIFormatter does (email@example.com, firstname.lastname@example.org; six unused addresses in turn).")
+    var pii = false
+
     @Option(help: ArgumentHelp("Write every dropped document (JSONL with id, source, text, filter, filter_reason, value, language) to DIR/<filter>/rejected.jsonl, so you can read what a threshold costs; records that converted to nothing are listed with empty text.", valueName: "dir"))
     var rejected: String?
 
@@ -98,6 +101,7 @@ struct Ingest: ParsableCommand {
         options.quality = !noQualityFilter
         options.filters = (try? FilterChain(parsing: filters).names) ?? [.gopherQuality]
         options.rejectedDirectory = rejected
+        options.pii = pii
         options.dedup = dedup
         options.textSampling = sampleBy
         options.showProgress = progressEnabled(quiet: quiet)
