@@ -41,10 +41,12 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var filters: [String]? = nil
         /// `--pii`: e-mail and public IPv4 addresses replaced; absent: not.
         public var pii: Bool? = nil
+        /// `--decontaminate`: the sets' files as given; absent: none.
+        public var decontaminate: [String]? = nil
         enum CodingKeys: String, CodingKey {
             case format, tokenWidth = "token_dtype", shardTokens = "shard_tokens", valFraction = "val_fraction"
             case minWords = "min_words", quality = "quality_filter", dedup, part, sampleBy = "sample_by"
-            case languages, languageThreshold = "lang_threshold", filters, pii
+            case languages, languageThreshold = "lang_threshold", filters, pii, decontaminate
         }
 
         public init(format: ShardFormat, tokenWidth: TokenWidth, shardTokens: Int, valFraction: Double, minWords: Int,

@@ -99,4 +99,17 @@ import Testing
         #expect(pii.format("user+tag@sub-domain.example.com, again x@y.org") == "firstname.lastname@example.org, again email@example.com")
         #expect(pii.format("nothing to see") == "nothing to see")
     }
+
+    @Test func decontaminationMatchesThirteenWordRuns() {
+        let set = Decontaminator(texts: ["The quick brown fox jumps over the lazy dog near the river bank today, said Ann.",
+                                         "Granite is a very coarse-grained igneous rock.", // 8 words: matched whole
+                                         "Too short to count."])                           // ignored
+        #expect(set.textsUsed == 2)
+        let copy = "Notes. THE quick brown fox -- jumps over the lazy dog, near the river bank: more text follows"
+        #expect(set.apply(copy, language: nil) == .drop(.contaminated, value: 13))
+        #expect(set.apply("the quick brown fox jumps over the lazy dog near the river", language: nil) == .kept)   // 12 words
+        #expect(set.apply("We saw that granite is a very coarse grained igneous rock indeed.", language: nil) == .drop(.contaminated, value: 8))
+        #expect(set.apply("too short to count and nothing else", language: nil) == .kept)
+        #expect(DropReason.contaminated.filter == "decontaminate")
+    }
 }

@@ -62,6 +62,15 @@ import QuarryTestSupport
         let piiManifest = try String(contentsOfFile: scratch.path + "/pii/manifest.json", encoding: .utf8)
         #expect(piiRun.status == 0 && piiManifest.contains("\"pii\" : true"), "\(piiRun.err)")
 
+        // --decontaminate: the page shares 13 words with the "evaluation set"; an empty set is refused.
+        let evaluation = scratch.write("eval.jsonl", "{\"text\": \"he said: this is the second one. And a third! The fourth sentence is here.\"}\n")
+        let clean = try quarry(["ingest", docs, "--tokenizer", tokenizer, "--filters", "c4", "--decontaminate", evaluation, "--out", scratch.path + "/clean"] + common)
+        let cleanManifest = try String(contentsOfFile: scratch.path + "/clean/manifest.json", encoding: .utf8)
+        #expect(clean.status == 0 && cleanManifest.contains("\"contaminated\" : 1"), "\(clean.err) \(cleanManifest)")
+        let empty = scratch.write("empty.jsonl", "{\"text\": \"too short\"}\n")
+        let refused = try quarry(["ingest", docs, "--tokenizer", tokenizer, "--decontaminate", empty, "--out", scratch.path + "/none"] + common)
+        #expect(refused.status != 0 && refused.err.contains("holds no text of 8 words or more"), "\(refused.err)")
+
         // --rejected: every dropped document, by filter, as many as the manifest counts.
         let twice = scratch.write("twice.jsonl", [Self.page, Self.short, Self.page, Self.lorem].map { "{\"text\": \"\($0)\"}" }.joined(separator: "\n") + "\n")
         let out = scratch.path + "/r"

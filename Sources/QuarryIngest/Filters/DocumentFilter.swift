@@ -35,6 +35,8 @@ public struct FilterChain: Sendable {
     public var repetition = RepetitionFilter()
     public var fineweb = FineWebQualityFilter()
     public var c4 = C4Filter()
+    /// `--decontaminate`: run after the named filters, on the text they leave.
+    public var decontaminator: Decontaminator? = nil
 
     public init(names: [Name]) { self.names = names }
 
@@ -67,6 +69,9 @@ public struct FilterChain: Sendable {
             case .keep(let text?): current = text; edited = true
             case .keep(nil): break
             }
+        }
+        if let decontaminator, case .drop(let reason, let value) = decontaminator.apply(current, language: language) {
+            return .drop(reason, value: value)
         }
         return .keep(text: edited ? current : nil)
     }

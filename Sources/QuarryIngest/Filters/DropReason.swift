@@ -48,6 +48,9 @@ public enum DropReason: String, Sendable, CaseIterable {
     case curlyBracket = "curly_bracket"
     case tooFewSentences = "too_few_sentences"
 
+    // `--decontaminate`: shares a 13-word run with an evaluation set (`Decontaminator`).
+    case contaminated = "contaminated"
+
     // De-duplication (`Deduplicator`): the first copy is kept.
     case exactDuplicate = "duplicate_exact"
     case nearDuplicate = "duplicate_near"
@@ -78,6 +81,8 @@ public enum DropReason: String, Sendable, CaseIterable {
             return "c4"
         case .exactDuplicate, .nearDuplicate:
             return "dedup"
+        case .contaminated:
+            return "decontaminate"
         case .language:
             return "language"
         case .otherPart:

@@ -28,6 +28,10 @@ public struct IngestOptions: Sendable {
     public var languageThreshold = 0.65
     /// `--pii`: replace e-mail and public IPv4 addresses in the kept documents (datatrove's PIIFormatter).
     public var pii = false
+    /// `--decontaminate`: drop documents sharing a 13-word run with these sets' texts.
+    public var decontaminator: Decontaminator? = nil
+    /// Their files, as given (recorded in the manifest).
+    public var decontaminationSets: [String]? = nil
     /// `--rejected DIR`: write every dropped document there, by filter.
     public var rejectedDirectory: String? = nil
 
@@ -76,6 +80,7 @@ public final class IngestRun {
                                          sampleBy: options.textSampling == .document ? nil : options.textSampling.rawValue)
         if options.filters != [.gopherQuality] { settings.filters = options.filters.map(\.rawValue) }
         if options.pii { settings.pii = true }
+        if let sets = options.decontaminationSets, !sets.isEmpty { settings.decontaminate = sets }
         if let languages = options.languages {
             settings.languages = languages.sorted()
             settings.languageThreshold = options.languageThreshold
@@ -255,6 +260,7 @@ public final class IngestRun {
     private var filterChain: FilterChain {
         var chain = FilterChain(names: options.filters.filter { options.quality || $0 != .gopherQuality })
         chain.quality.minimumWords = options.minWords
+        chain.decontaminator = options.decontaminator
         return chain
     }
 

@@ -62,6 +62,9 @@ struct Ingest: ParsableCommand {
     @Option(help: ArgumentHelp("Cleaning filters, run in this order: gopher-quality, gopher-repetition, fineweb, c4 (datatrove's rules and defaults; `quarry filter --help` says what each checks). C4 removes lines, and the text it leaves is what is tokenized.", valueName: "list"))
     var filters: String = "gopher-quality"
 
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Drop documents sharing a run of 13 words with any text of these files (evaluation or labelled sets: JSONL with \"text\", or plain text lines), as NeMo Curator's decontamination; counted as contaminated.", valueName: "file"))
+    var decontaminate: [String] = []
+
     @Flag(help: "Replace e-mail addresses and public IPv4 addresses in the kept documents, as datatrove's PIIFormatter does (email@example.com, firstname.lastname@example.org; six unused addresses in turn).")
     var pii = false
 
@@ -102,6 +105,7 @@ struct Ingest: ParsableCommand {
         options.filters = (try? FilterChain(parsing: filters).names) ?? [.gopherQuality]
         options.rejectedDirectory = rejected
         options.pii = pii
+        options.decontaminationSets = decontaminate.isEmpty ? nil : decontaminate
         options.dedup = dedup
         options.textSampling = sampleBy
         options.showProgress = progressEnabled(quiet: quiet)
@@ -137,6 +141,7 @@ struct Ingest: ParsableCommand {
             // The model is loaded (or its absence reported) before any other work.
             var options = self.options
             if langModel != nil || languages != nil { options.languageIdentifier = try LanguageIdentifier(modelPath: langModel) }
+            if !decontaminate.isEmpty { options.decontaminator = try Decontaminator(files: decontaminate) }
             let tokenizer = try ShardTokenizer(path: try tokenizerFile(files: expansion.files))
             return try IngestRun(files: expansion.files, directory: out, tokenizer: tokenizer, options: options,
                                  report: { printError("warning: \($0)") }).run()
