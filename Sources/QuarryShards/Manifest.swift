@@ -43,10 +43,12 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var pii: Bool? = nil
         /// `--decontaminate`: the sets' files as given; absent: none.
         public var decontaminate: [String]? = nil
+        /// `--url-blocklist`: the block list's file as given; absent: none.
+        public var urlBlocklist: String? = nil
         enum CodingKeys: String, CodingKey {
             case format, tokenWidth = "token_dtype", shardTokens = "shard_tokens", valFraction = "val_fraction"
             case minWords = "min_words", quality = "quality_filter", dedup, part, sampleBy = "sample_by"
-            case languages, languageThreshold = "lang_threshold", filters, pii, decontaminate
+            case languages, languageThreshold = "lang_threshold", filters, pii, decontaminate, urlBlocklist = "url_blocklist"
         }
 
         public init(format: ShardFormat, tokenWidth: TokenWidth, shardTokens: Int, valFraction: Double, minWords: Int,

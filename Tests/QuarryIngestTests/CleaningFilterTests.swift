@@ -112,4 +112,26 @@ import Testing
         #expect(set.apply("too short to count and nothing else", language: nil) == .kept)
         #expect(DropReason.contaminated.filter == "decontaminate")
     }
+
+    @Test func urlBlocklistAsDatatroveChecksIt() throws {
+        // Expected reasons: datatrove's URLFilter with the same lists (its integrated lists off).
+        let list = try URLBlocklist(parsing: "# domains\nexample.com\nsub.other.org\nbbc.co.uk\nhttps://good.net/exact/page\ncasino\nsoft:free\nsoft:bonus\nsubword:xxbadxx\n")
+        let expected: [(String, DropReason?)] = [
+            ("https://www.example.com/a", .blockedDomain), ("https://example.com", .blockedDomain),
+            ("http://sub.other.org/x", .blockedSubdomain), ("http://other.org/x", nil), ("http://news.bbc.co.uk/y", .blockedDomain),
+            ("https://good.net/exact/page", .blockedURL), ("https://good.net/exact/page2", nil),
+            ("https://x.net/casino-night", .bannedWord), ("https://x.net/CASINO", nil),      // words keep their case, as datatrove's
+            ("https://x.net/free-bonus", .softBannedWords), ("https://x.net/free", nil), ("https://x.net/a-XXBADXX-b", .bannedSubword),
+            // Host names are case-insensitive here (datatrove compares them as written).
+            ("https://user@Www.Example.COM:8080/p", .blockedDomain),
+        ]
+        for (url, reason) in expected { #expect(list.reason(for: url) == reason, "\(url)") }
+        var chain = FilterChain(names: [])
+        chain.urlBlocklist = list
+        #expect(chain.apply("any text", language: nil, url: "https://example.com/") == .drop(.blockedDomain, value: 1))
+        #expect(chain.apply("any text", language: nil) == .kept)
+        #expect(throws: (any Error).self) { try URLBlocklist(parsing: "two words\n") }
+        #expect(throws: (any Error).self) { try URLBlocklist(parsing: "# nothing\n\n") }
+        #expect(DropReason.bannedSubword.filter == "url-blocklist")
+    }
 }

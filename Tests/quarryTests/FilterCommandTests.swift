@@ -71,6 +71,16 @@ import QuarryTestSupport
         let refused = try quarry(["ingest", docs, "--tokenizer", tokenizer, "--decontaminate", empty, "--out", scratch.path + "/none"] + common)
         #expect(refused.status != 0 && refused.err.contains("holds no text of 8 words or more"), "\(refused.err)")
 
+        // --url-blocklist: the page's url is on the list; a list that does not parse is refused.
+        let withURLs = scratch.write("urls.jsonl", "{\"text\": \"\(Self.page)\", \"url\": \"https://www.spam.example/p\"}\n{\"text\": \"\(Self.page) Again.\", \"url\": \"https://fine.example/p\"}\n")
+        let list = scratch.write("block.txt", "# spam\nspam.example\n")
+        let blocked = try quarry(["ingest", withURLs, "--tokenizer", tokenizer, "--filters", "c4", "--url-blocklist", list, "--out", scratch.path + "/blocked"] + common)
+        let blockedManifest = try String(contentsOfFile: scratch.path + "/blocked/manifest.json", encoding: .utf8)
+        #expect(blocked.status == 0 && blockedManifest.contains("\"domain\" : 1") && blockedManifest.contains("\"documents_kept\" : 1"), "\(blocked.err) \(blockedManifest)")
+        let badList = scratch.write("bad.txt", "spam example\n")
+        let unparsable = try quarry(["ingest", withURLs, "--tokenizer", tokenizer, "--url-blocklist", badList, "--out", scratch.path + "/nolist"] + common)
+        #expect(unparsable.status != 0 && unparsable.err.contains("bad.txt:1: an entry has no spaces"), "\(unparsable.err)")
+
         // --rejected: every dropped document, by filter, as many as the manifest counts.
         let twice = scratch.write("twice.jsonl", [Self.page, Self.short, Self.page, Self.lorem].map { "{\"text\": \"\($0)\"}" }.joined(separator: "\n") + "\n")
         let out = scratch.path + "/r"

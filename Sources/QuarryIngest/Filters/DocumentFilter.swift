@@ -35,6 +35,8 @@ public struct FilterChain: Sendable {
     public var repetition = RepetitionFilter()
     public var fineweb = FineWebQualityFilter()
     public var c4 = C4Filter()
+    /// `--url-blocklist`: run first, on the document's URL (documents without one pass).
+    public var urlBlocklist: URLBlocklist? = nil
     /// `--decontaminate`: run after the named filters, on the text they leave.
     public var decontaminator: Decontaminator? = nil
 
@@ -53,7 +55,8 @@ public struct FilterChain: Sendable {
     }
 
     /// Runs the filters in order; an edited text goes on to the next one.
-    public func apply(_ text: String, language: String?) -> FilterOutcome {
+    public func apply(_ text: String, language: String?, url: String? = nil) -> FilterOutcome {
+        if let urlBlocklist, let url, let reason = urlBlocklist.reason(for: url) { return .drop(reason, value: 1) }
         var current = text
         var edited = false
         for name in names {

@@ -48,6 +48,14 @@ public enum DropReason: String, Sendable, CaseIterable {
     case curlyBracket = "curly_bracket"
     case tooFewSentences = "too_few_sentences"
 
+    // `--url-blocklist` (`URLBlocklist`), datatrove's URLFilter names.
+    case blockedDomain = "domain"
+    case blockedSubdomain = "subdomain"
+    case blockedURL = "url"
+    case bannedWord = "hard_blacklisted"
+    case softBannedWords = "soft_blacklisted"
+    case bannedSubword = "blacklisted_subword"
+
     // `--decontaminate`: shares a 13-word run with an evaluation set (`Decontaminator`).
     case contaminated = "contaminated"
 
@@ -83,6 +91,8 @@ public enum DropReason: String, Sendable, CaseIterable {
             return "dedup"
         case .contaminated:
             return "decontaminate"
+        case .blockedDomain, .blockedSubdomain, .blockedURL, .bannedWord, .softBannedWords, .bannedSubword:
+            return "url-blocklist"
         case .language:
             return "language"
         case .otherPart:

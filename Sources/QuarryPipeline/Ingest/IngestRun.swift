@@ -28,8 +28,12 @@ public struct IngestOptions: Sendable {
     public var languageThreshold = 0.65
     /// `--pii`: replace e-mail and public IPv4 addresses in the kept documents (datatrove's PIIFormatter).
     public var pii = false
+    /// `--url-blocklist`: drop documents whose URL is listed.
+    public var urlBlocklist: URLBlocklist? = nil
     /// `--decontaminate`: drop documents sharing a 13-word run with these sets' texts.
     public var decontaminator: Decontaminator? = nil
+    /// The block list's file, as given (recorded in the manifest).
+    public var urlBlocklistFile: String? = nil
     /// Their files, as given (recorded in the manifest).
     public var decontaminationSets: [String]? = nil
     /// `--rejected DIR`: write every dropped document there, by filter.
@@ -80,6 +84,7 @@ public final class IngestRun {
                                          sampleBy: options.textSampling == .document ? nil : options.textSampling.rawValue)
         if options.filters != [.gopherQuality] { settings.filters = options.filters.map(\.rawValue) }
         if options.pii { settings.pii = true }
+        if let list = options.urlBlocklistFile { settings.urlBlocklist = list }
         if let sets = options.decontaminationSets, !sets.isEmpty { settings.decontaminate = sets }
         if let languages = options.languages {
             settings.languages = languages.sorted()
@@ -213,7 +218,7 @@ public final class IngestRun {
         let chain = filterChain
         let mode = options.dedup
         let verdicts = parallelMap(docs, jobs: options.jobs) { doc -> (FilterOutcome, Deduplicator.Fingerprint?) in
-            let outcome = chain.apply(doc.text, language: doc.language)
+            let outcome = chain.apply(doc.text, language: doc.language, url: doc.url)
             guard case .keep(let edited) = outcome else { return (outcome, nil) }
             return (outcome, Deduplicator.fingerprint(edited ?? doc.text, mode: mode))
         }
@@ -261,6 +266,7 @@ public final class IngestRun {
         var chain = FilterChain(names: options.filters.filter { options.quality || $0 != .gopherQuality })
         chain.quality.minimumWords = options.minWords
         chain.decontaminator = options.decontaminator
+        chain.urlBlocklist = options.urlBlocklist
         return chain
     }
 

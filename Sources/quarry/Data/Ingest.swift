@@ -62,6 +62,9 @@ struct Ingest: ParsableCommand {
     @Option(help: ArgumentHelp("Cleaning filters, run in this order: gopher-quality, gopher-repetition, fineweb, c4 (datatrove's rules and defaults; `quarry filter --help` says what each checks). C4 removes lines, and the text it leaves is what is tokenized.", valueName: "list"))
     var filters: String = "gopher-quality"
 
+    @Option(help: ArgumentHelp("Drop documents whose url is blocked by this list (one domain, URL or banned word a line; datatrove's URLFilter checks and reasons; see docs/ingest.md).", valueName: "file"))
+    var urlBlocklist: String?
+
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Drop documents sharing a run of 13 words with any text of these files (evaluation or labelled sets: JSONL with \"text\", or plain text lines), as NeMo Curator's decontamination; counted as contaminated.", valueName: "file"))
     var decontaminate: [String] = []
 
@@ -106,6 +109,7 @@ struct Ingest: ParsableCommand {
         options.rejectedDirectory = rejected
         options.pii = pii
         options.decontaminationSets = decontaminate.isEmpty ? nil : decontaminate
+        options.urlBlocklistFile = urlBlocklist
         options.dedup = dedup
         options.textSampling = sampleBy
         options.showProgress = progressEnabled(quiet: quiet)
@@ -142,6 +146,12 @@ struct Ingest: ParsableCommand {
             var options = self.options
             if langModel != nil || languages != nil { options.languageIdentifier = try LanguageIdentifier(modelPath: langModel) }
             if !decontaminate.isEmpty { options.decontaminator = try Decontaminator(files: decontaminate) }
+            if let urlBlocklist {
+                guard let data = FileManager.default.contents(atPath: urlBlocklist), let text = String(data: data, encoding: .utf8) else {
+                    throw QuarryError("cannot read the block list \(urlBlocklist): no such readable UTF-8 file")
+                }
+                options.urlBlocklist = try URLBlocklist(parsing: text, name: urlBlocklist)
+            }
             let tokenizer = try ShardTokenizer(path: try tokenizerFile(files: expansion.files))
             return try IngestRun(files: expansion.files, directory: out, tokenizer: tokenizer, options: options,
                                  report: { printError("warning: \($0)") }).run()
