@@ -79,13 +79,20 @@ public struct RepetitionFilter: DocumentFilter {
         return pieces
     }
 
-    /// Copies after the first, and their characters.
-    static func duplicates<Element: Hashable & Collection>(_ elements: [Element]) -> (count: Int, characters: Int) {
-        var seen = Set<Element>()
+    /// Copies after the first, and their characters. Compared by a 64-bit hash of their
+    /// scalars and their length (Swift's generic hashing of each scalar was the larger cost).
+    static func duplicates(_ elements: [ArraySlice<Unicode.Scalar>]) -> (count: Int, characters: Int) {
+        var seen = Set<UInt64>()
+        seen.reserveCapacity(elements.count)
         var count = 0, characters = 0
-        for element in elements where !seen.insert(element).inserted {
-            count += 1
-            characters += element.count
+        for element in elements {
+            var h: UInt64 = 0xCBF2_9CE4_8422_2325
+            for c in element { h = (h ^ UInt64(c.value)) &* 0x100_0000_01B3 }
+            h ^= UInt64(element.count) &* 0x9E37_79B9_7F4A_7C15
+            if !seen.insert(h).inserted {
+                count += 1
+                characters += element.count
+            }
         }
         return (count, characters)
     }

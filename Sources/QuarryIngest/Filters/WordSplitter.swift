@@ -84,7 +84,7 @@ public enum WordSplitter {
             if !changed { break }
         }
         if !rest.isEmpty {
-            if let head = contractions[String(String.UnicodeScalarView(rest))] {
+            if let key = packed(rest), let head = contractionKeys[key] {
                 words.append(rest.prefix(head))
                 words.append(rest.dropFirst(head))
             } else if isSpecial(rest) || looksLikeURL(rest) {
@@ -193,21 +193,22 @@ public enum WordSplitter {
     /// n't, 'll, 're, 've, 'm, 'd after a letter (spaCy lists them per word; the rule is the same).
     static func contractionLength(_ s: Scalars) -> Int? {
         let n = s.count, end = s.endIndex
-        func ends(_ tail: String) -> Bool {
-            let t = Array(tail.unicodeScalars)
-            guard n > t.count, isLetter(s[end - t.count - 1]) else { return false }
-            for (k, c) in t.enumerated() {
-                let x = s[end - t.count + k]
-                if c == "'" { if x != "'" && x != "’" { return false } }
-                else if x != c && x.properties.lowercaseMapping != String(c) { return false }
+        // Every ending has an apostrophe second from its start or last but one: look there first.
+        guard n >= 3, s[end - 2] == "'" || s[end - 2] == "’" || s[end - 3] == "'" || s[end - 3] == "’" else { return nil }
+        for tail in contractionTails {
+            guard n > tail.count, isLetter(s[end - tail.count - 1]) else { continue }
+            var matches = true
+            for (k, c) in tail.enumerated() {
+                let x = s[end - tail.count + k]
+                if c == "'" { if x != "'" && x != "’" { matches = false; break } }
+                else if x != c && !(x.value < 0x80 && x.value | 0x20 == c.value) && x.properties.lowercaseMapping != String(c) { matches = false; break }
             }
-            return true
+            if matches { return tail.count }
         }
-        if ends("n't") { return 3 }
-        for tail in ["'ll", "'re", "'ve"] where ends(tail) { return 3 }
-        for tail in ["'m", "'d"] where ends(tail) { return 2 }
         return nil
     }
+
+    static let contractionTails: [[Unicode.Scalar]] = ["n't", "'ll", "'re", "'ve", "'m", "'d"].map { Array($0.unicodeScalars) }
 
     static func splitInfixes(_ s: Scalars, into words: inout [Scalars]) {
         var start = s.startIndex
@@ -241,7 +242,7 @@ public enum WordSplitter {
                     length = 1
                 }
             }
-            if length == 1, c == ".", i - start == 1, abbreviations.contains(String(String.UnicodeScalarView(s[start...i]))) {
+            if length == 1, c == ".", i - start == 1, packed(s[start...i]).map(abbreviationKeys.contains) == true {
                 // "z.B.": "z." is one of the abbreviations, so the period stays with it.
                 words.append(s[start...i])
                 i += 1
@@ -264,12 +265,26 @@ public enum WordSplitter {
     /// states, Latin "e.g."/"i.e.", single lower-case letters), URLs and e-mail addresses. Other
     /// words lose a final period after a lower-case letter ("etc." is "etc" and "."), as in spaCy.
     static func isSpecial(_ s: Scalars) -> Bool {
-        let n = s.count
-        guard n >= 2 else { return false }
-        let text = String(String.UnicodeScalarView(s))
-        if s[s.endIndex - 1] == ".", n <= 7, abbreviations.contains(text) { return true }
-        return contractions[text] != nil
+        guard s.count >= 2, let key = packed(s) else { return false }
+        return abbreviationKeys.contains(key) || contractionKeys[key] != nil
     }
+
+    /// Up to 8 Latin-1 scalars as one integer, for the tables of special cases: a lookup without
+    /// making a String (which cost a third of this splitter's time).
+    @inline(__always) static func packed(_ s: Scalars) -> UInt64? {
+        guard s.count <= 8 else { return nil }
+        var v: UInt64 = 0
+        for c in s {
+            guard c.value < 256, c.value != 0 else { return nil }
+            v = v << 8 | UInt64(c.value)
+        }
+        return v
+    }
+
+    static let abbreviationKeys: Set<UInt64> = Set(abbreviations.compactMap { packed(Array($0.unicodeScalars)[...]) })
+    static let contractionKeys: [UInt64: Int] = Dictionary(uniqueKeysWithValues: contractions.compactMap { key, head in
+        packed(Array(key.unicodeScalars)[...]).map { ($0, head) }
+    })
 
     static let abbreviations: Set<String> = Set(
         ("Adm. Dr. Gen. Gov. Jr. Mr. Mrs. Ms. Messrs. Prof. Rep. Rev. Sen. St. Mt. Bros. Co. co. Corp. Inc. Ltd. "

@@ -217,7 +217,12 @@ public final class IngestRun {
         // and the fingerprints of what they keep.
         let chain = filterChain
         let mode = options.dedup
+        let keptLanguages = options.languages, threshold = options.languageThreshold
         let verdicts = parallelMap(docs, jobs: options.jobs) { doc -> (FilterOutcome, Deduplicator.Fingerprint?) in
+            // A document of another language is dropped below without the filters' work.
+            if let keptLanguages, !(doc.language.map(keptLanguages.contains) ?? false) || Double(doc.languageScore ?? 0) < threshold {
+                return (.drop(.language, value: Double(doc.languageScore ?? 0)), nil)
+            }
             let outcome = chain.apply(doc.text, language: doc.language, url: doc.url)
             guard case .keep(let edited) = outcome else { return (outcome, nil) }
             return (outcome, Deduplicator.fingerprint(edited ?? doc.text, mode: mode))
