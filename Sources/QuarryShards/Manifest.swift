@@ -45,10 +45,22 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var decontaminate: [String]? = nil
         /// `--url-blocklist`: the block list's file as given; absent: none.
         public var urlBlocklist: String? = nil
+        /// `--quality-model`, `--quality-label`, `--quality-threshold`; absent: none.
+        public var qualityModel: QualityModelSetting? = nil
+        public struct QualityModelSetting: Codable, Sendable, Equatable {
+            public var model: String
+            public var label: String
+            public var threshold: Double
+            public init(model: String, label: String, threshold: Double) {
+                self.model = model
+                self.label = label
+                self.threshold = threshold
+            }
+        }
         enum CodingKeys: String, CodingKey {
             case format, tokenWidth = "token_dtype", shardTokens = "shard_tokens", valFraction = "val_fraction"
             case minWords = "min_words", quality = "quality_filter", dedup, part, sampleBy = "sample_by"
-            case languages, languageThreshold = "lang_threshold", filters, pii, decontaminate, urlBlocklist = "url_blocklist"
+            case languages, languageThreshold = "lang_threshold", filters, pii, decontaminate, urlBlocklist = "url_blocklist", qualityModel = "quality_model"
         }
 
         public init(format: ShardFormat, tokenWidth: TokenWidth, shardTokens: Int, valFraction: Double, minWords: Int,

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import QuarryIngest
 
@@ -133,5 +134,19 @@ import Testing
         #expect(throws: (any Error).self) { try URLBlocklist(parsing: "two words\n") }
         #expect(throws: (any Error).self) { try URLBlocklist(parsing: "# nothing\n\n") }
         #expect(DropReason.bannedSubword.filter == "url-blocklist")
+    }
+
+    @Test func qualityModelKeepsWhatTheClassifierScoresHighEnough() throws {
+        // The tiny softmax model of FastTextModelTests: "rock" gives label b e^-1.125 / (e^1.75 + e^-1.125)
+        // ≈ 0.053, "road" e^0.875 / (e^2.25 + e^0.875) ≈ 0.202 (each + 1e-5, as fastText reports).
+        let model = try FastTextModel(bytes: FastTextModelTests.tinyModel(loss: 3), name: "tiny.bin")
+        let filter = try QualityModelFilter(model: model, label: "b", threshold: 0.1)
+        let rock = 1 / (1 + exp(2.875)) + 1e-5, road = 1 / (1 + exp(1.375)) + 1e-5
+        guard case .drop(.qualityModel, let value) = filter.apply("rock", language: nil) else { Issue.record("rock kept"); return }
+        #expect(abs(value - rock) < 1e-6)
+        #expect(filter.apply("road", language: nil) == .kept)
+        #expect(abs(Double(filter.score("ro\nad")) - road) < 1e-6, "newlines removed: 'ro\\nad' is the word road")
+        #expect(throws: (any Error).self) { try QualityModelFilter(model: model, label: "c", threshold: 0.5) }
+        #expect(DropReason.qualityModel.filter == "quality-model")
     }
 }

@@ -37,6 +37,8 @@ public struct FilterChain: Sendable {
     public var c4 = C4Filter()
     /// `--url-blocklist`: run first, on the document's URL (documents without one pass).
     public var urlBlocklist: URLBlocklist? = nil
+    /// `--quality-model`: run after the named filters, on the text they leave.
+    public var qualityModel: QualityModelFilter? = nil
     /// `--decontaminate`: run after the named filters, on the text they leave.
     public var decontaminator: Decontaminator? = nil
 
@@ -72,6 +74,9 @@ public struct FilterChain: Sendable {
             case .keep(let text?): current = text; edited = true
             case .keep(nil): break
             }
+        }
+        if let qualityModel, case .drop(let reason, let value) = qualityModel.apply(current, language: language) {
+            return .drop(reason, value: value)
         }
         if let decontaminator, case .drop(let reason, let value) = decontaminator.apply(current, language: language) {
             return .drop(reason, value: value)

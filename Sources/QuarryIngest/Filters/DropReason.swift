@@ -56,6 +56,9 @@ public enum DropReason: String, Sendable, CaseIterable {
     case softBannedWords = "soft_blacklisted"
     case bannedSubword = "blacklisted_subword"
 
+    // `--quality-model`: the classifier's probability of the wanted label is under the threshold.
+    case qualityModel = "quality_model_score"
+
     // `--decontaminate`: shares a 13-word run with an evaluation set (`Decontaminator`).
     case contaminated = "contaminated"
 
@@ -91,6 +94,8 @@ public enum DropReason: String, Sendable, CaseIterable {
             return "dedup"
         case .contaminated:
             return "decontaminate"
+        case .qualityModel:
+            return "quality-model"
         case .blockedDomain, .blockedSubdomain, .blockedURL, .bannedWord, .softBannedWords, .bannedSubword:
             return "url-blocklist"
         case .language:

@@ -28,10 +28,14 @@ public struct IngestOptions: Sendable {
     public var languageThreshold = 0.65
     /// `--pii`: replace e-mail and public IPv4 addresses in the kept documents (datatrove's PIIFormatter).
     public var pii = false
+    /// `--quality-model`: keep documents the classifier scores at least its threshold.
+    public var qualityModel: QualityModelFilter? = nil
     /// `--url-blocklist`: drop documents whose URL is listed.
     public var urlBlocklist: URLBlocklist? = nil
     /// `--decontaminate`: drop documents sharing a 13-word run with these sets' texts.
     public var decontaminator: Decontaminator? = nil
+    /// The quality model's file, as given (recorded in the manifest).
+    public var qualityModelFile: String? = nil
     /// The block list's file, as given (recorded in the manifest).
     public var urlBlocklistFile: String? = nil
     /// Their files, as given (recorded in the manifest).
@@ -85,6 +89,9 @@ public final class IngestRun {
         if options.filters != [.gopherQuality] { settings.filters = options.filters.map(\.rawValue) }
         if options.pii { settings.pii = true }
         if let list = options.urlBlocklistFile { settings.urlBlocklist = list }
+        if let quality = options.qualityModel, let file = options.qualityModelFile {
+            settings.qualityModel = .init(model: file, label: quality.label, threshold: Double(quality.threshold))
+        }
         if let sets = options.decontaminationSets, !sets.isEmpty { settings.decontaminate = sets }
         if let languages = options.languages {
             settings.languages = languages.sorted()
@@ -272,6 +279,7 @@ public final class IngestRun {
         chain.quality.minimumWords = options.minWords
         chain.decontaminator = options.decontaminator
         chain.urlBlocklist = options.urlBlocklist
+        chain.qualityModel = options.qualityModel
         return chain
     }
 

@@ -62,6 +62,15 @@ struct Ingest: ParsableCommand {
     @Option(help: ArgumentHelp("Cleaning filters, run in this order: gopher-quality, gopher-repetition, fineweb, c4 (datatrove's rules and defaults; `quarry filter --help` says what each checks). C4 removes lines, and the text it leaves is what is tokenized.", valueName: "list"))
     var filters: String = "gopher-quality"
 
+    @Option(help: ArgumentHelp("Keep only documents this fastText classifier (.bin/.ftz: a DCLM or FineWeb-Edu style quality model) gives --quality-label at least --quality-threshold; datatrove's FastTextClassifierFilter.", valueName: "path"))
+    var qualityModel: String?
+
+    @Option(help: ArgumentHelp("With --quality-model: the label to keep (with or without __label__).", valueName: "label"))
+    var qualityLabel: String?
+
+    @Option(parsing: .unconditional, help: "With --quality-model: the least probability of --quality-label a kept document has.")
+    var qualityThreshold: Double = 0.5
+
     @Option(help: ArgumentHelp("Drop documents whose url is blocked by this list (one domain, URL or banned word a line; datatrove's URLFilter checks and reasons; see docs/ingest.md).", valueName: "file"))
     var urlBlocklist: String?
 
@@ -135,6 +144,8 @@ struct Ingest: ParsableCommand {
         guard slice != nil else { throw ValidationError("--part must be K/N with 1 ≤ K ≤ N, e.g. 2/4 (got \(part))") }
         if let vocabSize, vocabSize < 257 { throw ValidationError("--vocab-size must be at least 257") }
         if let kept = keptLanguages, kept.isEmpty { throw ValidationError("--languages needs at least one language, e.g. --languages en,de") }
+        guard qualityThreshold.isFinite && qualityThreshold >= 0 && qualityThreshold <= 1 else { throw ValidationError("--quality-threshold must be in [0, 1] (got \(qualityThreshold))") }
+        if qualityLabel != nil && qualityModel == nil { throw ValidationError("--quality-label goes with --quality-model MODEL") }
         guard langThreshold.isFinite && langThreshold >= 0 && langThreshold <= 1 else { throw ValidationError("--lang-threshold must be in [0, 1] (got \(langThreshold))") }
     }
 
@@ -146,6 +157,11 @@ struct Ingest: ParsableCommand {
             var options = self.options
             if langModel != nil || languages != nil { options.languageIdentifier = try LanguageIdentifier(modelPath: langModel) }
             if !decontaminate.isEmpty { options.decontaminator = try Decontaminator(files: decontaminate) }
+            if let qualityModel {
+                guard let label = qualityLabel else { throw QuarryError("--quality-model needs --quality-label LABEL (the label to keep)") }
+                options.qualityModel = try QualityModelFilter(model: FastTextModel(path: qualityModel), label: label, threshold: Float(qualityThreshold))
+                options.qualityModelFile = qualityModel
+            }
             if let urlBlocklist {
                 guard let data = FileManager.default.contents(atPath: urlBlocklist), let text = String(data: data, encoding: .utf8) else {
                     throw QuarryError("cannot read the block list \(urlBlocklist): no such readable UTF-8 file")
