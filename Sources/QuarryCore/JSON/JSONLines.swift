@@ -30,6 +30,35 @@ public enum JSONLines {
         }
     }
 
+    /// The documents of a text input, a batch at a time: each non-blank line, and for JSONL its
+    /// record and its "text" (empty when it has none); for plain text the line is the text.
+    public final class TextReader {
+        public struct Item: Sendable {
+            public let line: String
+            public let record: JSONValue?
+            public let text: String
+        }
+        private let reader: LineReader
+        private var kind: Kind?
+
+        /// `path`: a file, or "-" for standard input.
+        public init(path: String) throws { reader = try LineReader(path: path) }
+
+        /// Up to `max` documents; empty at the end.
+        public func next(max: Int) throws -> [Item] {
+            let lines = try reader.nextLines(max: max).filter { $0.contains(where: { !$0.isWhitespace }) }
+            if kind == nil, let first = lines.first { kind = JSONLines.kind(ofHead: first.utf8) }
+            guard kind == .jsonl else { return lines.map { Item(line: $0, record: nil, text: $0) } }
+            return lines.map { line in
+                let record = try? JSONValue.parse(line)
+                return Item(line: line, record: record, text: record?["text"]?.string ?? "")
+            }
+        }
+
+        /// Whether the lines are JSON records (known after the first batch).
+        public var isJSON: Bool { kind == .jsonl }
+    }
+
     /// A record's string `text`; nil when the line is not an object with one.
     public static func text(ofLine line: String) -> String? {
         (try? JSONValue.parse(line))?["text"]?.string

@@ -64,21 +64,30 @@ public struct PIIFormatter: Sendable {
     }
 
     mutating func replaceEmails(_ s: inout [Unicode.Scalar]) -> Bool {
+        Self.replaceMatches(in: &s) { s, i in
+            let boundary = (i == 0 ? false : Self.isWordCharacter(s[i - 1])) != Self.isWordCharacter(s[i])
+            return boundary ? Self.emailEnd(s, at: i) : nil
+        } replacement: { _ in
+            defer { emailTurn = (emailTurn + 1) % Self.emailReplacements.count }
+            return Self.emailReplacements[emailTurn]
+        }
+    }
+
+    /// `re.sub` by hand: left to right, a match found at `i` (its end, from `match`) is replaced by
+    /// `replacement` (nil: left as it is) and the search goes on after it.
+    static func replaceMatches(in s: inout [Unicode.Scalar], match: ([Unicode.Scalar], Int) -> Int?,
+                               replacement: (ArraySlice<Unicode.Scalar>) -> String?) -> Bool {
         var out: [Unicode.Scalar] = []
         var i = 0, copied = 0, changed = false
         while i < s.count {
-            let boundary = (i == 0 ? false : Self.isWordCharacter(s[i - 1])) != Self.isWordCharacter(s[i])
-            if boundary, let end = Self.emailEnd(s, at: i) {
-                if !changed { out.reserveCapacity(s.count) }
+            guard let end = match(s, i) else { i += 1; continue }
+            if let new = replacement(s[i..<end]) {
                 out.append(contentsOf: s[copied..<i])
-                out.append(contentsOf: Self.emailReplacements[emailTurn].unicodeScalars)
-                emailTurn = (emailTurn + 1) % Self.emailReplacements.count
+                out.append(contentsOf: new.unicodeScalars)
                 changed = true
-                i = end
                 copied = end
-            } else {
-                i += 1
             }
+            i = end
         }
         if changed { out.append(contentsOf: s[copied...]); s = out }
         return changed
@@ -136,20 +145,12 @@ public struct PIIFormatter: Sendable {
     ]
 
     mutating func replaceIPs(_ s: inout [Unicode.Scalar]) -> Bool {
-        var out: [Unicode.Scalar] = []
-        var i = 0, copied = 0, changed = false
-        while i < s.count {
-            guard WordSplitter.isDigit(s[i]), let end = Self.ipEnd(s, at: i) else { i += 1; continue }
-            if Self.isGlobal(s[i..<end]) {
-                out.append(contentsOf: s[copied..<i])
-                out.append(contentsOf: Self.ipReplacements[ipTurn].unicodeScalars)
-                ipTurn = (ipTurn + 1) % Self.ipReplacements.count
-                changed = true
-                copied = end
-            }
-            i = end
+        Self.replaceMatches(in: &s) { s, i in
+            WordSplitter.isDigit(s[i]) ? Self.ipEnd(s, at: i) : nil
+        } replacement: { address in
+            guard Self.isGlobal(address) else { return nil }
+            defer { ipTurn = (ipTurn + 1) % Self.ipReplacements.count }
+            return Self.ipReplacements[ipTurn]
         }
-        if changed { out.append(contentsOf: s[copied...]); s = out }
-        return changed
     }
 }

@@ -32,16 +32,8 @@ public struct Decontaminator: DocumentFilter {
     public init(files: [String], n: Int = 13) throws {
         var texts: [String] = []
         for path in files {
-            let reader = try LineReader(path: path)
-            var kind: JSONLines.Kind?
-            while true {
-                let lines = try reader.nextLines(max: 4096)
-                if lines.isEmpty { break }
-                for line in lines where line.contains(where: { !$0.isWhitespace }) {
-                    if kind == nil { kind = JSONLines.kind(ofHead: line.utf8) }
-                    texts.append(kind == .jsonl ? JSONLines.text(ofLine: line) ?? "" : line)
-                }
-            }
+            let reader = try JSONLines.TextReader(path: path)
+            while case let items = try reader.next(max: 4096), !items.isEmpty { texts += items.map(\.text) }
         }
         self.init(texts: texts, n: n)
         if textsUsed == 0 {

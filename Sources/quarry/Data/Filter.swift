@@ -51,17 +51,12 @@ struct Filter: ParsableCommand {
             var ordinal = 0
             var formatter = PIIFormatter()
             for path in inputs.isEmpty ? ["-"] : inputs {
-                let reader = try LineReader(path: path)
-                var kind: JSONLines.Kind?
-                while true {
-                    let lines = try reader.nextLines(max: 4096).filter { $0.contains(where: { !$0.isWhitespace }) }
-                    if lines.isEmpty { break }
-                    if kind == nil, let first = lines.first { kind = JSONLines.kind(ofHead: first.utf8) }
-                    let isJSON = kind == .jsonl
-                    let results = parallelMap(lines, jobs: jobs) { line -> (JSONValue?, FilterOutcome) in
-                        let record = isJSON ? try? JSONValue.parse(line) : nil
-                        let text = isJSON ? record?["text"]?.string ?? "" : line
-                        return (record, chain.apply(text, language: record?["language"]?.string))
+                let reader = try JSONLines.TextReader(path: path)
+                while case let items = try reader.next(max: 4096), !items.isEmpty {
+                    let isJSON = reader.isJSON
+                    let lines = items.map(\.line)
+                    let results = parallelMap(items, jobs: jobs) { item -> (JSONValue?, FilterOutcome) in
+                        (item.record, chain.apply(item.text, language: item.record?["language"]?.string, url: item.record?["url"]?.string))
                     }
                     for ((record, outcome), line) in zip(results, lines) {
                         ordinal += 1

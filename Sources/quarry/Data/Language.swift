@@ -34,15 +34,10 @@ struct Language: ParsableCommand {
         let out = try OutputFile(path: nil)
         try runReporting {
             for path in inputs.isEmpty ? ["-"] : inputs {
-                let reader = try LineReader(path: path)
-                var kind: JSONLines.Kind?
-                while true {
-                    let lines = try reader.nextLines(max: 4096)
-                    if lines.isEmpty { break }
-                    for line in lines where line.contains(where: { !$0.isWhitespace }) {
-                        if kind == nil { kind = JSONLines.kind(ofHead: line.utf8) }
-                        let text = kind == .jsonl ? JSONLines.text(ofLine: line) ?? "" : line
-                        let found = identifier.identify(text, k: k)
+                let reader = try JSONLines.TextReader(path: path)
+                while case let items = try reader.next(max: 4096), !items.isEmpty {
+                    for item in items {
+                        let found = identifier.identify(item.text, k: k)
                         var record: [(String, JSONValue)] = [("language", found.first.map { .string($0.language) } ?? .null),
                                                              ("language_score", found.first.map { .number(Double($0.score)) } ?? .null)]
                         if k > 1 {
