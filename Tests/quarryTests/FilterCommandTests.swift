@@ -46,6 +46,8 @@ import QuarryTestSupport
         #expect(dropped == ["too_few_sentences": 1, "lorem_ipsum": 1], "\(String(describing: dropped))")
         #expect((manifest?["settings"] as? [String: Any])?["filters"] as? [String] == ["c4"])
         #expect((manifest?["settings"] as? [String: Any])?["quality_filter"] as? Bool == false)
+        let stats = try quarry(["shards", "stats", scratch.path + "/c4"])
+        #expect(stats.out.contains("dropped lorem_ipsum: 1  (c4)\ndropped too_few_sentences: 1  (c4)"), "\(stats.out)")
 
         // The shards hold the text C4 left: the same bytes as ingesting `quarry filter`'s output unfiltered.
         let kept = try quarry(["filter", "--filters", "c4", docs])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QuarryIngest
 import QuarryShards
 
 struct ShardsStats: ParsableCommand {
@@ -17,7 +18,11 @@ struct ShardsStats: ParsableCommand {
         for (split, t) in m.totals.sorted(by: { $0.key > $1.key }) {
             print("\(split): \(t.shards) shard(s), \(t.documents) documents, \(t.tokens) tokens")
         }
-        for (reason, count) in m.dropped.sorted(by: { $0.key < $1.key }) { print("dropped \(reason): \(count)") }
+        // The drop table: by step (ingest --rejected DIR/<step>/ holds the documents), then reason.
+        let steps = m.dropped.map { (step: DropReason(rawValue: $0.key)?.filter ?? "other", reason: $0.key, count: $0.value) }
+        for drop in steps.sorted(by: { ($0.step, $0.reason) < ($1.step, $1.reason) }) {
+            print("dropped \(drop.reason): \(drop.count)  (\(drop.step))")
+        }
         if let languages = m.languages {
             if let kept = m.settings.languages { print("languages kept: \(kept.joined(separator: ",")) (score at least \(m.settings.languageThreshold ?? 0))") }
             for (language, count) in languages.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) { print("language \(language): \(count) documents") }
