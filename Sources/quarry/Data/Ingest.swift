@@ -23,6 +23,8 @@ struct Ingest: ParsableCommand {
           quarry ingest enwiki.xml.bz2 --tokenizer tokenizer.json --out shards/
           quarry ingest crawl/ --vocab-size 32768 --format llmc --val-fraction 0.01 --out shards/
           quarry ingest dumps/ --tokenizer tok.json --part 2/4 --out part2/   # then: quarry shards merge
+          quarry ingest crawl/ --tokenizer tok.json --languages en --filters gopher-repetition,gopher-quality,c4,fineweb \\
+            --pii --rejected rejected/ --out shards/   # FineWeb's steps; read what they dropped in rejected/
         """
     )
 
@@ -59,7 +61,7 @@ struct Ingest: ParsableCommand {
     @Flag(help: "Skip the Gopher quality rules (the word-count minimum included).")
     var noQualityFilter = false
 
-    @Option(help: ArgumentHelp("Cleaning filters, run in this order: gopher-quality, gopher-repetition, fineweb, c4 (datatrove's rules and defaults; `quarry filter --help` says what each checks). C4 removes lines, and the text it leaves is what is tokenized.", valueName: "list"))
+    @Option(help: ArgumentHelp("Cleaning filters, run in the order given, any of gopher-quality, gopher-repetition, fineweb, c4 (datatrove's rules and defaults; `quarry filter --help` says what each checks). C4 removes lines, and the text it leaves is what is tokenized.", valueName: "list"))
     var filters: String = "gopher-quality"
 
     @Option(help: ArgumentHelp("Keep only documents this fastText classifier (.bin/.ftz: a DCLM or FineWeb-Edu style quality model) gives --quality-label at least --quality-threshold; datatrove's FastTextClassifierFilter.", valueName: "path"))
