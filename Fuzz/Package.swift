@@ -14,6 +14,7 @@ let targets: [(name: String, uses: [String])] = [
     ("FuzzShards", ["QuarryShards"]),         // Megatron .idx, llm.c headers, manifest.json
     ("FuzzGGUF", ["QuarryTraining", "QuarryTokenizer", "QuarryPipeline"]),  // GGUF models: tensors, metadata, tokenizer
     ("FuzzFastText", ["QuarryIngest"]),       // fastText models (.bin, .ftz) and predictions with them
+    ("FuzzCleaning", ["QuarryIngest"]),       // words, filters, PII, decontamination, URL block lists over any text
 ]
 
 let package = Package(
