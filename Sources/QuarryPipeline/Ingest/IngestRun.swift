@@ -226,7 +226,7 @@ public final class IngestRun {
         let mode = options.dedup
         let keptLanguages = options.languages, threshold = options.languageThreshold
         let verdicts = parallelMap(docs, jobs: options.jobs) { doc -> (FilterOutcome, Deduplicator.Fingerprint?) in
-            // A document of another language is dropped below without the filters' work.
+            // A document of another language is dropped (as `language`) without the filters' work.
             if let keptLanguages, !(doc.language.map(keptLanguages.contains) ?? false) || Double(doc.languageScore ?? 0) < threshold {
                 return (.drop(.language, value: Double(doc.languageScore ?? 0)), nil)
             }
@@ -237,12 +237,6 @@ public final class IngestRun {
         // Order-dependent decisions, in input order.
         var toEncode: [(doc: Document, split: IngestSplit, needed: Bool)] = []
         for (var doc, verdict) in zip(docs, verdicts) {
-            if let kept = options.languages,
-               !(doc.language.map(kept.contains) ?? false) || Double(doc.languageScore ?? 0) < options.languageThreshold {
-                count(.language)
-                try rejected?.write(doc, reason: .language, value: doc.languageScore.map(Double.init))
-                continue
-            }
             guard case .keep(let edited) = verdict.0, let fingerprint = verdict.1 else {
                 if case .drop(let failure, let value) = verdict.0 {
                     count(failure)
